@@ -1,0 +1,82 @@
+"""Roles whose permissions live in one customer-managed policy.
+
+HIPAA Security, NIST 800-53 R5 and PCI DSS 3.2.1 all reject inline IAM policies
+(``AWS::IAM::Policy`` and a role's ``Policies``). CDK grants add statements to a role's
+inline ``DefaultPolicy``; the constructs in this library therefore hand CDK a
+:class:`ManagedPolicyGrantee` instead of the role itself, so every statement lands in the
+role's own ``AWS::IAM::ManagedPolicy`` while the permissions stay exactly as narrow.
+"""
+
+from __future__ import annotations
+
+import jsii
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+__all__ = ["ManagedPolicyGrantee", "ScopedRole"]
+
+
+@jsii.implements(iam.IPrincipal)
+class ManagedPolicyGrantee:
+    """A principal that is ``role`` but adds granted statements to ``policy``."""
+
+    def __init__(self, role: iam.IRole, policy: iam.ManagedPolicy) -> None:
+        self._role = role
+        self._policy = policy
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        return self
+
+    @property
+    def assume_role_action(self) -> str:
+        return self._role.assume_role_action
+
+    @property
+    def policy_fragment(self) -> iam.PrincipalPolicyFragment:
+        return self._role.policy_fragment
+
+    @property
+    def principal_account(self) -> str | None:
+        return self._role.principal_account
+
+    def add_to_principal_policy(
+        self, statement: iam.PolicyStatement
+    ) -> iam.AddToPrincipalPolicyResult:
+        self._policy.add_statements(statement)
+        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self._policy)
+
+    def add_to_policy(self, statement: iam.PolicyStatement) -> bool:
+        return self.add_to_principal_policy(statement).statement_added
+
+
+class ScopedRole(Construct):
+    """A service role whose only permissions are one customer-managed policy.
+
+    ``role`` is the role itself; ``grantee`` is what to pass to ``grant_*`` methods;
+    ``immutable_role`` is what to hand CDK constructs that would otherwise add an inline
+    policy of their own (their statements are then added explicitly to ``policy``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        assumed_by: iam.IPrincipal,
+        description: str,
+    ) -> None:
+        super().__init__(scope, id)
+        self.role = iam.Role(self, "Role", assumed_by=assumed_by, description=description)
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            description=f"Least-privilege permissions: {description}",
+            roles=[self.role],
+        )
+        self.grantee = ManagedPolicyGrantee(self.role, self.policy)
+        self.immutable_role = self.role.without_policy_updates()
+
+    def add_statements(self, *statements: iam.PolicyStatement) -> None:
+        """Add statements to the role's managed policy."""
+        self.policy.add_statements(*statements)

@@ -1,0 +1,1 @@
+"""The CDK app's stacks: configuration model, per-environment stack, composition."""

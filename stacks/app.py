@@ -1,0 +1,28 @@
+"""Composition: one :class:`EnvironmentStack` per configured environment."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from sagemaker_constructs.compliance import add_compliance_checks
+
+from .config import AppConfig, load_config
+from .environment_stack import EnvironmentStack
+
+__all__ = ["build_app"]
+
+
+def build_app(app: cdk.App) -> tuple[AppConfig, list[EnvironmentStack]]:
+    """Add the compliance checks and every selected environment's stack to ``app``."""
+    config = load_config(app.node)
+    add_compliance_checks(app)
+    stacks = [
+        EnvironmentStack(
+            app,
+            f"{config.project}-{env.name}",
+            project=config.project,
+            config=env,
+        )
+        for env in config.environments
+    ]
+    return config, stacks

@@ -1,0 +1,376 @@
+"""Typed, frozen configuration for the app, parsed from ``cdk.json`` context.
+
+The context key ``sagemaker-constructs`` holds the project name and one object per
+environment. Every environment key is optional except ``account`` and ``region``; defaults
+follow the seed's instance-type map (dev ml.t3.medium, test ml.m5.xlarge, prod ml.m5.4xlarge).
+An unknown key, a missing value or a wrong type raises :class:`ConfigError`, whose message
+names the key path (``sagemaker-constructs.environments.dev.vpc.cidr``) and what is allowed.
+
+``-c environments=dev,test`` selects environments; the default is all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from sagemaker_constructs._logs import RETENTION_BY_DAYS
+
+__all__ = [
+    "CONTEXT_KEY",
+    "AppConfig",
+    "ConfigError",
+    "EnvironmentConfig",
+    "ExistingVpcConfig",
+    "NewVpcConfig",
+    "NotebookConfig",
+    "load_config",
+]
+
+CONTEXT_KEY = "sagemaker-constructs"
+ENVIRONMENT_NAMES = ("dev", "test", "prod")
+
+#: The seed's instance-type map.
+DEFAULT_INSTANCE_TYPES = {
+    "dev": "ml.t3.medium",
+    "test": "ml.m5.xlarge",
+    "prod": "ml.m5.4xlarge",
+}
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_LOG_RETENTION_DAYS = tuple(RETENTION_BY_DAYS)
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, missing or of the wrong type or form."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NewVpcConfig:
+    """A new VPC with isolated subnets only (no NAT gateway, no internet gateway)."""
+
+    cidr: str = "10.0.0.0/16"
+    #: Availability zones, by name; default: the region's first two, chosen at deploy time.
+    availability_zones: tuple[str, ...] = ()
+    #: Retention of the VPC flow logs, in days (a CloudWatch Logs retention value).
+    flow_log_retention_days: int = 365
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExistingVpcConfig:
+    """An existing VPC, imported by ids (no lookup at synth)."""
+
+    vpc_id: str
+    cidr: str
+    availability_zones: tuple[str, ...]
+    #: One isolated (or private) subnet per availability zone, in the same order.
+    subnet_ids: tuple[str, ...]
+    #: Create the interface endpoints this project needs (off: the VPC's owner provides them).
+    create_endpoints: bool = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NotebookConfig:
+    """The exploration notebook of an environment."""
+
+    enabled: bool
+    instance_type: str = "ml.t3.medium"
+    volume_size_in_gb: int = 20
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    """One deployment environment (dev, test or prod)."""
+
+    name: str
+    account: str
+    region: str
+    #: Instance type of the endpoint's production variants.
+    instance_type: str
+    notebook: NotebookConfig
+    #: Run models with network isolation (no outbound network from the containers).
+    network_isolation: bool = False
+    #: Retain stateful resources (keys, logs, buckets) when the stack is deleted.
+    retain_data: bool = False
+    vpc: NewVpcConfig | ExistingVpcConfig = dataclasses.field(default_factory=NewVpcConfig)
+    tags: Mapping[str, str] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    """The whole app: the project's name and the selected environments."""
+
+    project: str
+    environments: tuple[EnvironmentConfig, ...]
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _describe(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in get_args(tp))
+    if origin is tuple:
+        return f"list of {_describe(get_args(tp)[0])}"
+    if origin in (Mapping, dict):
+        return "object of strings"
+    if dataclasses.is_dataclass(tp):
+        keys = ", ".join(f.name for f in dataclasses.fields(tp) if f.name != "name")
+        return f"object with keys {keys}"
+    return {str: "string", bool: "true or false", int: "integer"}.get(tp, str(tp))
+
+
+def _parse_value(tp: Any, value: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        # Unions of dataclasses: pick the member whose required keys are all present.
+        members = get_args(tp)
+        if isinstance(value, Mapping):
+            for member in members:
+                required = {
+                    f.name
+                    for f in dataclasses.fields(member)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                }
+                if required and required <= set(value):
+                    return _parse_dataclass(member, value, path)
+            return _parse_dataclass(members[0], value, path)
+        raise ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
+        (item_type, _) = get_args(tp)
+        return tuple(_parse_value(item_type, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is Mapping:
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ConfigError(f"{path}: expected an object of string values, got {value!r}")
+        return types.MappingProxyType(dict(value))
+    if dataclasses.is_dataclass(tp):
+        return _parse_dataclass(tp, value, path)  # type: ignore[arg-type]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path}: expected a non-empty string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported configuration type {tp!r} at {path}")  # pragma: no cover
+
+
+def _parse_dataclass(cls: type[T], data: Any, path: str, **given: Any) -> T:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected {_describe(cls)}, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    allowed = sorted(n for n in fields if n not in given)
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{path}.{unknown[0]}: unknown key; allowed keys are: {', '.join(allowed)}"
+        )
+    kwargs: dict[str, Any] = dict(given)
+    for name, field in fields.items():
+        if name in given:
+            continue
+        if name in data:
+            kwargs[name] = _parse_value(hints[name], data[name], f"{path}.{name}")
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{path}.{name}: missing; expected {_describe(hints[name])}")
+    return cls(**kwargs)
+
+
+def _check(ok: bool, path: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
+
+
+def _check_cidr(path: str, cidr: str) -> None:
+    try:
+        network = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        _check(False, path, cidr, "an IPv4 CIDR block such as 10.0.0.0/16")
+        return
+    _check(
+        network.version == 4 and 16 <= network.prefixlen <= 24,
+        path,
+        cidr,
+        "an IPv4 CIDR block with a prefix between /16 and /24",
+    )
+
+
+def _validate_environment(env: EnvironmentConfig, path: str) -> None:
+    _check(bool(_ACCOUNT.match(env.account)), f"{path}.account", env.account, "12 digits")
+    _check(bool(_REGION.match(env.region)), f"{path}.region", env.region, "a region like us-east-1")
+    _check(
+        bool(_INSTANCE_TYPE.match(env.instance_type)),
+        f"{path}.instance_type",
+        env.instance_type,
+        "a SageMaker instance type like ml.m5.xlarge",
+    )
+    _check(
+        bool(_INSTANCE_TYPE.match(env.notebook.instance_type)),
+        f"{path}.notebook.instance_type",
+        env.notebook.instance_type,
+        "a SageMaker instance type like ml.t3.medium",
+    )
+    _check(
+        5 <= env.notebook.volume_size_in_gb <= 16384,
+        f"{path}.notebook.volume_size_in_gb",
+        env.notebook.volume_size_in_gb,
+        "an integer from 5 to 16384",
+    )
+    for key, value in env.tags.items():
+        _check(bool(_TAG_KEY.match(key)), f"{path}.tags", key, "tag keys of 1-128 characters")
+        _check(len(value) <= 256, f"{path}.tags.{key}", value, "at most 256 characters")
+    vpc = env.vpc
+    _check_cidr(f"{path}.vpc.cidr", vpc.cidr)
+    for i, zone in enumerate(vpc.availability_zones):
+        _check(
+            zone.startswith(env.region) and len(zone) == len(env.region) + 1,
+            f"{path}.vpc.availability_zones[{i}]",
+            zone,
+            f"a zone of {env.region}, such as {env.region}a",
+        )
+    if isinstance(vpc, NewVpcConfig):
+        _check(
+            vpc.flow_log_retention_days in _LOG_RETENTION_DAYS,
+            f"{path}.vpc.flow_log_retention_days",
+            vpc.flow_log_retention_days,
+            f"one of {', '.join(map(str, _LOG_RETENTION_DAYS))}",
+        )
+        _check(
+            len(vpc.availability_zones) in (0, 2, 3),
+            f"{path}.vpc.availability_zones",
+            list(vpc.availability_zones),
+            "2 or 3 zones (or none for the region's a and b zones)",
+        )
+    else:
+        _check(bool(_VPC_ID.match(vpc.vpc_id)), f"{path}.vpc.vpc_id", vpc.vpc_id, "vpc-<hex>")
+        _check(
+            len(vpc.availability_zones) >= 2,
+            f"{path}.vpc.availability_zones",
+            list(vpc.availability_zones),
+            "at least 2 zones",
+        )
+        _check(
+            len(vpc.subnet_ids) == len(vpc.availability_zones),
+            f"{path}.vpc.subnet_ids",
+            list(vpc.subnet_ids),
+            "one subnet id per availability zone, in the same order",
+        )
+        for i, subnet in enumerate(vpc.subnet_ids):
+            _check(
+                bool(_SUBNET_ID.match(subnet)),
+                f"{path}.vpc.subnet_ids[{i}]",
+                subnet,
+                "subnet-<hex>",
+            )
+
+
+def _environment_defaults(name: str) -> dict[str, Any]:
+    return {
+        "instance_type": DEFAULT_INSTANCE_TYPES[name],
+        "notebook": {"enabled": name != "prod"},
+        "network_isolation": name == "prod",
+        "retain_data": name == "prod",
+    }
+
+
+def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
+    """Parse the ``sagemaker-constructs`` context object (already JSON-decoded)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"{CONTEXT_KEY}: missing or not an object; expected an object with keys "
+            "project, environments (see cdk.json)"
+        )
+    unknown = sorted(set(raw) - {"project", "environments"})
+    if unknown:
+        raise ConfigError(
+            f"{CONTEXT_KEY}.{unknown[0]}: unknown key; allowed keys are: environments, project"
+        )
+    project = _parse_value(
+        str, raw.get("project", "sagemaker-constructs"), f"{CONTEXT_KEY}.project"
+    )
+    _check(
+        bool(re.match(r"^[A-Za-z][A-Za-z0-9-]{0,31}$", project)),
+        f"{CONTEXT_KEY}.project",
+        project,
+        "1-32 letters, digits and hyphens, starting with a letter",
+    )
+    environments_raw = raw.get("environments")
+    if not isinstance(environments_raw, Mapping) or not environments_raw:
+        raise ConfigError(
+            f"{CONTEXT_KEY}.environments: missing or empty; expected an object with keys "
+            f"among {', '.join(ENVIRONMENT_NAMES)}"
+        )
+    environments = []
+    for name, data in environments_raw.items():
+        path = f"{CONTEXT_KEY}.environments.{name}"
+        _check(name in ENVIRONMENT_NAMES, f"{CONTEXT_KEY}.environments", name,
+               f"environment names among {', '.join(ENVIRONMENT_NAMES)}")  # fmt: skip
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: expected an object, got {data!r}")
+        merged = {**_environment_defaults(name), **data}
+        if isinstance(data.get("notebook"), Mapping):
+            merged["notebook"] = {**_environment_defaults(name)["notebook"], **data["notebook"]}
+        env = _parse_dataclass(EnvironmentConfig, merged, path, name=name)
+        _validate_environment(env, path)
+        environments.append(env)
+    if selected is not None:
+        known = [env.name for env in environments]
+        missing = [s for s in selected if s not in known]
+        if missing or not selected:
+            raise ConfigError(
+                f"context 'environments': {','.join(selected)!r} is not allowed; expected a "
+                f"comma-separated list of {', '.join(known)}"
+            )
+        environments = [env for env in environments if env.name in selected]
+    return AppConfig(project=project, environments=tuple(environments))
+
+
+def load_config(context: Mapping[str, Any] | Any) -> AppConfig:
+    """Read the configuration from a CDK node's context (``app.node.try_get_context``)."""
+    get = context.get if isinstance(context, Mapping) else context.try_get_context
+    selected_raw = get("environments")
+    selected: list[str] | None = None
+    if selected_raw is not None:
+        if isinstance(selected_raw, str):
+            selected = [s.strip() for s in selected_raw.split(",") if s.strip()]
+        elif isinstance(selected_raw, list) and all(isinstance(s, str) for s in selected_raw):
+            selected = list(selected_raw)
+        else:
+            raise ConfigError(
+                f"context 'environments': {selected_raw!r} is not allowed; expected a "
+                "comma-separated string such as dev,test"
+            )
+    return parse_config(get(CONTEXT_KEY), selected)

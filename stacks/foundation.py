@@ -1,0 +1,179 @@
+"""The shared foundation of an environment: network, endpoints, flow logs and a KMS key."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from sagemaker_constructs._iam import ScopedRole
+from sagemaker_constructs._logs import retention
+
+from .config import EnvironmentConfig, ExistingVpcConfig, NewVpcConfig
+
+__all__ = ["INTERFACE_ENDPOINTS", "Foundation"]
+
+#: Interface endpoints for everything that runs inside the isolated subnets: notebooks
+#: (SageMaker API, STS, KMS, ECR for images, CloudWatch Logs), models and endpoints
+#: (SageMaker runtime, CloudWatch), the evaluator Lambda (CloudWatch metrics and alarms) and
+#: the rollout command line (Step Functions). S3 is a gateway endpoint.
+INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
+    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
+    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "CloudWatch": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+    "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "StepFunctions": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+}
+
+
+class Foundation(Construct):
+    """Isolated network, VPC endpoints, flow logs and a customer-managed KMS key.
+
+    ``vpc`` has isolated subnets only: no NAT gateway and no internet gateway. AWS services
+    are reached through the interface endpoints in :data:`INTERFACE_ENDPOINTS` and the S3
+    gateway endpoint. ``key`` (rotation on) encrypts the flow logs and is the default key
+    for what later layers store. ``subnets`` selects the isolated subnets.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, id)
+        stack = cdk.Stack.of(self)
+        removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the {config.name} environment's data and logs",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        # CloudWatch Logs encrypts log groups of this account and region with the key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+
+        vpc_config = config.vpc
+        self.vpc: ec2.IVpc
+        if isinstance(vpc_config, NewVpcConfig):
+            self.vpc = self._new_vpc(vpc_config, config, removal)
+            create_endpoints = True
+        else:
+            self.vpc = self._existing_vpc(vpc_config)
+            create_endpoints = vpc_config.create_endpoints
+        self.subnets = ec2.SubnetSelection(subnets=self.vpc.isolated_subnets)
+
+        self.endpoint_security_group: ec2.SecurityGroup | None = None
+        if create_endpoints:
+            self._endpoints(vpc_config.cidr)
+
+    def _new_vpc(
+        self, vpc_config: NewVpcConfig, config: EnvironmentConfig, removal: cdk.RemovalPolicy
+    ) -> ec2.Vpc:
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(vpc_config.cidr),
+            max_azs=2 if not vpc_config.availability_zones else None,
+            availability_zones=list(vpc_config.availability_zones) or None,
+            nat_gateways=0,
+            create_internet_gateway=False,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20
+                )
+            ],
+            restrict_default_security_group=True,
+        )
+        flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            encryption_key=self.key,
+            retention=retention(vpc_config.flow_log_retention_days),
+            removal_policy=removal,
+        )
+        flow_log_role = ScopedRole(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+            description="VPC flow logs delivery to CloudWatch Logs",
+        )
+        flow_log_group.grant_write(flow_log_role.grantee)
+        flow_log_role.add_statements(
+            iam.PolicyStatement(
+                actions=["logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+                resources=[flow_log_group.log_group_arn],
+            )
+        )
+        vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                flow_log_group, flow_log_role.immutable_role
+            ),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        return vpc
+
+    def _existing_vpc(self, vpc_config: ExistingVpcConfig) -> ec2.IVpc:
+        return ec2.Vpc.from_vpc_attributes(
+            self,
+            "Vpc",
+            vpc_id=vpc_config.vpc_id,
+            vpc_cidr_block=vpc_config.cidr,
+            availability_zones=list(vpc_config.availability_zones),
+            isolated_subnet_ids=list(vpc_config.subnet_ids),
+        )
+
+    def _endpoints(self, cidr: str) -> None:
+        security_group = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="HTTPS from inside the VPC to the AWS service endpoints",
+            allow_all_outbound=False,
+        )
+        security_group.add_ingress_rule(
+            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from inside the VPC"
+        )
+        self.endpoint_security_group = security_group
+        for name, service in INTERFACE_ENDPOINTS.items():
+            self.vpc.add_interface_endpoint(
+                name,
+                service=service,
+                subnets=self.subnets,
+                security_groups=[security_group],
+                private_dns_enabled=True,
+                open=False,
+            )
+        self.vpc.add_gateway_endpoint(
+            "S3",
+            service=ec2.GatewayVpcEndpointAwsService.S3,
+            subnets=[self.subnets],
+        )

@@ -1,0 +1,69 @@
+"""Helpers shared by the test modules: synthesize the app once, lint its templates."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import cfnlint.api
+from aws_cdk import assertions
+
+from stacks.app import build_app
+from stacks.environment_stack import EnvironmentStack
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: cfn-lint warnings that CDK's own generated resources raise and that we cannot change.
+#: W3005: CDK's custom-resource providers declare a DependsOn that a GetAtt already implies.
+IGNORED_CFN_LINT_RULES = frozenset({"W3005"})
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context of the repository's cdk.json (a fresh copy)."""
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    return copy.deepcopy(context)  # type: ignore[no-any-return]
+
+
+@dataclass
+class SynthesizedApp:
+    app: cdk.App
+    stacks: list[EnvironmentStack]
+    outdir: Path
+
+    def template(self, environment: str) -> assertions.Template:
+        for stack in self.stacks:
+            if stack.config.name == environment:
+                return assertions.Template.from_json(self.template_json(stack))
+        raise KeyError(environment)
+
+    def template_json(self, stack: cdk.Stack) -> dict[str, Any]:
+        path = self.outdir / f"{stack.artifact_id}.template.json"
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+    def validation_report(self) -> dict[str, Any]:
+        return json.loads((self.outdir / "validation-report.json").read_text())  # type: ignore[no-any-return]
+
+
+def synth_app(outdir: Path, context: dict[str, Any] | None = None) -> SynthesizedApp:
+    """Build the app from ``context`` (default: cdk.json's) and synthesize it with every check.
+
+    Synthesis runs the four cdk-nag packs; an unacknowledged finding raises here.
+    """
+    app = cdk.App(context=context if context is not None else cdk_json_context(), outdir=str(outdir))
+    _, stacks = build_app(app)
+    app.synth()
+    return SynthesizedApp(app=app, stacks=stacks, outdir=outdir)
+
+
+def cfn_lint(template: dict[str, Any], region: str) -> list[str]:
+    """cfn-lint's findings for ``template`` (errors and warnings), as readable lines."""
+    matches = cfnlint.api.lint(json.dumps(template), regions=[region])
+    return [
+        f"{m.rule.id} {m.message} ({'/'.join(str(p) for p in m.path)})"
+        for m in matches
+        if m.rule.id not in IGNORED_CFN_LINT_RULES and not m.rule.id.startswith("I")
+    ]

@@ -1,0 +1,223 @@
+"""Configuration: parsed from cdk.json context into frozen dataclasses; errors name the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from cdk_testing import REPO, cdk_json_context
+
+from stacks.config import (
+    CONTEXT_KEY,
+    ConfigError,
+    ExistingVpcConfig,
+    NewVpcConfig,
+    load_config,
+    parse_config,
+)
+
+
+def raw_config() -> dict[str, Any]:
+    return cdk_json_context()[CONTEXT_KEY]  # type: ignore[no-any-return]
+
+
+def test_shipped_configuration_has_three_environments_with_the_seed_instance_types() -> None:
+    config = load_config(cdk_json_context())
+
+    assert [env.name for env in config.environments] == ["dev", "test", "prod"]
+    assert {env.name: env.instance_type for env in config.environments} == {
+        "dev": "ml.t3.medium",
+        "test": "ml.m5.xlarge",
+        "prod": "ml.m5.4xlarge",
+    }
+
+
+def test_defaults_differ_by_environment_as_the_seed_says() -> None:
+    config = load_config(cdk_json_context())
+    dev, test, prod = config.environments
+
+    assert dev.notebook.enabled and test.notebook.enabled and not prod.notebook.enabled
+    assert not dev.network_isolation and prod.network_isolation
+    assert not dev.retain_data and prod.retain_data
+    assert dev.vpc.availability_zones == ()
+    assert isinstance(dev.vpc, NewVpcConfig) and dev.vpc.cidr == "10.10.0.0/16"
+
+
+def test_configuration_is_frozen() -> None:
+    env = load_config(cdk_json_context()).environments[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        env.instance_type = "ml.m5.large"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        env.tags["Owner"] = "me"  # type: ignore[index]
+
+
+def test_explicit_values_override_defaults() -> None:
+    raw = raw_config()
+    raw["environments"]["prod"]["notebook"] = {"enabled": True, "instance_type": "ml.t3.large"}
+    raw["environments"]["prod"]["tags"] = {"CostCenter": "ml-42"}
+
+    prod = parse_config(raw).environment("prod")
+
+    assert prod.notebook.enabled and prod.notebook.instance_type == "ml.t3.large"
+    assert dict(prod.tags) == {"CostCenter": "ml-42"}
+
+
+def test_an_existing_vpc_is_imported_by_ids() -> None:
+    raw = raw_config()
+    raw["environments"]["test"]["vpc"] = {
+        "vpc_id": "vpc-0123456789abcdef0",
+        "cidr": "10.50.0.0/16",
+        "availability_zones": ["us-east-1a", "us-east-1b"],
+        "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    }
+
+    vpc = parse_config(raw).environment("test").vpc
+
+    assert isinstance(vpc, ExistingVpcConfig)
+    assert vpc.subnet_ids == ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
+    assert not vpc.create_endpoints
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [("dev", ["dev"]), ("dev,prod", ["dev", "prod"]), (["test"], ["test"])],
+)
+def test_environments_can_be_selected_by_context(selection: Any, expected: list[str]) -> None:
+    context = {**cdk_json_context(), "environments": selection}
+    assert [env.name for env in load_config(context).environments] == expected
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda raw: raw["environments"]["dev"].update(instance_typ="ml.m5.large"),
+            r"sagemaker-constructs\.environments\.dev\.instance_typ: unknown key; allowed keys "
+            r"are: account, instance_type, ",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(cdir="10.0.0.0/16"),
+            r"environments\.dev\.vpc\.cdir: unknown key; allowed keys are: availability_zones, "
+            r"cidr, flow_log_retention_days",
+        ),
+        (
+            lambda raw: raw["environments"]["test"].pop("account"),
+            r"environments\.test\.account: missing; expected string",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(retain_data="yes"),
+            r"environments\.dev\.retain_data: expected true or false, got 'yes'",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(notebook={"enabled": 1}),
+            r"environments\.dev\.notebook\.enabled: expected true or false, got 1",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(account="12345"),
+            r"environments\.dev\.account: '12345' is not allowed; expected 12 digits",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(region="mars-1"),
+            r"environments\.dev\.region: 'mars-1' is not allowed; expected a region",
+        ),
+        (
+            lambda raw: raw["environments"]["prod"].update(instance_type="m5.large"),
+            r"environments\.prod\.instance_type: 'm5\.large' is not allowed; expected a "
+            r"SageMaker instance type",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(cidr="10.0.0.0/8"),
+            r"environments\.dev\.vpc\.cidr: '10\.0\.0\.0/8' is not allowed; expected an IPv4 "
+            r"CIDR block with a prefix between /16 and /24",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(cidr="not-a-cidr"),
+            r"environments\.dev\.vpc\.cidr: 'not-a-cidr' is not allowed",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(flow_log_retention_days=42),
+            r"environments\.dev\.vpc\.flow_log_retention_days: 42 is not allowed; expected one "
+            r"of 1, 3, 5",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(
+                availability_zones=["eu-west-1a", "eu-west-1b"]
+            ),
+            r"environments\.dev\.vpc\.availability_zones\[0\]: 'eu-west-1a' is not allowed; "
+            r"expected a zone of us-east-1",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(
+                notebook={"enabled": True, "volume_size_in_gb": 2}
+            ),
+            r"environments\.dev\.notebook\.volume_size_in_gb: 2 is not allowed; expected an "
+            r"integer from 5 to 16384",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(tags={"Owner": 7}),
+            r"environments\.dev\.tags: expected an object of string values",
+        ),
+        (
+            lambda raw: raw["environments"].update(staging={}),
+            r"sagemaker-constructs\.environments: 'staging' is not allowed; expected environment "
+            r"names among dev, test, prod",
+        ),
+        (
+            lambda raw: raw.update(projct="x"),
+            r"sagemaker-constructs\.projct: unknown key; allowed keys are: environments, project",
+        ),
+        (
+            lambda raw: raw.update(environments={}),
+            r"sagemaker-constructs\.environments: missing or empty",
+        ),
+        (
+            lambda raw: raw["environments"]["test"].update(
+                vpc={
+                    "vpc_id": "vpc-0123456789abcdef0",
+                    "cidr": "10.50.0.0/16",
+                    "availability_zones": ["us-east-1a", "us-east-1b"],
+                    "subnet_ids": ["subnet-0123456789abcdef0"],
+                }
+            ),
+            r"environments\.test\.vpc\.subnet_ids: \['subnet-0123456789abcdef0'\] is not "
+            r"allowed; expected one subnet id per availability zone",
+        ),
+    ],
+)
+def test_bad_configuration_fails_with_the_key_path(mutate: Any, message: str) -> None:
+    raw = raw_config()
+    mutate(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_missing_configuration_names_the_context_key() -> None:
+    with pytest.raises(ConfigError, match=r"sagemaker-constructs: missing or not an object"):
+        load_config({})
+
+
+def test_selecting_an_unknown_environment_fails() -> None:
+    context = {**cdk_json_context(), "environments": "dev,qa"}
+    with pytest.raises(ConfigError, match=r"context 'environments': 'dev,qa' is not allowed"):
+        load_config(context)
+
+
+def test_the_app_exits_non_zero_with_the_message_on_bad_configuration() -> None:
+    context = cdk_json_context()
+    context[CONTEXT_KEY]["environments"]["dev"]["region"] = 42
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context)}
+
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 1
+    assert (
+        "Configuration error: sagemaker-constructs.environments.dev.region: expected a "
+        "non-empty string, got 42" in result.stderr
+    )

@@ -1,0 +1,175 @@
+"""The per-environment stacks: an isolated foundation, compliant and lint-clean."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from cdk_testing import SynthesizedApp, cfn_lint, synth_app
+
+from stacks.foundation import INTERFACE_ENDPOINTS
+
+ENVIRONMENTS = ("dev", "test", "prod")
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    # Synthesis runs all four cdk-nag packs: it raises on any unacknowledged finding.
+    return synth_app(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def template(request: pytest.FixtureRequest, synthesized: SynthesizedApp) -> Template:
+    return synthesized.template(request.param)
+
+
+def statements(template: Template, resource_type: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for resource in template.find_resources(resource_type).values():
+        document = resource["Properties"].get("PolicyDocument") or resource["Properties"].get(
+            "KeyPolicy"
+        )
+        found.extend(document["Statement"])
+    return found
+
+
+def test_one_stack_per_environment_bound_to_its_account_and_region(
+    synthesized: SynthesizedApp,
+) -> None:
+    assert [s.stack_name for s in synthesized.stacks] == [
+        f"sagemaker-constructs-{name}" for name in ENVIRONMENTS
+    ]
+    assert [s.account for s in synthesized.stacks] == [
+        "111111111111",
+        "222222222222",
+        "333333333333",
+    ]
+    assert all(s.region == "us-east-1" for s in synthesized.stacks)
+
+
+def test_no_context_lookups_are_needed(synthesized: SynthesizedApp) -> None:
+    manifest = json.loads((synthesized.outdir / "manifest.json").read_text())
+    assert manifest.get("missing") is None
+
+
+def test_vpc_has_isolated_subnets_only(template: Template) -> None:
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.resource_count_is("AWS::EC2::InternetGateway", 0)
+    template.resource_count_is("AWS::EC2::Route", 0)
+    template.resource_count_is("AWS::EC2::Subnet", 2)
+    template.all_resources_properties("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": False})
+
+
+def test_interface_endpoints_for_every_service_the_project_uses(template: Template) -> None:
+    endpoints = template.find_resources(
+        "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
+    )
+    services = sorted(e["Properties"]["ServiceName"] for e in endpoints.values())
+    expected = [
+        "com.amazonaws.us-east-1.ecr.api",
+        "com.amazonaws.us-east-1.ecr.dkr",
+        "com.amazonaws.us-east-1.kms",
+        "com.amazonaws.us-east-1.logs",
+        "com.amazonaws.us-east-1.monitoring",
+        "com.amazonaws.us-east-1.sagemaker.api",
+        "com.amazonaws.us-east-1.sagemaker.runtime",
+        "com.amazonaws.us-east-1.states",
+        "com.amazonaws.us-east-1.sts",
+    ]
+    assert services == expected
+    assert len(INTERFACE_ENDPOINTS) == len(expected)
+    template.all_resources_properties(
+        "AWS::EC2::VPCEndpoint",
+        Match.object_like({"VpcEndpointType": Match.any_value()}),
+    )
+    for endpoint in endpoints.values():
+        assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+
+
+def test_s3_is_a_gateway_endpoint(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {
+            "VpcEndpointType": "Gateway",
+            "ServiceName": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]},
+        },
+    )
+
+
+def test_endpoints_accept_https_from_the_vpc_only(template: Template) -> None:
+    groups = template.find_resources(
+        "AWS::EC2::SecurityGroup",
+        {"Properties": {"GroupDescription": Match.string_like_regexp("AWS service endpoints")}},
+    )
+    (group,) = groups.values()
+    (ingress,) = group["Properties"]["SecurityGroupIngress"]
+    assert ingress["IpProtocol"] == "tcp"
+    assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
+    assert ingress["CidrIp"].startswith("10.")
+    assert ingress["CidrIp"].endswith(".0.0/16")
+    egress = group["Properties"]["SecurityGroupEgress"]
+    assert all(rule["CidrIp"] == "255.255.255.255/32" for rule in egress)  # CDK's "no egress"
+
+
+def test_key_rotation_is_on(template: Template) -> None:
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_flow_logs_capture_all_traffic_into_an_encrypted_log_group(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog",
+        {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"},
+    )
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"RetentionInDays": 365, "KmsKeyId": {"Fn::GetAtt": [Match.any_value(), "Arn"]}},
+    )
+
+
+def test_default_security_group_is_restricted(template: Template) -> None:
+    template.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
+
+
+def test_iam_uses_managed_policies_and_never_wildcard_actions(template: Template) -> None:
+    template.resource_count_is("AWS::IAM::Policy", 0)
+    for logical_id, role in template.find_resources("AWS::IAM::Role").items():
+        if logical_id.startswith("CustomVpcRestrictDefaultSGCustomResourceProvider"):
+            continue  # CDK's own provider for restrict_default_security_group
+        assert "Policies" not in role["Properties"], logical_id
+    for statement in statements(template, "AWS::IAM::ManagedPolicy"):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all(action != "*" and not action.endswith(":*") for action in actions), statement
+
+
+def test_stacks_are_tagged_with_project_and_environment(synthesized: SynthesizedApp) -> None:
+    for stack in synthesized.stacks:
+        vpc = synthesized.template(stack.config.name).find_resources("AWS::EC2::VPC")
+        (resource,) = vpc.values()
+        tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
+        assert tags["Project"] == "sagemaker-constructs"
+        assert tags["Environment"] == stack.config.name
+
+
+def test_prod_retains_stateful_resources_and_dev_does_not(synthesized: SynthesizedApp) -> None:
+    for name, policy in (("dev", "Delete"), ("test", "Delete"), ("prod", "Retain")):
+        template = synthesized.template(name)
+        for resource_type in ("AWS::KMS::Key", "AWS::Logs::LogGroup"):
+            (resource,) = template.find_resources(resource_type).values()
+            assert resource["DeletionPolicy"] == policy, (name, resource_type)
+    assert [s.termination_protection for s in synthesized.stacks] == [False, False, True]
+
+
+def test_validation_report_has_no_failing_plugin(synthesized: SynthesizedApp) -> None:
+    report = synthesized.validation_report()
+    assert report["title"] == "Validation Report"
+    failing = [r for r in report["pluginReports"] if r["violations"] or r["conclusion"] != "success"]
+    assert failing == []
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_templates_pass_cfn_lint(synthesized: SynthesizedApp, environment: str) -> None:
+    stack = next(s for s in synthesized.stacks if s.config.name == environment)
+    assert cfn_lint(synthesized.template_json(stack), stack.region) == []
