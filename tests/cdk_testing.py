@@ -25,7 +25,7 @@ IGNORED_CFN_LINT_RULES = frozenset({"W3005"})
 def cdk_json_context() -> dict[str, Any]:
     """The context of the repository's cdk.json (a fresh copy)."""
     context = json.loads((REPO / "cdk.json").read_text())["context"]
-    return copy.deepcopy(context)  # type: ignore[no-any-return]
+    return copy.deepcopy(context)
 
 
 @dataclass

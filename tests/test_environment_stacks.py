@@ -22,7 +22,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
 def template(request: pytest.FixtureRequest, synthesized: SynthesizedApp) -> Template:
-    return synthesized.template(request.param)
+    environment: str = request.param
+    return synthesized.template(environment)
 
 
 def statements(template: Template, resource_type: str) -> list[dict[str, Any]]:

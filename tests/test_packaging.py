@@ -1,0 +1,99 @@
+"""The wheel installs on its own and a consumer app synthesizes from that install."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cdk_testing import REPO
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(dist), str(REPO)],
+        check=True,
+    )  # fmt: skip
+    (built,) = dist.glob("sagemaker_constructs-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def consumer(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """GIVEN a fresh virtual environment with the wheel installed (--no-deps) that sees the
+    current environment's site-packages for the dependencies, WHEN a consumer app runs."""
+    root = tmp_path_factory.mktemp("consumer")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site_packages = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    # Dependencies come from the current environment, appended after the fresh site-packages
+    # (a plain path entry: the current environment's editable-install .pth is not processed).
+    (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+         "--no-deps", str(wheel)],
+        check=True,
+    )  # fmt: skip
+    outdir = root / "cdk.out"
+    result = subprocess.run(
+        [str(python), str(REPO / "tests" / "packaging" / "consumer_app.py"), str(outdir)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    summary["venv"] = str(venv.resolve())
+    return summary
+
+
+def test_wheel_carries_the_package_its_types_and_the_lambda_code(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "sagemaker_constructs/__init__.py" in names
+    assert "sagemaker_constructs/py.typed" in names
+    assert "sagemaker_constructs/_lambda/canary_evaluator/handler.py" in names
+    assert not any("__pycache__" in name for name in names)
+    assert not any(name.startswith(("constructs/", "stacks/", "tests/")) for name in names)
+
+
+def test_wheel_metadata_declares_the_runtime_dependencies(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata_name,) = [n for n in archive.namelist() if n.endswith("/METADATA")]
+        metadata = archive.read(metadata_name).decode()
+    assert "Name: sagemaker-constructs" in metadata
+    assert "Requires-Python: >=3.11" in metadata
+    for requirement in ("aws-cdk-lib<3,>=2.275.0", "constructs<11,>=10.0.0", "cdk-nag<4,>=3.0.0"):
+        assert f"Requires-Dist: {requirement}" in metadata
+
+
+def test_consumer_imports_the_installed_wheel_not_the_checkout(consumer: dict[str, Any]) -> None:
+    assert consumer["module"].startswith(consumer["venv"])
+    assert not consumer["module"].startswith(str(REPO))
+
+
+def test_lambda_code_is_found_inside_the_installed_package(consumer: dict[str, Any]) -> None:
+    assert consumer["lambda_code_root"].startswith(consumer["venv"])
+    assert consumer["lambda_code_root"].endswith("sagemaker_constructs/_lambda")
+
+
+def test_consumer_app_synthesizes_with_the_compliance_checks(consumer: dict[str, Any]) -> None:
+    assert consumer["templates"] == ["Consumer.template.json"]
