@@ -1,8 +1,11 @@
 """Typed, frozen configuration for the app, parsed from ``cdk.json`` context.
 
-The context key ``sagemaker-constructs`` holds the project name and one object per
-environment. Every environment key is optional except ``account`` and ``region``; defaults
-follow the seed's instance-type map (dev ml.t3.medium, test ml.m5.xlarge, prod ml.m5.4xlarge).
+The context key ``sagemaker-constructs`` holds the project name, one object per
+environment and, optionally, the promotion pipeline. Every environment key is optional except
+``account``, ``region`` and ``model``; instance types follow the seed's map (dev
+ml.t3.medium, test ml.m5.xlarge, prod ml.m5.4xlarge) for notebooks, and the same map for
+endpoints except in dev, where SageMaker hosting offers no ml.t3 type (ml.t2.medium instead).
+Instance types are checked against the SageMaker API model that botocore ships.
 An unknown key, a missing value or a wrong type raises :class:`ConfigError`, whose message
 names the key path (``sagemaker-constructs.environments.dev.vpc.cidr``) and what is allowed.
 
@@ -12,6 +15,7 @@ names the key path (``sagemaker-constructs.environments.dev.vpc.cidr``) and what
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 import types
@@ -19,32 +23,47 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import botocore.session
+
 from sagemaker_constructs._logs import RETENTION_BY_DAYS
 
 __all__ = [
     "CONTEXT_KEY",
     "AppConfig",
     "ConfigError",
+    "EndpointConfig",
     "EnvironmentConfig",
     "ExistingVpcConfig",
+    "ModelConfig",
     "NewVpcConfig",
     "NotebookConfig",
+    "PipelineConfig",
     "load_config",
 ]
 
 CONTEXT_KEY = "sagemaker-constructs"
 ENVIRONMENT_NAMES = ("dev", "test", "prod")
 
-#: The seed's instance-type map.
+#: The seed's instance-type map (notebooks).
 DEFAULT_INSTANCE_TYPES = {
     "dev": "ml.t3.medium",
+    "test": "ml.m5.xlarge",
+    "prod": "ml.m5.4xlarge",
+}
+#: The same map for hosting, where SageMaker offers no ml.t3 types: dev uses ml.t2.medium.
+DEFAULT_ENDPOINT_INSTANCE_TYPES = {
+    "dev": "ml.t2.medium",
     "test": "ml.m5.xlarge",
     "prod": "ml.m5.4xlarge",
 }
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_ECR_IMAGE = re.compile(
+    r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+"
+    r"(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})?$"
+)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
@@ -89,15 +108,43 @@ class NotebookConfig:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """A model the environment's endpoint serves: an ECR image and a model archive in S3."""
+
+    #: Image URI in Amazon ECR, e.g. an AWS Deep Learning Container.
+    image: str
+    #: Name of the S3 bucket holding the model archive (it is granted read to the model).
+    model_data_bucket: str
+    #: Key of the ``model.tar.gz`` in that bucket.
+    model_data_key: str
+    #: Environment variables of the container.
+    environment: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EndpointConfig:
+    """The environment's real-time endpoint."""
+
+    instance_type: str
+    initial_instance_count: int = 1
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """One deployment environment (dev, test or prod)."""
 
     name: str
     account: str
     region: str
-    #: Instance type of the endpoint's production variants.
-    instance_type: str
+    #: The model the endpoint serves (its ``baseline`` variant).
+    model: ModelConfig
+    endpoint: EndpointConfig
     notebook: NotebookConfig
+    #: A candidate model: when set, it is the endpoint's ``candidate`` variant (weight 0)
+    #: and the environment gets a canary rollout from the baseline to it.
+    candidate: ModelConfig | None = None
     #: Run models with network isolation (no outbound network from the containers).
     network_isolation: bool = False
     #: Retain stateful resources (keys, logs, buckets) when the stack is deleted.
@@ -107,11 +154,28 @@ class EnvironmentConfig:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """The CDK Pipelines stack that promotes the environments dev -> test -> prod."""
+
+    account: str
+    region: str
+    #: A CodeConnections (CodeStar connection) ARN with access to the repository.
+    connection_arn: str
+    #: ``owner/name`` of the repository.
+    repository: str
+    branch: str = "main"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AppConfig:
-    """The whole app: the project's name and the selected environments."""
+    """The whole app: the project's name, the selected environments, the pipeline."""
 
     project: str
     environments: tuple[EnvironmentConfig, ...]
+    #: Every configured environment, in promotion order (the pipeline deploys all of them).
+    all_environments: tuple[EnvironmentConfig, ...] = ()
+    #: ``None`` when not configured, or when ``-c environments=...`` leaves it out.
+    pipeline: PipelineConfig | None = None
 
     def environment(self, name: str) -> EnvironmentConfig:
         for env in self.environments:
@@ -147,7 +211,9 @@ def _parse_value(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         # Unions of dataclasses: pick the member whose required keys are all present.
-        members = get_args(tp)
+        members = tuple(m for m in get_args(tp) if m is not type(None))
+        if value is None and len(members) < len(get_args(tp)):
+            return None
         if isinstance(value, Mapping):
             for member in members:
                 required = {
@@ -231,18 +297,47 @@ def _check_cidr(path: str, cidr: str) -> None:
 def _validate_environment(env: EnvironmentConfig, path: str) -> None:
     _check(bool(_ACCOUNT.match(env.account)), f"{path}.account", env.account, "12 digits")
     _check(bool(_REGION.match(env.region)), f"{path}.region", env.region, "a region like us-east-1")
+    hosting, notebooks = _sagemaker_instance_types()
     _check(
-        bool(_INSTANCE_TYPE.match(env.instance_type)),
-        f"{path}.instance_type",
-        env.instance_type,
-        "a SageMaker instance type like ml.m5.xlarge",
+        env.endpoint.instance_type in hosting,
+        f"{path}.endpoint.instance_type",
+        env.endpoint.instance_type,
+        "a SageMaker hosting instance type such as ml.m5.xlarge (ml.t2.medium is the "
+        "smallest; SageMaker hosting has no ml.t3 types)",
     )
     _check(
-        bool(_INSTANCE_TYPE.match(env.notebook.instance_type)),
+        env.endpoint.initial_instance_count >= 1,
+        f"{path}.endpoint.initial_instance_count",
+        env.endpoint.initial_instance_count,
+        "an integer of at least 1",
+    )
+    _check(
+        env.notebook.instance_type in notebooks,
         f"{path}.notebook.instance_type",
         env.notebook.instance_type,
-        "a SageMaker instance type like ml.t3.medium",
+        "a SageMaker notebook instance type such as ml.t3.medium",
     )
+    for key, model in (("model", env.model), ("candidate", env.candidate)):
+        if model is None:
+            continue
+        _check(
+            bool(_ECR_IMAGE.match(model.image)),
+            f"{path}.{key}.image",
+            model.image,
+            "an Amazon ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<name>[:tag]",
+        )
+        _check(
+            bool(_BUCKET.match(model.model_data_bucket)),
+            f"{path}.{key}.model_data_bucket",
+            model.model_data_bucket,
+            "an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)",
+        )
+        _check(
+            model.model_data_key.endswith(".tar.gz") and not model.model_data_key.startswith("/"),
+            f"{path}.{key}.model_data_key",
+            model.model_data_key,
+            "the key of a .tar.gz archive, without a leading slash",
+        )
     _check(
         5 <= env.notebook.volume_size_in_gb <= 16384,
         f"{path}.notebook.volume_size_in_gb",
@@ -297,10 +392,19 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
             )
 
 
+@functools.cache
+def _sagemaker_instance_types() -> tuple[frozenset[str], frozenset[str]]:
+    """(hosting, notebook) instance types, from the SageMaker API model botocore ships."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    hosting = model.shape_for("ProductionVariantInstanceType").enum
+    notebooks = model.shape_for("InstanceType").enum
+    return frozenset(hosting), frozenset(notebooks)
+
+
 def _environment_defaults(name: str) -> dict[str, Any]:
     return {
-        "instance_type": DEFAULT_INSTANCE_TYPES[name],
-        "notebook": {"enabled": name != "prod"},
+        "endpoint": {"instance_type": DEFAULT_ENDPOINT_INSTANCE_TYPES[name]},
+        "notebook": {"enabled": name != "prod", "instance_type": DEFAULT_INSTANCE_TYPES[name]},
         "network_isolation": name == "prod",
         "retain_data": name == "prod",
     }
@@ -313,10 +417,11 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
             f"{CONTEXT_KEY}: missing or not an object; expected an object with keys "
             "project, environments (see cdk.json)"
         )
-    unknown = sorted(set(raw) - {"project", "environments"})
+    unknown = sorted(set(raw) - {"project", "environments", "pipeline"})
     if unknown:
         raise ConfigError(
-            f"{CONTEXT_KEY}.{unknown[0]}: unknown key; allowed keys are: environments, project"
+            f"{CONTEXT_KEY}.{unknown[0]}: unknown key; allowed keys are: environments, "
+            "pipeline, project"
         )
     project = _parse_value(
         str, raw.get("project", "sagemaker-constructs"), f"{CONTEXT_KEY}.project"
@@ -340,14 +445,23 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
                f"environment names among {', '.join(ENVIRONMENT_NAMES)}")  # fmt: skip
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: expected an object, got {data!r}")
-        merged = {**_environment_defaults(name), **data}
-        if isinstance(data.get("notebook"), Mapping):
-            merged["notebook"] = {**_environment_defaults(name)["notebook"], **data["notebook"]}
+        defaults = _environment_defaults(name)
+        merged = {**defaults, **data}
+        for section in ("notebook", "endpoint"):
+            if isinstance(data.get(section), Mapping):
+                merged[section] = {**defaults[section], **data[section]}
         env = _parse_dataclass(EnvironmentConfig, merged, path, name=name)
         _validate_environment(env, path)
         environments.append(env)
+    order = {name: index for index, name in enumerate(ENVIRONMENT_NAMES)}
+    environments.sort(key=lambda env: order[env.name])
+    pipeline = None
+    if "pipeline" in raw:
+        pipeline = _parse_dataclass(PipelineConfig, raw["pipeline"], f"{CONTEXT_KEY}.pipeline")
+        _validate_pipeline(pipeline, f"{CONTEXT_KEY}.pipeline")
+    all_environments = tuple(environments)
     if selected is not None:
-        known = [env.name for env in environments]
+        known = [env.name for env in environments] + (["pipeline"] if pipeline else [])
         missing = [s for s in selected if s not in known]
         if missing or not selected:
             raise ConfigError(
@@ -355,7 +469,43 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
                 f"comma-separated list of {', '.join(known)}"
             )
         environments = [env for env in environments if env.name in selected]
-    return AppConfig(project=project, environments=tuple(environments))
+        if "pipeline" not in selected:
+            pipeline = None
+    return AppConfig(
+        project=project,
+        environments=tuple(environments),
+        all_environments=all_environments,
+        pipeline=pipeline,
+    )
+
+
+_CONNECTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[\w-]+$"
+)
+_REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def _validate_pipeline(pipeline: PipelineConfig, path: str) -> None:
+    _check(bool(_ACCOUNT.match(pipeline.account)), f"{path}.account", pipeline.account, "12 digits")
+    _check(
+        bool(_REGION.match(pipeline.region)),
+        f"{path}.region",
+        pipeline.region,
+        "a region like us-east-1",
+    )
+    _check(
+        bool(_CONNECTION_ARN.match(pipeline.connection_arn)),
+        f"{path}.connection_arn",
+        pipeline.connection_arn,
+        "a CodeConnections ARN such as "
+        "arn:aws:codeconnections:us-east-1:111111111111:connection/<id>",
+    )
+    _check(
+        bool(_REPOSITORY.match(pipeline.repository)),
+        f"{path}.repository",
+        pipeline.repository,
+        "owner/name",
+    )
 
 
 def load_config(context: Mapping[str, Any] | Any) -> AppConfig:

@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from .config import EnvironmentConfig
+from sagemaker_constructs import (
+    ContainerDefinition,
+    ContainerImage,
+    Endpoint,
+    Model,
+    ModelData,
+    Notebook,
+    Pipeline,
+    PipelineDefinition,
+    ProductionVariant,
+)
+from sagemaker_constructs._iam import ScopedRole
+from sagemaker_constructs.pipeline import acknowledge_wildcard_resources
+
+from .buckets import LoggedBucket
+from .config import EnvironmentConfig, ModelConfig
 from .foundation import Foundation
 
-__all__ = ["EnvironmentStack"]
+__all__ = ["BASELINE_VARIANT", "CANDIDATE_VARIANT", "EnvironmentStack"]
+
+TRAINING_PIPELINE_FILE = (
+    Path(__file__).resolve().parents[1] / "pipelines" / "training_pipeline.json"
+)
+#: SageMaker's own registry of the scikit-learn and XGBoost images in us-east-1.
+SAGEMAKER_IMAGES_ACCOUNT = "683313688378"
+BASELINE_VARIANT = "baseline"
+CANDIDATE_VARIANT = "candidate"
 
 
 class EnvironmentStack(cdk.Stack):
     """Everything one environment runs, on its :class:`Foundation`.
+
+    - the foundation: isolated VPC, endpoints, flow logs, KMS key;
+    - a data bucket (KMS, versioned, access-logged) for training data and artifacts;
+    - a :class:`Notebook` where ``notebook.enabled`` (dev and test by default);
+    - the training :class:`Pipeline` from ``pipelines/training_pipeline.json``;
+    - the configured model on an :class:`Endpoint` (variant ``baseline``) and, when a
+      ``candidate`` is configured, a second model as variant ``candidate`` at weight 0.
 
     The stack is bound to the environment's account and region from configuration and
     performs no lookups at synth. It is tagged ``Project`` and ``Environment`` (plus any
@@ -44,8 +78,61 @@ class EnvironmentStack(cdk.Stack):
         tags.add("Environment", config.name)
         for key, value in config.tags.items():
             tags.add(key, value)
+        removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
 
         self.foundation = Foundation(self, "Foundation", config=config)
+        self.data = LoggedBucket(
+            self,
+            "Data",
+            key=self.foundation.key,
+            removal_policy=removal,
+            replication_reason=(
+                "Training data and pipeline outputs are reproducible from their sources; "
+                "cross-region replication is a per-organisation choice left to the account."
+            ),
+        )
+
+        self.notebook: Notebook | None = None
+        if config.notebook.enabled:
+            self.notebook = Notebook(
+                self,
+                "Notebook",
+                vpc=self.foundation.vpc,
+                vpc_subnets=self.foundation.subnets,
+                kms_key=self.foundation.key,
+                instance_type=config.notebook.instance_type,
+                volume_size_in_gb=config.notebook.volume_size_in_gb,
+            )
+
+        self.training_pipeline = self._training_pipeline(project, self.data.bucket)
+
+        self.model = self._model("Model", config.model)
+        self.candidate_model = (
+            self._model("CandidateModel", config.candidate) if config.candidate else None
+        )
+        variants = [
+            ProductionVariant(
+                variant_name=BASELINE_VARIANT,
+                model=self.model,
+                instance_type=config.endpoint.instance_type,
+                initial_instance_count=config.endpoint.initial_instance_count,
+                initial_variant_weight=1,
+            )
+        ]
+        if self.candidate_model is not None:
+            variants.append(
+                ProductionVariant(
+                    variant_name=CANDIDATE_VARIANT,
+                    model=self.candidate_model,
+                    instance_type=config.endpoint.instance_type,
+                    initial_instance_count=config.endpoint.initial_instance_count,
+                    initial_variant_weight=0,
+                )
+            )
+        self.endpoint = Endpoint(self, "Endpoint", variants=variants, kms_key=self.foundation.key)
+        if self.notebook is not None:
+            self.notebook.grant_invoke_endpoint(self.endpoint)
+            self.notebook.grant_start_pipeline(self.training_pipeline)
 
     @property
     def availability_zones(self) -> list[str]:
@@ -57,3 +144,90 @@ class EnvironmentStack(cdk.Stack):
         if self.config.vpc.availability_zones:
             return list(self.config.vpc.availability_zones)
         return [cdk.Fn.select(index, cdk.Fn.get_azs()) for index in range(2)]
+
+    def _model(self, id: str, model: ModelConfig) -> Model:
+        bucket = s3.Bucket.from_bucket_name(self, f"{id}Bucket", model.model_data_bucket)
+        return Model(
+            self,
+            id,
+            containers=[
+                ContainerDefinition(
+                    image=ContainerImage.from_registry(model.image),
+                    model_data=ModelData.from_bucket(bucket, model.model_data_key),
+                    environment=dict(model.environment),
+                )
+            ],
+            vpc=self.foundation.vpc,
+            vpc_subnets=self.foundation.subnets,
+            network_isolation=self.config.network_isolation,
+        )
+
+    def _training_pipeline(self, project: str, data_bucket: s3.IBucket) -> Pipeline:
+        """The seed's Processing -> Training -> Evaluation -> RegisterModel pipeline."""
+        job_role = ScopedRole(
+            self,
+            "TrainingJobRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="SageMaker processing and training jobs of the training pipeline",
+        )
+        key = self.foundation.key
+        job_role.add_statements(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[data_bucket.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[data_bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "kms:Decrypt",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                    "kms:CreateGrant",
+                ],
+                resources=[key.key_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    self.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws/sagemaker/*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            ),
+        )
+        acknowledge_wildcard_resources(
+            job_role.policy,
+            "Jobs write objects whose keys hold the execution id, and SageMaker creates one "
+            "log group stream per job under /aws/sagemaker/; both are limited to this "
+            "environment's data bucket and this account's SageMaker log groups.",
+        )
+        model_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=f"{project}-{self.config.name}-models",
+            model_package_group_description="Models registered by the training pipeline",
+        )
+        images = f"{SAGEMAKER_IMAGES_ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com"
+        return Pipeline(
+            self,
+            "TrainingPipeline",
+            definition=PipelineDefinition.from_file(str(TRAINING_PIPELINE_FILE)),
+            pipeline_name=f"{project}-{self.config.name}-training",
+            description=(f"Processing, training, evaluation and registration ({self.config.name})"),
+            substitutions={
+                "RoleArn": job_role.role.role_arn,
+                "DataBucket": data_bucket.bucket_name,
+                "ProcessingImageUri": f"{images}/sagemaker-scikit-learn:1.2-1-cpu-py3",
+                "TrainingImageUri": f"{images}/sagemaker-xgboost:1.7-1",
+                "ModelPackageGroupName": model_group.attr_model_package_group_arn,
+                "KmsKeyArn": key.key_arn,
+            },
+            job_role=job_role.role,
+            buckets=[data_bucket],
+        )

@@ -23,9 +23,14 @@ IGNORED_CFN_LINT_RULES = frozenset({"W3005"})
 
 
 def cdk_json_context() -> dict[str, Any]:
-    """The context of the repository's cdk.json (a fresh copy)."""
-    context = json.loads((REPO / "cdk.json").read_text())["context"]
-    return copy.deepcopy(context)
+    """The context of the repository's cdk.json (a fresh copy), plus what the CDK CLI adds.
+
+    The CLI records each resource's construct path in its metadata; cfn-lint reads that to
+    recognise CDK-generated templates, so the tests synthesize exactly what the CLI would.
+    """
+    context = copy.deepcopy(json.loads((REPO / "cdk.json").read_text())["context"])
+    context.setdefault("aws:cdk:enable-path-metadata", True)
+    return context  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -33,6 +38,11 @@ class SynthesizedApp:
     app: cdk.App
     stacks: list[EnvironmentStack]
     outdir: Path
+
+    def stack(self, stack_id: str) -> cdk.Stack:
+        child = self.app.node.find_child(stack_id)
+        assert isinstance(child, cdk.Stack)
+        return child
 
     def template(self, environment: str) -> assertions.Template:
         for stack in self.stacks:
@@ -53,7 +63,9 @@ def synth_app(outdir: Path, context: dict[str, Any] | None = None) -> Synthesize
 
     Synthesis runs the four cdk-nag packs; an unacknowledged finding raises here.
     """
-    app = cdk.App(context=context if context is not None else cdk_json_context(), outdir=str(outdir))
+    app = cdk.App(
+        context=context if context is not None else cdk_json_context(), outdir=str(outdir)
+    )
     _, stacks = build_app(app)
     app.synth()
     return SynthesizedApp(app=app, stacks=stacks, outdir=outdir)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from cdk_testing import SynthesizedApp, synth_app
 
 # The tests never talk to AWS: any client that slips through gets fake credentials and a
 # region, and nothing is configured to reach beyond 127.0.0.1.
@@ -15,5 +16,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 
 @pytest.fixture(scope="session")
-def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
-    return tmp_path_factory
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The app from the repository's cdk.json, synthesized once for the whole session.
+
+    Synthesis runs all four cdk-nag packs: it raises on any unacknowledged finding.
+    """
+    return synth_app(tmp_path_factory.mktemp("app"))

@@ -30,22 +30,41 @@ def test_shipped_configuration_has_three_environments_with_the_seed_instance_typ
     config = load_config(cdk_json_context())
 
     assert [env.name for env in config.environments] == ["dev", "test", "prod"]
-    assert {env.name: env.instance_type for env in config.environments} == {
+    assert {env.name: env.notebook.instance_type for env in config.environments} == {
         "dev": "ml.t3.medium",
         "test": "ml.m5.xlarge",
         "prod": "ml.m5.4xlarge",
     }
+    # Hosting follows the same map, except that SageMaker hosting has no ml.t3 types.
+    assert {env.name: env.endpoint.instance_type for env in config.environments} == {
+        "dev": "ml.t2.medium",
+        "test": "ml.m5.xlarge",
+        "prod": "ml.m5.4xlarge",
+    }
+
+
+def test_a_candidate_model_is_optional() -> None:
+    config = load_config(cdk_json_context())
+    dev, test, _ = config.environments
+    assert dev.candidate is not None
+    assert dev.candidate.model_data_key == "classifier/v2/model.tar.gz"
+    assert test.candidate is None
 
 
 def test_defaults_differ_by_environment_as_the_seed_says() -> None:
     config = load_config(cdk_json_context())
     dev, test, prod = config.environments
 
-    assert dev.notebook.enabled and test.notebook.enabled and not prod.notebook.enabled
-    assert not dev.network_isolation and prod.network_isolation
-    assert not dev.retain_data and prod.retain_data
+    assert dev.notebook.enabled
+    assert test.notebook.enabled
+    assert not prod.notebook.enabled
+    assert not dev.network_isolation
+    assert prod.network_isolation
+    assert not dev.retain_data
+    assert prod.retain_data
     assert dev.vpc.availability_zones == ()
-    assert isinstance(dev.vpc, NewVpcConfig) and dev.vpc.cidr == "10.10.0.0/16"
+    assert isinstance(dev.vpc, NewVpcConfig)
+    assert dev.vpc.cidr == "10.10.0.0/16"
 
 
 def test_configuration_is_frozen() -> None:
@@ -63,7 +82,8 @@ def test_explicit_values_override_defaults() -> None:
 
     prod = parse_config(raw).environment("prod")
 
-    assert prod.notebook.enabled and prod.notebook.instance_type == "ml.t3.large"
+    assert prod.notebook.enabled
+    assert prod.notebook.instance_type == "ml.t3.large"
     assert dict(prod.tags) == {"CostCenter": "ml-42"}
 
 
@@ -96,9 +116,9 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
     ("mutate", "message"),
     [
         (
-            lambda raw: raw["environments"]["dev"].update(instance_typ="ml.m5.large"),
-            r"sagemaker-constructs\.environments\.dev\.instance_typ: unknown key; allowed keys "
-            r"are: account, instance_type, ",
+            lambda raw: raw["environments"]["dev"].update(instance_type="ml.m5.large"),
+            r"sagemaker-constructs\.environments\.dev\.instance_type: unknown key; allowed keys "
+            r"are: account, candidate, endpoint, model, ",
         ),
         (
             lambda raw: raw["environments"]["dev"]["vpc"].update(cdir="10.0.0.0/16"),
@@ -126,9 +146,46 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
             r"environments\.dev\.region: 'mars-1' is not allowed; expected a region",
         ),
         (
-            lambda raw: raw["environments"]["prod"].update(instance_type="m5.large"),
-            r"environments\.prod\.instance_type: 'm5\.large' is not allowed; expected a "
-            r"SageMaker instance type",
+            lambda raw: raw["environments"]["prod"].update(endpoint={"instance_type": "m5.large"}),
+            r"environments\.prod\.endpoint\.instance_type: 'm5\.large' is not allowed; expected "
+            r"a SageMaker hosting instance type",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(
+                endpoint={"instance_type": "ml.t3.medium"}
+            ),
+            r"environments\.dev\.endpoint\.instance_type: 'ml\.t3\.medium' is not allowed; "
+            r"expected a SageMaker hosting instance type .*no ml\.t3 types",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(endpoint={"initial_instance_count": 0}),
+            r"environments\.dev\.endpoint\.initial_instance_count: 0 is not allowed",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(
+                notebook={"enabled": True, "instance_type": "ml.m5.nope"}
+            ),
+            r"environments\.dev\.notebook\.instance_type: 'ml\.m5\.nope' is not allowed; "
+            r"expected a SageMaker notebook instance type",
+        ),
+        (
+            lambda raw: raw["environments"]["test"].pop("model"),
+            r"environments\.test\.model: missing; expected object with keys image, ",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["model"].update(image="docker.io/library/x"),
+            r"environments\.dev\.model\.image: 'docker\.io/library/x' is not allowed; expected "
+            r"an Amazon ECR image URI",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["candidate"].update(model_data_bucket="Bad_B"),
+            r"environments\.dev\.candidate\.model_data_bucket: 'Bad_B' is not allowed; expected "
+            r"an S3 bucket name",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["model"].update(model_data_key="/model.zip"),
+            r"environments\.dev\.model\.model_data_key: '/model\.zip' is not allowed; expected "
+            r"the key of a \.tar\.gz archive",
         ),
         (
             lambda raw: raw["environments"]["dev"]["vpc"].update(cidr="10.0.0.0/8"),
@@ -169,7 +226,8 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
         ),
         (
             lambda raw: raw.update(projct="x"),
-            r"sagemaker-constructs\.projct: unknown key; allowed keys are: environments, project",
+            r"sagemaker-constructs\.projct: unknown key; allowed keys are: environments, "
+            r"pipeline, project",
         ),
         (
             lambda raw: raw.update(environments={}),
@@ -192,6 +250,43 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
 def test_bad_configuration_fails_with_the_key_path(mutate: Any, message: str) -> None:
     raw = raw_config()
     mutate(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_the_pipeline_is_configured_and_can_be_left_out() -> None:
+    config = load_config(cdk_json_context())
+    assert config.pipeline is not None
+    assert config.pipeline.repository == "example-org/sagemaker-constructs"
+    assert config.pipeline.branch == "main"
+
+    only_dev = load_config({**cdk_json_context(), "environments": "dev"})
+    assert only_dev.pipeline is None
+    assert [env.name for env in only_dev.all_environments] == ["dev", "test", "prod"]
+
+    with_pipeline = load_config({**cdk_json_context(), "environments": "dev,pipeline"})
+    assert with_pipeline.pipeline is not None
+    assert [env.name for env in with_pipeline.environments] == ["dev"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("account", "4444", r"pipeline\.account: '4444' is not allowed; expected 12 digits"),
+        (
+            "connection_arn",
+            "arn:aws:s3:::bucket",
+            r"pipeline\.connection_arn: 'arn:aws:s3:::bucket' is not allowed; expected a "
+            r"CodeConnections ARN",
+        ),
+        ("repository", "no-owner", r"pipeline\.repository: 'no-owner' is not allowed"),
+        ("branch", 3, r"pipeline\.branch: expected a non-empty string, got 3"),
+        ("trigger", "push", r"pipeline\.trigger: unknown key; allowed keys are: account, branch"),
+    ],
+)
+def test_bad_pipeline_configuration_names_the_key(key: str, value: Any, message: str) -> None:
+    raw = raw_config()
+    raw["pipeline"][key] = value
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
 

@@ -7,17 +7,11 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from cdk_testing import SynthesizedApp, cfn_lint, synth_app
+from cdk_testing import SynthesizedApp, cfn_lint
 
 from stacks.foundation import INTERFACE_ENDPOINTS
 
 ENVIRONMENTS = ("dev", "test", "prod")
-
-
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    # Synthesis runs all four cdk-nag packs: it raises on any unacknowledged finding.
-    return synth_app(tmp_path_factory.mktemp("app"))
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
@@ -141,7 +135,9 @@ def test_iam_uses_managed_policies_and_never_wildcard_actions(template: Template
             continue  # CDK's own provider for restrict_default_security_group
         assert "Policies" not in role["Properties"], logical_id
     for statement in statements(template, "AWS::IAM::ManagedPolicy"):
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
         assert all(action != "*" and not action.endswith(":*") for action in actions), statement
 
 
@@ -166,7 +162,9 @@ def test_prod_retains_stateful_resources_and_dev_does_not(synthesized: Synthesiz
 def test_validation_report_has_no_failing_plugin(synthesized: SynthesizedApp) -> None:
     report = synthesized.validation_report()
     assert report["title"] == "Validation Report"
-    failing = [r for r in report["pluginReports"] if r["violations"] or r["conclusion"] != "success"]
+    failing = [
+        r for r in report["pluginReports"] if r["violations"] or r["conclusion"] != "success"
+    ]
     assert failing == []
 
 
@@ -174,3 +172,71 @@ def test_validation_report_has_no_failing_plugin(synthesized: SynthesizedApp) ->
 def test_templates_pass_cfn_lint(synthesized: SynthesizedApp, environment: str) -> None:
     stack = next(s for s in synthesized.stacks if s.config.name == environment)
     assert cfn_lint(synthesized.template_json(stack), stack.region) == []
+
+
+def test_notebook_in_dev_and_test_but_not_in_prod(synthesized: SynthesizedApp) -> None:
+    counts = {
+        name: len(synthesized.template(name).find_resources("AWS::SageMaker::NotebookInstance"))
+        for name in ENVIRONMENTS
+    }
+    assert counts == {"dev": 1, "test": 1, "prod": 0}
+    synthesized.template("dev").has_resource_properties(
+        "AWS::SageMaker::NotebookInstance",
+        {
+            "InstanceType": "ml.t3.medium",
+            "DirectInternetAccess": "Disabled",
+            "RootAccess": "Disabled",
+            "SubnetId": Match.any_value(),
+            "KmsKeyId": Match.any_value(),
+        },
+    )
+
+
+def test_endpoint_uses_the_environments_instance_type(synthesized: SynthesizedApp) -> None:
+    expected = {"dev": "ml.t2.medium", "test": "ml.m5.xlarge", "prod": "ml.m5.4xlarge"}
+    for name, instance_type in expected.items():
+        (config,) = (
+            synthesized.template(name).find_resources("AWS::SageMaker::EndpointConfig").values()
+        )
+        variants = config["Properties"]["ProductionVariants"]
+        assert {v["InstanceType"] for v in variants} == {instance_type}
+        assert "KmsKeyId" in config["Properties"]
+
+
+def test_candidate_model_is_a_second_variant_at_weight_zero(synthesized: SynthesizedApp) -> None:
+    (dev_config,) = (
+        synthesized.template("dev").find_resources("AWS::SageMaker::EndpointConfig").values()
+    )
+    weights = {
+        v["VariantName"]: v["InitialVariantWeight"]
+        for v in dev_config["Properties"]["ProductionVariants"]
+    }
+    assert weights == {"baseline": 1, "candidate": 0}
+    (test_config,) = (
+        synthesized.template("test").find_resources("AWS::SageMaker::EndpointConfig").values()
+    )
+    assert [v["VariantName"] for v in test_config["Properties"]["ProductionVariants"]] == [
+        "baseline"
+    ]
+    synthesized.template("dev").has_resource_properties(
+        "AWS::SageMaker::Endpoint", {"RetainAllVariantProperties": True}
+    )
+
+
+def test_models_run_in_the_isolated_subnets_and_prod_isolates_the_network(
+    synthesized: SynthesizedApp,
+) -> None:
+    for name in ENVIRONMENTS:
+        for model in synthesized.template(name).find_resources("AWS::SageMaker::Model").values():
+            properties = model["Properties"]
+            assert len(properties["VpcConfig"]["Subnets"]) == 2
+            assert properties.get("EnableNetworkIsolation", False) is (name == "prod")
+
+
+def test_training_pipeline_is_deployed_with_its_substitutions(template: Template) -> None:
+    pipelines = template.find_resources("AWS::SageMaker::Pipeline")
+    (pipeline,) = pipelines.values()
+    body = json.dumps(pipeline["Properties"]["PipelineDefinition"])
+    for step in ("PreprocessData", "TrainModel", "EvaluateModel", "CheckEvaluation"):
+        assert step in body
+    assert "${" not in body.replace("${!", "")  # every placeholder was substituted

@@ -97,3 +97,15 @@ def test_lambda_code_is_found_inside_the_installed_package(consumer: dict[str, A
 
 def test_consumer_app_synthesizes_with_the_compliance_checks(consumer: dict[str, Any]) -> None:
     assert consumer["templates"] == ["Consumer.template.json"]
+
+
+def test_consumer_app_creates_every_construct_from_the_wheel(consumer: dict[str, Any]) -> None:
+    for resource_type in (
+        "AWS::SageMaker::Model",
+        "AWS::SageMaker::EndpointConfig",
+        "AWS::SageMaker::Endpoint",
+        "AWS::SageMaker::NotebookInstance",
+        "AWS::SageMaker::NotebookInstanceLifecycleConfig",
+        "AWS::SageMaker::Pipeline",
+    ):
+        assert resource_type in consumer["resource_types"]

@@ -2,16 +2,76 @@
 
 .. code-block:: python
 
-    from sagemaker_constructs import add_compliance_checks
+    from sagemaker_constructs import Endpoint, Model, Notebook, Pipeline, add_compliance_checks
 """
 
 from __future__ import annotations
 
 from .compliance import acknowledge, add_compliance_checks
+from .endpoint import (
+    CapacitySize,
+    CapacitySizeType,
+    DataCapture,
+    DeploymentGuardrails,
+    Endpoint,
+    EndpointBase,
+    ProductionVariant,
+    ServerlessVariant,
+    TrafficRouting,
+    TrafficRoutingType,
+    VariantAutoscaling,
+    VariantProperty,
+)
+from .model import (
+    ContainerDefinition,
+    ContainerImage,
+    ContainerMode,
+    IModel,
+    InferenceExecutionMode,
+    Model,
+    ModelData,
+)
+from .notebook import (
+    CondaPackages,
+    IdleShutdown,
+    LifecycleScript,
+    Notebook,
+    PackageIndex,
+    S3Backup,
+)
+from .pipeline import ImportedPipeline, Pipeline, PipelineDefinition
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CapacitySize",
+    "CapacitySizeType",
+    "CondaPackages",
+    "ContainerDefinition",
+    "ContainerImage",
+    "ContainerMode",
+    "DataCapture",
+    "DeploymentGuardrails",
+    "Endpoint",
+    "EndpointBase",
+    "IModel",
+    "IdleShutdown",
+    "ImportedPipeline",
+    "InferenceExecutionMode",
+    "LifecycleScript",
+    "Model",
+    "ModelData",
+    "Notebook",
+    "PackageIndex",
+    "Pipeline",
+    "PipelineDefinition",
+    "ProductionVariant",
+    "S3Backup",
+    "ServerlessVariant",
+    "TrafficRouting",
+    "TrafficRoutingType",
+    "VariantAutoscaling",
+    "VariantProperty",
     "__version__",
     "acknowledge",
     "add_compliance_checks",

@@ -10,10 +10,60 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 
 import sagemaker_constructs
-from sagemaker_constructs import add_compliance_checks
+from sagemaker_constructs import (
+    ContainerDefinition,
+    ContainerImage,
+    Endpoint,
+    Model,
+    ModelData,
+    Notebook,
+    Pipeline,
+    PipelineDefinition,
+    ProductionVariant,
+    add_compliance_checks,
+)
 from sagemaker_constructs._assets import lambda_code_root
+
+SKLEARN_IMAGE = (
+    "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+)
+DEFINITION = {
+    "Version": "2020-12-01",
+    "Parameters": [{"Name": "InputDataUrl", "Type": "String", "DefaultValue": "s3://b/in/"}],
+    "Steps": [
+        {
+            "Name": "Preprocess",
+            "Type": "Processing",
+            "Arguments": {
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 1,
+                        "InstanceType": "ml.m5.xlarge",
+                        "VolumeSizeInGB": 30,
+                    }
+                },
+                "AppSpecification": {"ImageUri": "${ImageUri}"},
+                "RoleArn": "${RoleArn}",
+                "ProcessingInputs": [
+                    {
+                        "InputName": "input",
+                        "S3Input": {
+                            "S3Uri": {"Get": "Parameters.InputDataUrl"},
+                            "LocalPath": "/opt/ml/processing/input",
+                            "S3DataType": "S3Prefix",
+                            "S3InputMode": "File",
+                        },
+                    }
+                ],
+            },
+        }
+    ],
+}
 
 
 def main(outdir: str) -> None:
@@ -22,14 +72,61 @@ def main(outdir: str) -> None:
     stack = cdk.Stack(
         app, "Consumer", env=cdk.Environment(account="111111111111", region="us-east-1")
     )
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr_block="10.0.0.0/16",
+        availability_zones=["us-east-1a", "us-east-1b"],
+        isolated_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    )
+    models = s3.Bucket.from_bucket_name(stack, "Models", "consumer-models-111111111111")
+    model = Model(
+        stack,
+        "Model",
+        containers=[
+            ContainerDefinition(
+                image=ContainerImage.from_registry(
+                    "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
+                ),
+                model_data=ModelData.from_bucket(models, "classifier/model.tar.gz"),
+            )
+        ],
+        vpc=vpc,
+        network_isolation=True,
+    )
+    endpoint = Endpoint(
+        stack,
+        "Endpoint",
+        variants=[
+            ProductionVariant(variant_name="baseline", model=model, instance_type="ml.m5.large")
+        ],
+    )
+    notebook = Notebook(stack, "Notebook", vpc=vpc)
+    notebook.grant_invoke_endpoint(endpoint)
+    job_role = iam.Role(
+        stack, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")
+    )
+    Pipeline(
+        stack,
+        "Pipeline",
+        definition=PipelineDefinition.from_dict(DEFINITION),
+        substitutions={
+            "RoleArn": job_role.role_arn,
+            "ImageUri": SKLEARN_IMAGE,
+        },
+        job_role=job_role,
+    )
     cdk.CfnOutput(stack, "LibraryVersion", value=sagemaker_constructs.__version__)
     app.synth()
+    template = json.loads((Path(outdir) / "Consumer.template.json").read_text())
     print(
         json.dumps(
             {
                 "module": str(Path(sagemaker_constructs.__file__).resolve()),
                 "lambda_code_root": str(lambda_code_root()),
                 "templates": sorted(p.name for p in Path(outdir).glob("*.template.json")),
+                "resource_types": sorted({r["Type"] for r in template["Resources"].values()}),
             }
         )
     )

@@ -1,0 +1,1066 @@
+"""``Endpoint``: hosting for one or more models (``EndpointConfig`` + ``Endpoint``).
+
+.. code-block:: python
+
+    endpoint = Endpoint(
+        self, "Classifier",
+        variants=[
+            ProductionVariant(variant_name="blue", model=current, instance_type="ml.m5.large",
+                              initial_instance_count=2, initial_variant_weight=9),
+            ProductionVariant(variant_name="green", model=candidate, instance_type="ml.m5.large",
+                              initial_instance_count=2, initial_variant_weight=1),
+        ],
+        deployment_guardrails=DeploymentGuardrails(
+            traffic_routing=TrafficRouting.canary(CapacitySize.capacity_percent(10),
+                                                  wait_interval=cdk.Duration.minutes(10)),
+            rollback_alarms=[latency_alarm],
+        ),
+    )
+    endpoint.traffic_share("green")  # 0.1
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ._instance_types import (
+    INSTANCE_TYPE_PATTERN,
+    has_local_nvme_storage,
+    is_burstable,
+    is_inferentia1,
+)
+from ._validation import ValidationProblems, is_token
+from .compliance import acknowledge
+from .model import IModel, Model
+
+__all__ = [
+    "CapacitySize",
+    "CapacitySizeType",
+    "DataCapture",
+    "DeploymentGuardrails",
+    "Endpoint",
+    "EndpointBase",
+    "ProductionVariant",
+    "ServerlessVariant",
+    "TrafficRouting",
+    "TrafficRoutingType",
+    "VariantAutoscaling",
+    "VariantProperty",
+]
+
+#: Invocation metrics (counts and latencies) are published here ...
+INVOCATION_NAMESPACE = "AWS/SageMaker"
+#: ... and instance utilisation metrics here.
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+
+_INVOKE_ACTIONS = [
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:InvokeEndpointAsync",
+    "sagemaker:InvokeEndpointWithResponseStream",
+]
+
+_KMS_RULES = (
+    "HIPAA.Security::HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
+    "NIST.800.53.R5::NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+    "PCI.DSS.321::PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
+)
+
+
+# --------------------------------------------------------------------------- props
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantAutoscaling:
+    """Target tracking on ``SageMakerVariantInvocationsPerInstance`` for one variant.
+
+    :param max_capacity: at least ``initial_instance_count``.
+    :param target_invocations_per_instance: invocations per instance per minute to hold.
+    :param min_capacity: at least 1, at most ``initial_instance_count``. Default: 1.
+    :param scale_in_cooldown: Default: 5 minutes.
+    :param scale_out_cooldown: Default: 1 minute.
+    :param disable_scale_in: Default: False.
+    """
+
+    max_capacity: int
+    target_invocations_per_instance: float
+    min_capacity: int = 1
+    scale_in_cooldown: cdk.Duration | None = None
+    scale_out_cooldown: cdk.Duration | None = None
+    disable_scale_in: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductionVariant:
+    """A variant on dedicated instances.
+
+    :param variant_name: unique in the endpoint; ``[a-zA-Z0-9](-*[a-zA-Z0-9])*``, <= 63 chars.
+    :param model: a :class:`Model` or ``Model.from_model_name(...)``.
+    :param instance_type: for example ``ml.m5.large``.
+    :param initial_instance_count: at least 1. Default: 1.
+    :param initial_variant_weight: relative weight (>= 0); the variant's traffic share is its
+        weight divided by the sum of all weights. Default: 1.
+    :param volume_size_in_gb: 1-512; not for local-NVMe instance types. Default: SageMaker's.
+    :param container_startup_health_check_timeout: 60-3600 s. Default: SageMaker's.
+    :param model_data_download_timeout: 60-3600 s. Default: SageMaker's.
+    :param autoscaling: Default: no autoscaling.
+    """
+
+    variant_name: str
+    model: IModel
+    instance_type: str
+    initial_instance_count: int = 1
+    initial_variant_weight: float = 1.0
+    volume_size_in_gb: int | None = None
+    container_startup_health_check_timeout: cdk.Duration | None = None
+    model_data_download_timeout: cdk.Duration | None = None
+    autoscaling: VariantAutoscaling | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerlessVariant:
+    """A serverless variant (it must be the endpoint's only variant).
+
+    :param memory_size_in_mb: 1024-6144 in steps of 1024. Default: 2048.
+    :param max_concurrency: 1-200. Default: 10.
+    :param provisioned_concurrency: 1 to ``max_concurrency``. Default: none.
+    :param initial_variant_weight: Default: 1.
+    """
+
+    variant_name: str
+    model: IModel
+    memory_size_in_mb: int = 2048
+    max_concurrency: int = 10
+    provisioned_concurrency: int | None = None
+    initial_variant_weight: float = 1.0
+
+
+Variant = ProductionVariant | ServerlessVariant
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataCapture:
+    """Capture requests and responses to S3 for model monitoring.
+
+    The models' roles (when this library created them, or you passed a mutable role) are
+    granted ``s3:PutObject`` under ``prefix`` and use of the KMS key.
+
+    :param destination_bucket: where captured data is written.
+    :param prefix: key prefix. Default: ``data-capture``.
+    :param sampling_percentage: 0-100. Default: 100.
+    :param capture_input: Default: True.
+    :param capture_output: Default: True.
+    :param kms_key: encrypts captured objects. Default: the bucket's default encryption.
+    """
+
+    destination_bucket: s3.IBucket
+    prefix: str = "data-capture"
+    sampling_percentage: int = 100
+    capture_input: bool = True
+    capture_output: bool = True
+    kms_key: kms.IKey | None = None
+
+
+class CapacitySizeType(enum.Enum):
+    INSTANCE_COUNT = "INSTANCE_COUNT"
+    CAPACITY_PERCENT = "CAPACITY_PERCENT"
+
+
+@dataclass(frozen=True)
+class CapacitySize:
+    """A canary size or linear step: a number of instances or a percentage of capacity."""
+
+    type: CapacitySizeType
+    value: int
+
+    @classmethod
+    def instance_count(cls, count: int) -> CapacitySize:
+        return cls(CapacitySizeType.INSTANCE_COUNT, count)
+
+    @classmethod
+    def capacity_percent(cls, percent: int) -> CapacitySize:
+        return cls(CapacitySizeType.CAPACITY_PERCENT, percent)
+
+
+class TrafficRoutingType(enum.Enum):
+    ALL_AT_ONCE = "ALL_AT_ONCE"
+    CANARY = "CANARY"
+    LINEAR = "LINEAR"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrafficRouting:
+    """How a blue/green deployment shifts traffic to the new fleet.
+
+    ``CANARY`` needs ``canary_size`` (<= 50 % of each variant's instances) and
+    ``wait_interval``; ``LINEAR`` needs ``linear_step_size`` (10-50 %) and ``wait_interval``;
+    ``ALL_AT_ONCE`` takes neither size. ``wait_interval``: 0-3600 s (Default for
+    ``ALL_AT_ONCE``: 0).
+    """
+
+    type: TrafficRoutingType
+    canary_size: CapacitySize | None = None
+    linear_step_size: CapacitySize | None = None
+    wait_interval: cdk.Duration | None = None
+
+    @classmethod
+    def all_at_once(cls, wait_interval: cdk.Duration | None = None) -> TrafficRouting:
+        return cls(type=TrafficRoutingType.ALL_AT_ONCE, wait_interval=wait_interval)
+
+    @classmethod
+    def canary(cls, size: CapacitySize, *, wait_interval: cdk.Duration) -> TrafficRouting:
+        return cls(type=TrafficRoutingType.CANARY, canary_size=size, wait_interval=wait_interval)
+
+    @classmethod
+    def linear(cls, step_size: CapacitySize, *, wait_interval: cdk.Duration) -> TrafficRouting:
+        return cls(
+            type=TrafficRoutingType.LINEAR, linear_step_size=step_size, wait_interval=wait_interval
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentGuardrails:
+    """SageMaker's blue/green deployment with traffic shifting and alarm rollback.
+
+    :param traffic_routing: ALL_AT_ONCE, CANARY or LINEAR.
+    :param termination_wait: keep the old fleet this long after the shift (0-3600 s).
+        Default: SageMaker's (0).
+    :param maximum_execution_timeout: 600-28800 s. Default: SageMaker's.
+    :param rollback_alarms: 0-10 alarms; any in ALARM rolls back. Default: none.
+    """
+
+    traffic_routing: TrafficRouting
+    termination_wait: cdk.Duration | None = None
+    maximum_execution_timeout: cdk.Duration | None = None
+    rollback_alarms: Sequence[cloudwatch.IAlarm] = ()
+
+
+class VariantProperty(enum.Enum):
+    """Variant properties an update may take from the template despite retention."""
+
+    DESIRED_INSTANCE_COUNT = "DesiredInstanceCount"
+    DESIRED_WEIGHT = "DesiredWeight"
+
+
+# --------------------------------------------------------------------------- shared base
+
+
+class EndpointBase(Construct):
+    """What every endpoint offers, created here or imported: grants and metrics.
+
+    Metrics have dimensions ``EndpointName`` and ``VariantName``. Counts (``Invocations``,
+    ``Invocation4XXErrors``, ``Invocation5XXErrors``) default to ``Sum`` over 1 minute;
+    latencies (``ModelLatency``, ``OverheadLatency``, microseconds) and utilisation
+    (``CPUUtilization``, ``MemoryUtilization``, ``GPUUtilization``, percent, namespace
+    ``/aws/sagemaker/Endpoints``) default to ``Average`` over 1 minute.
+    """
+
+    @property
+    def endpoint_name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def endpoint_arn(self) -> str:
+        raise NotImplementedError
+
+    def _check_variant(self, variant_name: str) -> None:
+        """Raise when ``variant_name`` is not one of this endpoint's (when known)."""
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to invoke this endpoint (real-time, async and streaming)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=_INVOKE_ACTIONS, resource_arns=[self.endpoint_arn]
+        )
+
+    def metric(
+        self,
+        metric_name: str,
+        variant_name: str,
+        *,
+        namespace: str = INVOCATION_NAMESPACE,
+        statistic: str = "Average",
+        period: cdk.Duration | None = None,
+    ) -> cloudwatch.Metric:
+        """Any metric of one variant. Default: ``Average`` over 1 minute."""
+        self._check_variant(variant_name)
+        return cloudwatch.Metric(
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
+            statistic=statistic,
+            period=period or cdk.Duration.minutes(1),
+        )
+
+    def metric_invocations(
+        self, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Requests sent to the variant. Default: ``Sum`` over 1 minute."""
+        return self.metric("Invocations", variant_name, statistic=statistic, period=period)
+
+    def metric_invocation_4xx_errors(
+        self, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Requests answered 4XX. Default: ``Sum`` over 1 minute."""
+        return self.metric("Invocation4XXErrors", variant_name, statistic=statistic, period=period)
+
+    def metric_invocation_5xx_errors(
+        self, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Requests answered 5XX. Default: ``Sum`` over 1 minute."""
+        return self.metric("Invocation5XXErrors", variant_name, statistic=statistic, period=period)
+
+    def metric_model_latency(
+        self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Time the model took to respond, in microseconds. Default: ``Average`` over 1 min."""
+        return self.metric("ModelLatency", variant_name, statistic=statistic, period=period)
+
+    def metric_overhead_latency(
+        self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """SageMaker's own overhead, in microseconds. Default: ``Average`` over 1 minute."""
+        return self.metric("OverheadLatency", variant_name, statistic=statistic, period=period)
+
+    def metric_cpu_utilization(
+        self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """CPU utilisation (percent, summed over cores). Default: ``Average`` over 1 minute."""
+        return self.metric(
+            "CPUUtilization",
+            variant_name,
+            namespace=INSTANCE_NAMESPACE,
+            statistic=statistic,
+            period=period,
+        )
+
+    def metric_memory_utilization(
+        self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Memory utilisation (percent). Default: ``Average`` over 1 minute."""
+        return self.metric(
+            "MemoryUtilization",
+            variant_name,
+            namespace=INSTANCE_NAMESPACE,
+            statistic=statistic,
+            period=period,
+        )
+
+    def metric_gpu_utilization(
+        self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """GPU utilisation (percent, summed over GPUs). Default: ``Average`` over 1 minute."""
+        return self.metric(
+            "GPUUtilization",
+            variant_name,
+            namespace=INSTANCE_NAMESPACE,
+            statistic=statistic,
+            period=period,
+        )
+
+
+class _ImportedEndpoint(EndpointBase):
+    def __init__(self, scope: Construct, id: str, endpoint_name: str) -> None:
+        super().__init__(scope, id)
+        self._endpoint_name = endpoint_name
+        # SageMaker lower-cases resource names in ARNs.
+        arn_name = endpoint_name if is_token(endpoint_name) else endpoint_name.lower()
+        self._endpoint_arn = cdk.Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=arn_name
+        )
+
+    @property
+    def endpoint_name(self) -> str:
+        return self._endpoint_name
+
+    @property
+    def endpoint_arn(self) -> str:
+        return self._endpoint_arn
+
+
+# --------------------------------------------------------------------------- Endpoint
+
+
+class Endpoint(EndpointBase):
+    """A SageMaker endpoint: an ``EndpointConfig`` of 1-10 variants and the ``Endpoint``.
+
+    **Traffic share.** SageMaker sends each variant ``weight / sum(weights)`` of the
+    requests; :meth:`traffic_share` computes it from the initial weights.
+
+    **Weights survive stack updates.** A canary rollout changes weights and instance counts
+    with ``UpdateEndpointWeightsAndCapacities``. So that an unrelated stack update does not
+    reset them to the template's initial values, the endpoint is deployed with
+    ``RetainAllVariantProperties: true`` (``retain_variant_properties``); name the properties
+    an update should take from the template anyway in ``update_variant_properties_from_template``
+    (``ExcludeRetainedVariantProperties``).
+
+    **Storage encryption.** Instance storage volumes are encrypted with ``kms_key`` or, when
+    absent, with a new key (rotation on). Instance types with local NVMe storage
+    (:data:`sagemaker_constructs._instance_types.LOCAL_NVME_FAMILIES`, e.g. ``ml.g5``,
+    ``ml.p4d``, ``ml.m5d``) are encrypted by the instance's hardware and SageMaker rejects a
+    ``KmsKeyId`` for them: when any variant uses one, no key is set (the compliance finding is
+    acknowledged on the endpoint configuration) and passing ``kms_key`` is an error.
+
+    **Names.** The endpoint is named only when ``endpoint_name`` is given; the endpoint
+    configuration is always named by CloudFormation, so that a changed configuration is a new
+    one and the endpoint moves to it (with ``deployment_guardrails`` as configured).
+
+    :param variants: 1 to 10 :class:`ProductionVariant`, or one :class:`ServerlessVariant`.
+    :param endpoint_name: Default: generated by CloudFormation.
+    :param kms_key: storage-volume key. Default: a new key (none for local-NVMe types).
+    :param data_capture: Default: no capture.
+    :param deployment_guardrails: Default: SageMaker's default blue/green all-at-once.
+    :param retain_variant_properties: Default: True.
+    :param update_variant_properties_from_template: Default: none.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        variants: Sequence[Variant],
+        endpoint_name: str | None = None,
+        kms_key: kms.IKey | None = None,
+        data_capture: DataCapture | None = None,
+        deployment_guardrails: DeploymentGuardrails | None = None,
+        retain_variant_properties: bool = True,
+        update_variant_properties_from_template: Sequence[VariantProperty] = (),
+    ) -> None:
+        super().__init__(scope, id)
+        variants = list(variants)
+        _validate_endpoint(
+            id,
+            variants=variants,
+            endpoint_name=endpoint_name,
+            kms_key=kms_key,
+            data_capture=data_capture,
+            guardrails=deployment_guardrails,
+            retain_variant_properties=retain_variant_properties,
+            update_from_template=update_variant_properties_from_template,
+        )
+        self._variants = variants
+        self.variant_names = [v.variant_name for v in variants]
+
+        local_storage = any(
+            isinstance(v, ProductionVariant) and has_local_nvme_storage(v.instance_type)
+            for v in variants
+        )
+        self.kms_key: kms.IKey | None = None
+        if not local_storage:
+            self.kms_key = kms_key or kms.Key(
+                self,
+                "Key",
+                description=f"Encrypts the storage volumes of SageMaker endpoint {self.node.path}",
+                enable_key_rotation=True,
+            )
+
+        grants = self._grant_data_capture(data_capture) if data_capture else []
+
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[_render_variant(v) for v in variants],
+            kms_key_id=self.kms_key.key_arn if self.kms_key is not None else None,
+            data_capture_config=_render_data_capture(data_capture) if data_capture else None,
+        )
+        for grant in grants:
+            grant.apply_before(self.endpoint_config)
+        if local_storage:
+            for rule in _KMS_RULES:
+                acknowledge(
+                    self.endpoint_config,
+                    rule,
+                    "A variant runs on an instance type with local NVMe storage, which the "
+                    "instance encrypts in hardware; SageMaker rejects a KmsKeyId for it.",
+                )
+
+        self.resource = sagemaker.CfnEndpoint(
+            self,
+            "Resource",
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            endpoint_name=endpoint_name,
+            deployment_config=(
+                _render_guardrails(deployment_guardrails) if deployment_guardrails else None
+            ),
+            retain_all_variant_properties=retain_variant_properties,
+            exclude_retained_variant_properties=[
+                sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type=p.value)
+                for p in update_variant_properties_from_template
+            ]
+            or None,
+        )
+        self._endpoint_name = self.resource.attr_endpoint_name
+        self._endpoint_arn = self.resource.ref
+
+        self.scalable_targets: dict[str, appscaling.CfnScalableTarget] = {}
+        for variant in variants:
+            if isinstance(variant, ProductionVariant) and variant.autoscaling is not None:
+                self._add_autoscaling(variant, variant.autoscaling)
+
+    # -- importer ------------------------------------------------------------------------
+
+    @staticmethod
+    def from_endpoint_name(scope: Construct, id: str, endpoint_name: str) -> EndpointBase:
+        """An endpoint that exists outside this app, by name."""
+        problems = ValidationProblems("Endpoint", id)
+        problems.check_name("endpoint_name", endpoint_name)
+        problems.raise_if_any()
+        return _ImportedEndpoint(scope, id, endpoint_name)
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def endpoint_name(self) -> str:
+        return self._endpoint_name
+
+    @property
+    def endpoint_arn(self) -> str:
+        return self._endpoint_arn
+
+    @property
+    def endpoint_config_name(self) -> str:
+        return self.endpoint_config.attr_endpoint_config_name
+
+    def traffic_share(self, variant_name: str) -> float:
+        """The share of requests ``variant_name`` receives initially: weight / sum of weights.
+
+        After a rollout has changed weights (and they are retained), the live share differs.
+        """
+        self._check_variant(variant_name)
+        total = sum(v.initial_variant_weight for v in self._variants)
+        weight = next(
+            v.initial_variant_weight for v in self._variants if v.variant_name == variant_name
+        )
+        return weight / total
+
+    def _check_variant(self, variant_name: str) -> None:
+        if variant_name not in self.variant_names:
+            raise ValueError(
+                f"variant_name={variant_name!r}: not a variant of Endpoint "
+                f"'{self.node.id}'. Fix: use one of {self.variant_names}."
+            )
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def _grant_data_capture(self, capture: DataCapture) -> list[iam.Grant]:
+        grants: list[iam.Grant] = []
+        seen: set[str] = set()
+        for variant in self._variants:
+            model = variant.model
+            if not isinstance(model, Model) or model.node.path in seen:
+                continue
+            seen.add(model.node.path)
+            grantee = model.grant_principal
+            grants.append(
+                iam.Grant.add_to_principal(
+                    grantee=grantee,
+                    actions=["s3:PutObject"],
+                    resource_arns=[
+                        capture.destination_bucket.arn_for_objects(f"{capture.prefix}/*")
+                    ],
+                )
+            )
+            key = capture.kms_key or capture.destination_bucket.encryption_key
+            if key is not None:
+                grants.append(key.grant(grantee, "kms:Encrypt", "kms:GenerateDataKey"))
+        return grants
+
+    def _add_autoscaling(self, variant: ProductionVariant, scaling: VariantAutoscaling) -> None:
+        scope = Construct(self, f"Autoscaling{variant.variant_name}")
+        # No RoleArn: Application Auto Scaling uses its SageMaker service-linked role.
+        target = appscaling.CfnScalableTarget(
+            scope,
+            "Target",
+            service_namespace="sagemaker",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant.variant_name}",
+            min_capacity=scaling.min_capacity,
+            max_capacity=scaling.max_capacity,
+        )
+        appscaling.CfnScalingPolicy(
+            scope,
+            "InvocationsPerInstance",
+            policy_name=f"{variant.variant_name}-invocations-per-instance",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=target.ref,
+            target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=scaling.target_invocations_per_instance,
+                predefined_metric_specification=appscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
+                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+                ),
+                scale_in_cooldown=(
+                    scaling.scale_in_cooldown or cdk.Duration.minutes(5)
+                ).to_seconds(),
+                scale_out_cooldown=(
+                    scaling.scale_out_cooldown or cdk.Duration.minutes(1)
+                ).to_seconds(),
+                disable_scale_in=scaling.disable_scale_in,
+            ),
+        )
+        self.scalable_targets[variant.variant_name] = target
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _seconds(duration: cdk.Duration | None) -> float | None:
+    return duration.to_seconds() if duration is not None else None
+
+
+def _render_variant(variant: Variant) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+    if isinstance(variant, ServerlessVariant):
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=variant.variant_name,
+            model_name=variant.model.model_name,
+            initial_variant_weight=variant.initial_variant_weight,
+            serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                memory_size_in_mb=variant.memory_size_in_mb,
+                max_concurrency=variant.max_concurrency,
+                provisioned_concurrency=variant.provisioned_concurrency,
+            ),
+        )
+    return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+        variant_name=variant.variant_name,
+        model_name=variant.model.model_name,
+        instance_type=variant.instance_type,
+        initial_instance_count=variant.initial_instance_count,
+        initial_variant_weight=variant.initial_variant_weight,
+        volume_size_in_gb=variant.volume_size_in_gb,
+        container_startup_health_check_timeout_in_seconds=_seconds(
+            variant.container_startup_health_check_timeout
+        ),
+        model_data_download_timeout_in_seconds=_seconds(variant.model_data_download_timeout),
+    )
+
+
+def _render_data_capture(
+    capture: DataCapture,
+) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty:
+    modes = ["Input"] * capture.capture_input + ["Output"] * capture.capture_output
+    return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+        enable_capture=True,
+        destination_s3_uri=capture.destination_bucket.s3_url_for_object(capture.prefix),
+        initial_sampling_percentage=capture.sampling_percentage,
+        capture_options=[
+            sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=m) for m in modes
+        ],
+        kms_key_id=capture.kms_key.key_arn if capture.kms_key is not None else None,
+    )
+
+
+def _render_capacity(
+    size: CapacitySize | None,
+) -> sagemaker.CfnEndpoint.CapacitySizeProperty | None:
+    if size is None:
+        return None
+    return sagemaker.CfnEndpoint.CapacitySizeProperty(type=size.type.value, value=size.value)
+
+
+def _render_guardrails(
+    guardrails: DeploymentGuardrails,
+) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+    routing = guardrails.traffic_routing
+    wait = routing.wait_interval or cdk.Duration.seconds(0)
+    return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+        blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+            traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                type=routing.type.value,
+                canary_size=_render_capacity(routing.canary_size),
+                linear_step_size=_render_capacity(routing.linear_step_size),
+                wait_interval_in_seconds=wait.to_seconds(),
+            ),
+            termination_wait_in_seconds=_seconds(guardrails.termination_wait),
+            maximum_execution_timeout_in_seconds=_seconds(guardrails.maximum_execution_timeout),
+        ),
+        auto_rollback_configuration=(
+            sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                alarms=[
+                    sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name)
+                    for a in guardrails.rollback_alarms
+                ]
+            )
+            if guardrails.rollback_alarms
+            else None
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _duration_range(
+    problems: ValidationProblems,
+    argument: str,
+    duration: cdk.Duration | None,
+    minimum: int,
+    maximum: int,
+) -> None:
+    if duration is None or is_token(duration.to_string()):
+        return
+    problems.check_range(
+        argument, duration.to_seconds(), minimum=minimum, maximum=maximum, unit="seconds"
+    )
+
+
+def _validate_endpoint(
+    id: str,
+    *,
+    variants: list[Variant],
+    endpoint_name: str | None,
+    kms_key: kms.IKey | None,
+    data_capture: DataCapture | None,
+    guardrails: DeploymentGuardrails | None,
+    retain_variant_properties: bool,
+    update_from_template: Sequence[VariantProperty],
+) -> None:
+    problems = ValidationProblems("Endpoint", id)
+    problems.check_name("endpoint_name", endpoint_name)
+    problems.check_count("variants", variants, minimum=1, maximum=10)
+
+    names = [v.variant_name for v in variants if not is_token(v.variant_name)]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.add(
+            "variants[*].variant_name",
+            duplicates,
+            "variant names must be unique within an endpoint",
+            "rename the duplicated variants",
+        )
+    weights = [v.initial_variant_weight for v in variants]
+    if variants and not is_token(weights) and all(w == 0 for w in weights):
+        problems.add(
+            "variants[*].initial_variant_weight",
+            weights,
+            "at least one variant needs a weight above 0, or the endpoint serves nothing",
+            "give the serving variant a positive weight",
+        )
+
+    serverless = [v for v in variants if isinstance(v, ServerlessVariant)]
+    if serverless and len(variants) > 1:
+        problems.add(
+            "variants",
+            f"<{len(variants)} variants, {len(serverless)} serverless>",
+            "a serverless variant must be the endpoint's only variant",
+            "host the serverless variant on an endpoint of its own",
+        )
+
+    local_storage_types = []
+    for index, variant in enumerate(variants):
+        argument = f"variants[{index}]"
+        problems.check_name(f"{argument}.variant_name", variant.variant_name)
+        problems.check_range(
+            f"{argument}.initial_variant_weight", variant.initial_variant_weight, minimum=0
+        )
+        if isinstance(variant, ServerlessVariant):
+            _validate_serverless(problems, argument, variant)
+        else:
+            _validate_instance_variant(problems, argument, variant)
+            if not is_token(variant.instance_type) and has_local_nvme_storage(
+                variant.instance_type
+            ):
+                local_storage_types.append(variant.instance_type)
+
+    if kms_key is not None and local_storage_types:
+        problems.add(
+            "kms_key",
+            "<kms.IKey>",
+            "SageMaker rejects a storage KmsKeyId for instance types with local NVMe storage "
+            f"({', '.join(sorted(set(local_storage_types)))}); the instance encrypts it "
+            "in hardware",
+            "remove kms_key, or choose EBS-backed instance types",
+        )
+
+    if data_capture is not None:
+        _validate_data_capture(problems, data_capture, serverless=bool(serverless))
+    if guardrails is not None:
+        _validate_guardrails(problems, guardrails, variants)
+
+    if not retain_variant_properties and update_from_template:
+        problems.add(
+            "update_variant_properties_from_template",
+            [p.value for p in update_from_template],
+            "only applies when retain_variant_properties is True",
+            "remove it, or set retain_variant_properties=True",
+        )
+    problems.raise_if_any()
+
+
+def _validate_serverless(
+    problems: ValidationProblems, argument: str, variant: ServerlessVariant
+) -> None:
+    memory = variant.memory_size_in_mb
+    if not is_token(memory):
+        problems.check(
+            memory in (1024, 2048, 3072, 4096, 5120, 6144),
+            f"{argument}.memory_size_in_mb",
+            memory,
+            "must be 1024, 2048, 3072, 4096, 5120 or 6144",
+            "choose a multiple of 1024 between 1024 and 6144",
+        )
+    problems.check_range(
+        f"{argument}.max_concurrency", variant.max_concurrency, minimum=1, maximum=200
+    )
+    if variant.provisioned_concurrency is not None:
+        problems.check_range(
+            f"{argument}.provisioned_concurrency",
+            variant.provisioned_concurrency,
+            minimum=1,
+            maximum=variant.max_concurrency,
+        )
+    model = variant.model
+    if isinstance(model, Model):
+        unsupported = {
+            "a multi-model container": model.multi_model,
+            "an inference pipeline": model.container_count > 1,
+            "a VPC configuration": model.in_vpc,
+            "network isolation": model.network_isolation,
+            "a private Docker registry": model.uses_private_registry,
+        }
+        for feature, used in unsupported.items():
+            if used:
+                problems.add(
+                    f"{argument}.model",
+                    model.node.path,
+                    f"serverless inference does not support {feature}",
+                    "use a ProductionVariant on instances, or a model without it",
+                )
+
+
+def _validate_instance_variant(
+    problems: ValidationProblems, argument: str, variant: ProductionVariant
+) -> None:
+    instance_type = variant.instance_type
+    if not is_token(instance_type):
+        problems.check(
+            bool(INSTANCE_TYPE_PATTERN.match(instance_type)),
+            f"{argument}.instance_type",
+            instance_type,
+            "must be an ML instance type ml.<family>.<size>",
+            "pass for example 'ml.m5.large'",
+        )
+    problems.check_range(
+        f"{argument}.initial_instance_count", variant.initial_instance_count, minimum=1
+    )
+    problems.check_range(
+        f"{argument}.volume_size_in_gb",
+        variant.volume_size_in_gb,
+        minimum=1,
+        maximum=512,
+        unit="GB",
+    )
+    if (
+        variant.volume_size_in_gb is not None
+        and not is_token(instance_type)
+        and has_local_nvme_storage(instance_type)
+    ):
+        problems.add(
+            f"{argument}.volume_size_in_gb",
+            variant.volume_size_in_gb,
+            f"{instance_type} uses local NVMe storage of a fixed size; "
+            "SageMaker rejects a volume size",
+            "remove volume_size_in_gb, or choose an EBS-backed instance type",
+        )
+    _duration_range(
+        problems,
+        f"{argument}.container_startup_health_check_timeout",
+        variant.container_startup_health_check_timeout,
+        60,
+        3600,
+    )
+    _duration_range(
+        problems,
+        f"{argument}.model_data_download_timeout",
+        variant.model_data_download_timeout,
+        60,
+        3600,
+    )
+
+    scaling = variant.autoscaling
+    if scaling is None:
+        return
+    if not is_token(instance_type) and is_burstable(instance_type):
+        problems.add(
+            f"{argument}.autoscaling",
+            instance_type,
+            "Application Auto Scaling cannot scale burstable (ml.t*) instance types",
+            "choose a non-burstable instance type (e.g. ml.m5.large) or remove autoscaling",
+        )
+    problems.check_range(f"{argument}.autoscaling.min_capacity", scaling.min_capacity, minimum=1)
+    count = variant.initial_instance_count
+    if not is_token([scaling.min_capacity, scaling.max_capacity, count]) and not (
+        scaling.min_capacity <= count <= scaling.max_capacity
+    ):
+        problems.add(
+            f"{argument}.autoscaling",
+            f"min={scaling.min_capacity}, initial={count}, max={scaling.max_capacity}",
+            "min_capacity <= initial_instance_count <= max_capacity must hold",
+            "adjust the capacities or the initial instance count",
+        )
+    if not is_token(scaling.target_invocations_per_instance):
+        problems.check(
+            scaling.target_invocations_per_instance > 0,
+            f"{argument}.autoscaling.target_invocations_per_instance",
+            scaling.target_invocations_per_instance,
+            "must be above 0",
+            "pass the invocations per instance per minute to hold",
+        )
+    _duration_range(
+        problems, f"{argument}.autoscaling.scale_in_cooldown", scaling.scale_in_cooldown, 0, 86400
+    )
+    _duration_range(
+        problems, f"{argument}.autoscaling.scale_out_cooldown", scaling.scale_out_cooldown, 0, 86400
+    )
+
+
+def _validate_data_capture(
+    problems: ValidationProblems, capture: DataCapture, *, serverless: bool
+) -> None:
+    if serverless:
+        problems.add(
+            "data_capture",
+            "<DataCapture>",
+            "serverless inference does not support data capture",
+            "remove data_capture, or host the model on instances",
+        )
+    problems.check_range(
+        "data_capture.sampling_percentage",
+        capture.sampling_percentage,
+        minimum=0,
+        maximum=100,
+        unit="%",
+    )
+    problems.check(
+        capture.capture_input or capture.capture_output,
+        "data_capture",
+        "capture_input=False, capture_output=False",
+        "must capture the input, the output, or both",
+        "set capture_input or capture_output",
+    )
+    prefix = capture.prefix
+    if not is_token(prefix):
+        problems.check(
+            0 < len(prefix) <= 400 and not prefix.startswith("/") and not prefix.endswith("/"),
+            "data_capture.prefix",
+            prefix,
+            "must be 1-400 characters without a leading or trailing '/'",
+            "pass a key prefix such as 'data-capture/classifier'",
+        )
+
+
+def _validate_guardrails(
+    problems: ValidationProblems, guardrails: DeploymentGuardrails, variants: list[Variant]
+) -> None:
+    routing = guardrails.traffic_routing
+    kind = routing.type
+    arg = "deployment_guardrails.traffic_routing"
+    if any(isinstance(v, ServerlessVariant) for v in variants):
+        problems.add(
+            "deployment_guardrails",
+            kind.value,
+            "SageMaker deployment guardrails do not support serverless variants",
+            "remove deployment_guardrails for a serverless endpoint",
+        )
+    inf1 = [
+        v.instance_type
+        for v in variants
+        if isinstance(v, ProductionVariant)
+        and not is_token(v.instance_type)
+        and is_inferentia1(v.instance_type)
+    ]
+    if inf1 and kind is not TrafficRoutingType.ALL_AT_ONCE:
+        problems.add(
+            arg,
+            kind.value,
+            "on Inf1 instances SageMaker ignores traffic shifting and deploys all at once",
+            "use TrafficRouting.all_at_once(), or another instance type "
+            "for a canary or linear shift",
+        )
+
+    if kind is TrafficRoutingType.CANARY and routing.canary_size is None:
+        problems.add(
+            arg, kind.value, "CANARY needs canary_size", "pass TrafficRouting.canary(size, ...)"
+        )
+    if kind is TrafficRoutingType.LINEAR and routing.linear_step_size is None:
+        problems.add(
+            arg,
+            kind.value,
+            "LINEAR needs linear_step_size",
+            "pass TrafficRouting.linear(step_size, ...)",
+        )
+    if kind is not TrafficRoutingType.CANARY and routing.canary_size is not None:
+        problems.add(
+            f"{arg}.canary_size",
+            routing.canary_size.value,
+            f"canary_size applies to CANARY only, not {kind.value}",
+            "remove canary_size or use TrafficRouting.canary(...)",
+        )
+    if kind is not TrafficRoutingType.LINEAR and routing.linear_step_size is not None:
+        problems.add(
+            f"{arg}.linear_step_size",
+            routing.linear_step_size.value,
+            f"linear_step_size applies to LINEAR only, not {kind.value}",
+            "remove linear_step_size or use TrafficRouting.linear(...)",
+        )
+    if kind is not TrafficRoutingType.ALL_AT_ONCE and routing.wait_interval is None:
+        problems.add(
+            f"{arg}.wait_interval",
+            None,
+            f"{kind.value} needs the wait between traffic shifts",
+            "pass wait_interval (0-3600 seconds)",
+        )
+    _duration_range(problems, f"{arg}.wait_interval", routing.wait_interval, 0, 3600)
+
+    counts = [
+        v.initial_instance_count
+        for v in variants
+        if isinstance(v, ProductionVariant) and not is_token(v.initial_instance_count)
+    ]
+    for name, size, low_percent in (
+        ("canary_size", routing.canary_size, 1),
+        ("linear_step_size", routing.linear_step_size, 10),
+    ):
+        if size is None or is_token(size.value):
+            continue
+        argument = f"{arg}.{name}"
+        if size.type is CapacitySizeType.CAPACITY_PERCENT:
+            problems.check_range(argument, size.value, minimum=low_percent, maximum=50, unit="%")
+            continue
+        problems.check_range(argument, size.value, minimum=1, unit="instances")
+        for count in counts:
+            if not (count * low_percent / 100 <= size.value <= count / 2):
+                problems.add(
+                    argument,
+                    size.value,
+                    f"must be {low_percent}-50% of each variant's instance count "
+                    f"(a variant starts with {count})",
+                    "use CapacitySize.capacity_percent(...) or more instances",
+                )
+                break
+
+    _duration_range(
+        problems, "deployment_guardrails.termination_wait", guardrails.termination_wait, 0, 3600
+    )
+    _duration_range(
+        problems,
+        "deployment_guardrails.maximum_execution_timeout",
+        guardrails.maximum_execution_timeout,
+        600,
+        28800,
+    )
+    if len(guardrails.rollback_alarms) > 10:
+        problems.add(
+            "deployment_guardrails.rollback_alarms",
+            f"<{len(guardrails.rollback_alarms)} alarms>",
+            "SageMaker watches at most 10 alarms",
+            "pass at most 10 alarms",
+        )

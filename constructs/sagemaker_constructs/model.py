@@ -1,0 +1,1024 @@
+"""``Model``: a SageMaker model however it is packaged (``AWS::SageMaker::Model``).
+
+Three shapes, chosen by the containers you pass:
+
+- one container (image, model data, environment, hostname);
+- one multi-model container (``ContainerMode.MULTI_MODEL``) serving every ``.tar.gz`` under
+  an S3 prefix;
+- an inference pipeline of 2 to 15 containers, run ``Serial`` (default) or ``Direct``.
+
+.. code-block:: python
+
+    model = Model(
+        self, "Classifier",
+        containers=[ContainerDefinition(
+            image=ContainerImage.from_registry(
+                "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"),
+            model_data=ModelData.from_bucket(bucket, "models/classifier/model.tar.gz"),
+        )],
+        vpc=vpc, network_isolation=True,
+    )
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct, IConstruct
+
+from ._iam import ScopedRole
+from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
+from .compliance import acknowledge
+
+__all__ = [
+    "ContainerDefinition",
+    "ContainerImage",
+    "ContainerMode",
+    "IModel",
+    "InferenceExecutionMode",
+    "Model",
+    "ModelData",
+]
+
+#: ``<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]``
+ECR_IMAGE_URI = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?P<cn>\.cn)?"
+    r"/(?P<repository>[a-z0-9._/-]+?)(?::[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})?$"
+)
+MODEL_DATA_URL = re.compile(r"^(https|s3)://([^/]+)/?(.*)$")
+ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+_ECR_PULL_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+]
+
+
+class ContainerMode(enum.Enum):
+    """Whether a container hosts one model or many (``Mode``)."""
+
+    SINGLE_MODEL = "SingleModel"
+    MULTI_MODEL = "MultiModel"
+
+
+class InferenceExecutionMode(enum.Enum):
+    """How the containers of an inference pipeline are invoked."""
+
+    #: Each request goes through every container in order.
+    SERIAL = "Serial"
+    #: Each request names the container (``TargetContainerHostname``) that serves it.
+    DIRECT = "Direct"
+
+
+@runtime_checkable
+class IModel(Protocol):
+    """What an endpoint needs from a model: a :class:`Model` or an imported one."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def model_arn(self) -> str: ...
+
+    @property
+    def role(self) -> iam.IRole | None: ...
+
+
+# --------------------------------------------------------------------------- images
+
+
+class ContainerImage(abc.ABC):
+    """Where a container's image comes from: ECR, a local Docker build, or a registry URI."""
+
+    @staticmethod
+    def from_ecr_repository(repository: ecr.IRepository, tag: str = "latest") -> ContainerImage:
+        """An image in ``repository`` by tag, or by digest when ``tag`` is ``sha256:...``.
+
+        The model's role is granted pull on ``repository``.
+        """
+        return _EcrImage(repository, tag)
+
+    @staticmethod
+    def from_asset(
+        directory: str,
+        *,
+        file: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        platform: ecr_assets.Platform | None = None,
+    ) -> ContainerImage:
+        """An image built from ``directory`` (a ``Dockerfile``) and published as a CDK asset.
+
+        Synthesis only stages the build context; ``cdk deploy`` runs Docker and pushes the
+        image to the bootstrap repository, from which the model's role may pull.
+        """
+        return _AssetImage(directory, file=file, build_args=build_args, platform=platform)
+
+    @staticmethod
+    def from_docker_image_asset(asset: ecr_assets.DockerImageAsset) -> ContainerImage:
+        """An image you already declared as a ``DockerImageAsset``."""
+        return _DockerImageAssetImage(asset)
+
+    @staticmethod
+    def from_registry(image_uri: str) -> ContainerImage:
+        """An image by URI, for example an AWS Deep Learning Container.
+
+        For an ECR URI (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``) the model's
+        role is granted pull on that repository. Any other registry must be a private Docker
+        registry reachable from the model's VPC (``RepositoryAccessMode: Vpc``), so the model
+        then needs ``vpc``.
+        """
+        return _RegistryImage(image_uri)
+
+    @property
+    def is_ecr(self) -> bool:
+        """True when SageMaker pulls the image from Amazon ECR."""
+        return True
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:  # noqa: B027
+        """Record problems with this image (nothing to check by default)."""
+
+    @abc.abstractmethod
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> str:
+        """Create what the image needs, grant pull to ``grantee``, return the image URI."""
+
+
+def _grant_ecr_pull(grantee: iam.IGrantable, repository_arn: str) -> iam.Grant:
+    grant = iam.Grant.add_to_principal(
+        grantee=grantee, actions=_ECR_PULL_ACTIONS, resource_arns=[repository_arn]
+    )
+    # ecr:GetAuthorizationToken has no resource-level permissions: "*" is its only resource.
+    iam.Grant.add_to_principal(
+        grantee=grantee, actions=["ecr:GetAuthorizationToken"], resource_arns=["*"]
+    )
+    return grant
+
+
+class _EcrImage(ContainerImage):
+    def __init__(self, repository: ecr.IRepository, tag: str) -> None:
+        self.repository = repository
+        self.tag = tag
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:
+        if is_token(self.tag):
+            return
+        problems.check(
+            bool(IMAGE_TAG.match(self.tag) or DIGEST.match(self.tag)),
+            f"{argument}.tag",
+            self.tag,
+            "must be an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) or a digest sha256:<64 hex>",
+            "pass a valid tag such as 'latest' or '1.4.2', or the image digest",
+        )
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> str:
+        _grant_ecr_pull(grantee, self.repository.repository_arn)
+        if DIGEST.match(self.tag):
+            return self.repository.repository_uri_for_digest(self.tag)
+        return self.repository.repository_uri_for_tag(self.tag)
+
+
+class _DockerImageAssetImage(ContainerImage):
+    def __init__(self, asset: ecr_assets.DockerImageAsset) -> None:
+        self.asset = asset
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> str:
+        _grant_ecr_pull(grantee, self.asset.repository.repository_arn)
+        return self.asset.image_uri
+
+
+class _AssetImage(ContainerImage):
+    def __init__(
+        self,
+        directory: str,
+        *,
+        file: str | None,
+        build_args: Mapping[str, str] | None,
+        platform: ecr_assets.Platform | None,
+    ) -> None:
+        self.directory = directory
+        self.file = file
+        self.build_args = build_args
+        self.platform = platform
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:
+        dockerfile = Path(self.directory) / (self.file or "Dockerfile")
+        problems.check(
+            dockerfile.is_file(),
+            f"{argument}.directory",
+            self.directory,
+            f"must hold the Dockerfile {dockerfile.name!r} to build the image from",
+            "pass the folder of the image's build context (and file= when not 'Dockerfile')",
+        )
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> str:
+        asset = ecr_assets.DockerImageAsset(
+            scope,
+            id,
+            directory=self.directory,
+            file=self.file,
+            build_args=dict(self.build_args) if self.build_args else None,
+            platform=self.platform,
+        )
+        return _DockerImageAssetImage(asset)._bind(scope, id, grantee)
+
+
+class _RegistryImage(ContainerImage):
+    def __init__(self, image_uri: str) -> None:
+        self.image_uri = image_uri
+
+    @property
+    def is_ecr(self) -> bool:
+        return is_token(self.image_uri) or bool(ECR_IMAGE_URI.match(self.image_uri))
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:
+        if is_token(self.image_uri):
+            return
+        problems.check(
+            0 < len(self.image_uri) <= 255 and not re.search(r"\s", self.image_uri),
+            argument,
+            self.image_uri,
+            "an image URI must be 1-255 characters without whitespace",
+            "pass registry/repository[:tag] or registry/repository[@digest]",
+        )
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> str:
+        match = ECR_IMAGE_URI.match(self.image_uri) if not is_token(self.image_uri) else None
+        if match:
+            partition = "aws-cn" if match["cn"] else cdk.Aws.PARTITION
+            arn = (
+                f"arn:{partition}:ecr:{match['region']}:{match['account']}:"
+                f"repository/{match['repository']}"
+            )
+            _grant_ecr_pull(grantee, arn)
+        return self.image_uri
+
+
+# --------------------------------------------------------------------------- model data
+
+
+@dataclass(frozen=True)
+class _BoundModelData:
+    url: str
+    is_prefix: bool
+
+
+class ModelData(abc.ABC):
+    """Where a container's model artifacts come from: S3, a local ``.tar.gz``, or a URL."""
+
+    @staticmethod
+    def from_bucket(bucket: s3.IBucket, key: str) -> ModelData:
+        """An object (``model.tar.gz``) or, when ``key`` ends with ``/``, a prefix in ``bucket``.
+
+        The model's role may read exactly that object or prefix (and decrypt with the bucket's
+        KMS key when it has one). A prefix is used as-is by a multi-model container and as
+        uncompressed artifacts (``S3DataType: S3Prefix``) by a single-model container.
+        """
+        return _BucketModelData(bucket, key)
+
+    @staticmethod
+    def from_asset(path: str) -> ModelData:
+        """A local ``.tar.gz`` uploaded as a CDK asset at deploy time."""
+        return _AssetModelData(path)
+
+    @staticmethod
+    def from_url(url: str) -> ModelData:
+        """``s3://bucket/key`` or an https URL; no permissions are granted for it."""
+        return _UrlModelData(url)
+
+    @property
+    def is_prefix(self) -> bool:
+        """True when the data is a prefix (a folder) rather than one archive."""
+        return False
+
+    @property
+    def description(self) -> str:
+        return type(self).__name__
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:  # noqa: B027
+        """Record problems with this model data (nothing to check by default)."""
+
+    @abc.abstractmethod
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> _BoundModelData:
+        """Create what the data needs, grant read to ``grantee``, return its URL."""
+
+
+class _BucketModelData(ModelData):
+    def __init__(self, bucket: s3.IBucket, key: str) -> None:
+        self.bucket = bucket
+        self.key = key
+
+    @property
+    def is_prefix(self) -> bool:
+        return not is_token(self.key) and self.key.endswith("/")
+
+    @property
+    def description(self) -> str:
+        return f"s3://<bucket>/{self.key}"
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:
+        if is_token(self.key):
+            return
+        problems.check(
+            0 < len(self.key) <= 1000 and not self.key.startswith("/"),
+            f"{argument}.key",
+            self.key,
+            "an S3 key must be 1-1000 characters and not start with '/'",
+            "pass the object key (model.tar.gz) or a prefix ending with '/'",
+        )
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> _BoundModelData:
+        object_arn = self.bucket.arn_for_objects(f"{self.key}*" if self.is_prefix else self.key)
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["s3:GetObject"], resource_arns=[object_arn]
+        )
+        if self.is_prefix:
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["s3:ListBucket"],
+                resource_arns=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.key}*"]}},
+            )
+        if self.bucket.encryption_key is not None:
+            self.bucket.encryption_key.grant_decrypt(grantee)
+        return _BoundModelData(self.bucket.s3_url_for_object(self.key), self.is_prefix)
+
+
+class _AssetModelData(ModelData):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @property
+    def description(self) -> str:
+        return self.path
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:
+        problems.check(
+            self.path.endswith(".tar.gz") and Path(self.path).is_file(),
+            f"{argument}.path",
+            self.path,
+            "must be an existing gzip-compressed tar archive (*.tar.gz)",
+            "package the artifacts with 'tar czf model.tar.gz ...' and pass its path",
+        )
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> _BoundModelData:
+        asset = s3_assets.Asset(scope, id, path=self.path)
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[asset.bucket.arn_for_objects(asset.s3_object_key)],
+        )
+        return _BoundModelData(asset.s3_object_url, False)
+
+
+class _UrlModelData(ModelData):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @property
+    def is_prefix(self) -> bool:
+        return not is_token(self.url) and self.url.endswith("/")
+
+    @property
+    def description(self) -> str:
+        return self.url
+
+    def _validate(self, problems: ValidationProblems, argument: str) -> None:
+        if is_token(self.url):
+            return
+        problems.check(
+            len(self.url) <= 1024 and bool(MODEL_DATA_URL.match(self.url)),
+            argument,
+            self.url,
+            "must match (https|s3)://bucket/key and be at most 1024 characters",
+            "pass s3://my-bucket/path/model.tar.gz (or an https URL)",
+        )
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> _BoundModelData:
+        return _BoundModelData(self.url, self.is_prefix)
+
+
+# --------------------------------------------------------------------------- containers
+
+
+@dataclass(frozen=True)
+class ContainerDefinition:
+    """One container of a model.
+
+    :param image: the container image.
+    :param model_data: the model artifacts. Default: none (the image carries the model).
+    :param environment: environment variables (at most 100; keys ``[a-zA-Z_][a-zA-Z0-9_]*``,
+        keys and values at most 1024 characters). Default: none.
+    :param container_hostname: identifies the container in a pipeline's logs and metrics and,
+        in ``Direct`` mode, the target of each request. Default: SageMaker assigns one by
+        position (required for every container in ``Direct`` mode).
+    :param mode: ``SINGLE_MODEL`` or ``MULTI_MODEL`` (then ``model_data`` must be an S3
+        prefix ending with ``/``). Default: ``SINGLE_MODEL``.
+    """
+
+    image: ContainerImage
+    model_data: ModelData | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    container_hostname: str | None = None
+    mode: ContainerMode = ContainerMode.SINGLE_MODEL
+
+
+# --------------------------------------------------------------------------- imported model
+
+
+class _ImportedModel(Construct):
+    def __init__(self, scope: Construct, id: str, model_name: str) -> None:
+        super().__init__(scope, id)
+        self._model_name = model_name
+        stack = cdk.Stack.of(self)
+        # SageMaker lower-cases resource names in ARNs.
+        arn_name = model_name if is_token(model_name) else model_name.lower()
+        self._model_arn = stack.format_arn(
+            service="sagemaker", resource="model", resource_name=arn_name
+        )
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def model_arn(self) -> str:
+        return self._model_arn
+
+    @property
+    def role(self) -> iam.IRole | None:
+        return None
+
+
+# --------------------------------------------------------------------------- Model
+
+
+class Model(Construct):
+    """A SageMaker model (``AWS::SageMaker::Model``) with a least-privilege role.
+
+    - **One container**: pass one :class:`ContainerDefinition`.
+    - **Multi-model**: one container with ``mode=ContainerMode.MULTI_MODEL`` and
+      ``model_data=ModelData.from_bucket(bucket, "multi-model/")``.
+    - **Inference pipeline**: 2 to 15 containers; ``inference_execution_mode`` ``SERIAL``
+      (default) or ``DIRECT`` (every container then needs a unique ``container_hostname``).
+
+    When ``role`` is absent a role assumed by ``sagemaker.amazonaws.com`` is created with only
+    what this model needs, in one customer-managed policy: ECR pull for its images, S3 read
+    (and KMS decrypt) for its model data, CloudWatch Logs under
+    ``/aws/sagemaker/Endpoints/*``, SageMaker metric publishing, and, in a VPC, the network
+    interface permissions SageMaker needs to attach to your subnets. ``ecr:GetAuthorizationToken``
+    and the ``ec2:Describe*`` calls have no resource-level permissions and therefore use
+    ``"*"``. Each wildcard's AwsSolutions-IAM5 finding is acknowledged on the policy, one
+    by one, with the reason it cannot be narrower.
+
+    The model name is left to CloudFormation unless ``model_name`` is given: a named model
+    cannot be replaced, and most changes to a model replace it.
+
+    :param containers: 1 to 15 containers.
+    :param inference_execution_mode: pipelines only. Default: ``SERIAL``.
+    :param model_name: Default: generated by CloudFormation.
+    :param role: execution role. Default: a new least-privilege role.
+    :param vpc: place the containers in this VPC. Default: no VPC.
+    :param vpc_subnets: 1 to 16 subnets of ``vpc``. Default: the VPC's private subnets.
+    :param security_groups: 1 to 5 groups. Default: a new group allowing HTTPS egress only.
+    :param network_isolation: no network access in or out of the containers (they still get
+        their image and model data). Default: False.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        containers: Sequence[ContainerDefinition],
+        inference_execution_mode: InferenceExecutionMode | None = None,
+        model_name: str | None = None,
+        role: iam.IRole | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        network_isolation: bool = False,
+    ) -> None:
+        super().__init__(scope, id)
+        containers = list(containers)
+        subnet_ids = _select_subnet_ids(vpc, vpc_subnets) if vpc is not None else None
+        _validate_model(
+            id,
+            containers=containers,
+            inference_execution_mode=inference_execution_mode,
+            model_name=model_name,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            subnet_ids=subnet_ids,
+            security_groups=security_groups,
+        )
+        stack = cdk.Stack.of(self)
+
+        self._scoped: ScopedRole | None = None
+        if role is None:
+            self._scoped = ScopedRole(
+                self,
+                "Role",
+                assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                description=f"SageMaker model {self.node.path}",
+            )
+            self._role: iam.IRole = self._scoped.role
+            grantee: iam.IGrantable = self._scoped.grantee
+        else:
+            self._role = role
+            grantee = role
+
+        self.multi_model = any(c.mode is ContainerMode.MULTI_MODEL for c in containers)
+        self.container_count = len(containers)
+        self.network_isolation = network_isolation
+        self.in_vpc = vpc is not None
+        self.uses_private_registry = any(not c.image.is_ecr for c in containers)
+
+        grants: list[iam.Grant] = []
+        if self._scoped is not None:
+            grants.extend(self._add_service_permissions(grantee, stack))
+
+        self.connections: ec2.Connections | None = None
+        self.security_groups: list[ec2.ISecurityGroup] = []
+        vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None
+        if vpc is not None and subnet_ids is not None:
+            if security_groups:
+                self.security_groups = list(security_groups)
+            else:
+                group = ec2.SecurityGroup(
+                    self,
+                    "SecurityGroup",
+                    vpc=vpc,
+                    allow_all_outbound=False,
+                    description=f"SageMaker model {self.node.path}",
+                )
+                group.add_egress_rule(
+                    ec2.Peer.any_ipv4(),
+                    ec2.Port.tcp(443),
+                    "HTTPS to AWS service endpoints (ECR, S3, CloudWatch)",
+                )
+                self.security_groups = [group]
+            self.connections = ec2.Connections(security_groups=self.security_groups)
+            vpc_config = sagemaker.CfnModel.VpcConfigProperty(
+                subnets=subnet_ids,
+                security_group_ids=[g.security_group_id for g in self.security_groups],
+            )
+            if self._scoped is not None:
+                grants.extend(self._add_vpc_permissions(grantee, stack, vpc, subnet_ids))
+
+        rendered = [
+            self._render_container(index, container, grantee, pipeline=len(containers) > 1)
+            for index, container in enumerate(containers)
+        ]
+        mode = inference_execution_mode or (
+            InferenceExecutionMode.SERIAL if len(containers) > 1 else None
+        )
+        self.inference_execution_mode = mode
+
+        self.resource = sagemaker.CfnModel(
+            self,
+            "Resource",
+            execution_role_arn=self._role.role_arn,
+            model_name=model_name,
+            primary_container=rendered[0] if len(rendered) == 1 else None,
+            containers=rendered if len(rendered) > 1 else None,
+            inference_execution_config=(
+                sagemaker.CfnModel.InferenceExecutionConfigProperty(mode=mode.value)
+                if mode is not None
+                else None
+            ),
+            vpc_config=vpc_config,
+            enable_network_isolation=network_isolation or None,
+        )
+        # SageMaker checks the role's access to images and data when the model is created.
+        if self._scoped is not None:
+            self.resource.node.add_dependency(self._scoped.policy)
+            cdk.Aspects.of(self._scoped.policy).add(
+                _AcknowledgeScopedWildcards(self._scoped.policy.node.default_child)
+            )
+        for grant in grants:
+            grant.apply_before(self.resource)
+        self._model_name = self.resource.attr_model_name
+        self._model_arn = self.resource.ref
+
+    # -- importer ------------------------------------------------------------------------
+
+    @staticmethod
+    def from_model_name(scope: Construct, id: str, model_name: str) -> IModel:
+        """A model that exists outside this app, by name."""
+        problems = ValidationProblems("Model", id)
+        problems.check_name("model_name", model_name)
+        problems.raise_if_any()
+        return _ImportedModel(scope, id, model_name)
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        """The model's name (generated by CloudFormation unless given)."""
+        return self._model_name
+
+    @property
+    def model_arn(self) -> str:
+        """The model's ARN."""
+        return self._model_arn
+
+    @property
+    def role(self) -> iam.IRole:
+        """The execution role."""
+        return self._role
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The principal to grant further permissions to (the role's managed policy)."""
+        if self._scoped is not None:
+            return self._scoped.grantee
+        return self._role.grant_principal
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def _render_container(
+        self, index: int, container: ContainerDefinition, grantee: iam.IGrantable, *, pipeline: bool
+    ) -> sagemaker.CfnModel.ContainerDefinitionProperty:
+        image_uri = container.image._bind(self, f"Image{index}", grantee)
+        model_data_url: str | None = None
+        model_data_source: sagemaker.CfnModel.ModelDataSourceProperty | None = None
+        if container.model_data is not None:
+            bound = container.model_data._bind(self, f"ModelData{index}", grantee)
+            if bound.is_prefix and container.mode is ContainerMode.SINGLE_MODEL:
+                model_data_source = sagemaker.CfnModel.ModelDataSourceProperty(
+                    s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                        s3_uri=bound.url, s3_data_type="S3Prefix", compression_type="None"
+                    )
+                )
+            else:
+                model_data_url = bound.url
+        return sagemaker.CfnModel.ContainerDefinitionProperty(
+            image=image_uri,
+            image_config=(
+                None
+                if container.image.is_ecr
+                else sagemaker.CfnModel.ImageConfigProperty(repository_access_mode="Vpc")
+            ),
+            model_data_url=model_data_url,
+            model_data_source=model_data_source,
+            environment=dict(container.environment) or None,
+            container_hostname=container.container_hostname,
+            mode=container.mode.value if container.mode is ContainerMode.MULTI_MODEL else None,
+        )
+
+    # -- permissions ---------------------------------------------------------------------
+
+    def _add_service_permissions(
+        self, grantee: iam.IGrantable, stack: cdk.Stack
+    ) -> list[iam.Grant]:
+        logs_arn = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/Endpoints/*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return [
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                ],
+                resource_arns=[logs_arn],
+            ),
+            # cloudwatch:PutMetricData has no resource-level permissions: scoped by namespace.
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["cloudwatch:PutMetricData"],
+                resource_arns=["*"],
+                conditions={
+                    "StringLike": {"cloudwatch:namespace": ["*SageMaker*", "/aws/sagemaker/*"]}
+                },
+            ),
+        ]
+
+    def _add_vpc_permissions(
+        self, grantee: iam.IGrantable, stack: cdk.Stack, vpc: ec2.IVpc, subnet_ids: list[str]
+    ) -> list[iam.Grant]:
+        def ec2_arn(resource: str, name: str) -> str:
+            return stack.format_arn(service="ec2", resource=resource, resource_name=name)
+
+        interface_arn = ec2_arn("network-interface", "*")
+        return [
+            # Describe calls have no resource-level permissions.
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=[
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeVpcs",
+                ],
+                resource_arns=["*"],
+            ),
+            # New interfaces only in this model's subnets, with this model's groups.
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["ec2:CreateNetworkInterface"],
+                resource_arns=[
+                    interface_arn,
+                    *(ec2_arn("subnet", s) for s in subnet_ids),
+                    *(ec2_arn("security-group", g.security_group_id) for g in self.security_groups),
+                ],
+            ),
+            # Managing interfaces only inside this model's VPC.
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=[
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                ],
+                resource_arns=[interface_arn],
+                conditions={"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
+            ),
+        ]
+
+
+# --------------------------------------------------------------------------- compliance
+
+#: Why each kind of wildcard in a model role's policy is as narrow as IAM allows.
+_WILDCARD_REASONS = {
+    "ecr:GetAuthorizationToken": "ecr:GetAuthorizationToken has no resource-level permissions",
+    "ec2:Describe": "ec2:Describe* calls have no resource-level permissions",
+    "cloudwatch:PutMetricData": (
+        "cloudwatch:PutMetricData has no resource-level permissions; it is limited to "
+        "SageMaker namespaces by condition"
+    ),
+    "logs:": (
+        "SageMaker names an endpoint's log group after the endpoint, which the model cannot "
+        "know; limited to /aws/sagemaker/Endpoints/*"
+    ),
+    "ec2:CreateNetworkInterface": (
+        "SageMaker creates the network interfaces; creation is limited to this model's "
+        "subnets and security groups, management to this model's VPC by condition"
+    ),
+    "ec2:DeleteNetworkInterface": (
+        "SageMaker manages the interfaces it created; limited to this model's VPC by condition"
+    ),
+    "s3:": "limited to this model's own model-data prefix or data-capture prefix",
+}
+
+
+def _flatten_cfn(node: Any) -> str:
+    """The string cdk-nag shows for a resolved resource (its ``flattenCfnReference``)."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(_flatten_cfn(i) for i in items)
+        if "Fn::Sub" in node:
+            return _flatten_cfn(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{_flatten_cfn(resource)}.{_flatten_cfn(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return _flatten_cfn(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{_flatten_cfn(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))
+
+
+@jsii.implements(cdk.IAspect)
+class _AcknowledgeScopedWildcards:
+    """Acknowledge each AwsSolutions-IAM5 finding of a model role's policy, with its reason.
+
+    Runs once the app is complete, so statements that endpoints add later (data capture) are
+    covered too. Only wildcards this construct put there for a reason listed in
+    :data:`_WILDCARD_REASONS` are acknowledged; anything else stays a finding.
+    """
+
+    def __init__(self, policy: Any) -> None:
+        self._policy = policy
+
+    def visit(self, node: IConstruct) -> None:
+        if node.node.path != self._policy.node.path:
+            return
+        document = cdk.Stack.of(node).resolve(self._policy.policy_document)
+        for statement in document.get("Statement", []):
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            reasons = sorted(
+                {
+                    reason
+                    for prefix, reason in _WILDCARD_REASONS.items()
+                    for action in actions
+                    if action.startswith(prefix)
+                }
+            )
+            if not reasons or any("*" in a for a in actions):
+                continue
+            resources = statement.get("Resource", [])
+            resources = resources if isinstance(resources, list) else [resources]
+            for resource in resources:
+                flat = _flatten_cfn(resource)
+                if "*" in flat:
+                    acknowledge(
+                        self._policy,
+                        f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]",
+                        "; ".join(reasons) + ".",
+                    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _select_subnet_ids(vpc: ec2.IVpc, selection: ec2.SubnetSelection | None) -> list[str]:
+    chosen = selection or ec2.SubnetSelection()
+    return vpc.select_subnets(
+        availability_zones=chosen.availability_zones,
+        one_per_az=chosen.one_per_az,
+        subnet_filters=chosen.subnet_filters,
+        subnet_group_name=chosen.subnet_group_name,
+        subnet_type=chosen.subnet_type,
+        subnets=chosen.subnets,
+    ).subnet_ids
+
+
+def _validate_model(
+    id: str,
+    *,
+    containers: list[ContainerDefinition],
+    inference_execution_mode: InferenceExecutionMode | None,
+    model_name: str | None,
+    vpc: ec2.IVpc | None,
+    vpc_subnets: ec2.SubnetSelection | None,
+    subnet_ids: list[str] | None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+) -> None:
+    problems = ValidationProblems("Model", id)
+    problems.check_name("model_name", model_name)
+    problems.check_count("containers", containers, minimum=1, maximum=15)
+
+    for index, container in enumerate(containers):
+        _validate_container(problems, f"containers[{index}]", container, vpc)
+
+    multi_model = [c for c in containers if c.mode is ContainerMode.MULTI_MODEL]
+    if multi_model and len(containers) > 1:
+        problems.add(
+            "containers",
+            f"<{len(containers)} containers, {len(multi_model)} multi-model>",
+            "a multi-model container must be the model's only container",
+            "host the multi-model container in a model of its own",
+        )
+
+    if len(containers) == 1 and inference_execution_mode is not None:
+        problems.add(
+            "inference_execution_mode",
+            inference_execution_mode.value,
+            "applies to inference pipelines (2 to 15 containers) only",
+            "remove inference_execution_mode or add containers",
+        )
+    if len(containers) > 1:
+        hostnames = [c.container_hostname for c in containers]
+        given = [h for h in hostnames if h is not None]
+        if inference_execution_mode is InferenceExecutionMode.DIRECT and len(given) < len(
+            containers
+        ):
+            problems.add(
+                "containers[*].container_hostname",
+                hostnames,
+                "Direct invocation needs a container_hostname on every container",
+                "name each container (it is the TargetContainerHostname of requests)",
+            )
+        elif given and len(given) < len(containers):
+            problems.add(
+                "containers[*].container_hostname",
+                hostnames,
+                "when one container of a pipeline has a hostname, every container needs one",
+                "give every container a hostname, or none",
+            )
+        concrete = [h for h in given if not is_token(h)]
+        duplicates = sorted({h for h in concrete if concrete.count(h) > 1})
+        if duplicates:
+            problems.add(
+                "containers[*].container_hostname",
+                duplicates,
+                "hostnames must be unique within a model",
+                "rename the duplicated containers",
+            )
+
+    if vpc is None:
+        if vpc_subnets is not None or security_groups:
+            problems.add(
+                "vpc",
+                None,
+                "vpc_subnets and security_groups apply only to a model in a VPC",
+                "pass vpc as well, or remove vpc_subnets and security_groups",
+            )
+    else:
+        if subnet_ids is not None and not is_token(subnet_ids):
+            problems.check(
+                1 <= len(subnet_ids) <= 16,
+                "vpc_subnets",
+                f"<{len(subnet_ids)} subnets>",
+                "a model's VpcConfig takes 1 to 16 subnets",
+                "select between 1 and 16 subnets of the VPC",
+            )
+        if security_groups is not None:
+            problems.check_count("security_groups", security_groups, minimum=1, maximum=5)
+    problems.raise_if_any()
+
+
+def _validate_container(
+    problems: ValidationProblems,
+    argument: str,
+    container: ContainerDefinition,
+    vpc: ec2.IVpc | None,
+) -> None:
+    container.image._validate(problems, f"{argument}.image")
+    if not container.image.is_ecr and vpc is None:
+        problems.add(
+            f"{argument}.image",
+            getattr(container.image, "image_uri", "<image>"),
+            "an image outside Amazon ECR must come from a private registry in the model's VPC",
+            "use an ECR image, or pass vpc so SageMaker pulls it with RepositoryAccessMode Vpc",
+        )
+    if container.model_data is not None:
+        container.model_data._validate(problems, f"{argument}.model_data")
+    hostname = container.container_hostname
+    if hostname is not None and not is_token(hostname):
+        problems.check(
+            len(hostname) <= 63 and bool(SAGEMAKER_NAME_PATTERN.match(hostname)),
+            f"{argument}.container_hostname",
+            hostname,
+            "must match [a-zA-Z0-9](-*[a-zA-Z0-9])* and be at most 63 characters",
+            "use letters, digits and hyphens, starting and ending with a letter or digit",
+        )
+    _validate_environment(problems, f"{argument}.environment", container.environment)
+
+    data = container.model_data
+    if container.mode is ContainerMode.MULTI_MODEL and (data is None or not data.is_prefix):
+        problems.add(
+            f"{argument}.model_data",
+            None if data is None else data.description,
+            "a multi-model container needs the S3 prefix of its model archives",
+            "pass ModelData.from_bucket(bucket, 'multi-model/') (a key ending with '/')",
+        )
+
+
+def _validate_environment(
+    problems: ValidationProblems, argument: str, environment: Mapping[str, Any]
+) -> None:
+    if is_token(dict(environment)):
+        return
+    if len(environment) > 100:
+        problems.add(
+            argument,
+            f"<{len(environment)} variables>",
+            "a container takes at most 100 environment variables",
+            "move configuration into the model artifacts or an S3 object",
+        )
+    for key, value in environment.items():
+        if is_token(key):
+            continue
+        if len(key) > 1024 or not ENV_KEY.match(key):
+            problems.add(
+                f"{argument}[{key!r}]",
+                key,
+                "keys must match [a-zA-Z_][a-zA-Z0-9_]* and be at most 1024 characters",
+                "rename the variable (letters, digits, underscores; not starting with a digit)",
+            )
+        if not isinstance(value, str):
+            problems.add(
+                f"{argument}[{key!r}]",
+                value,
+                "values must be strings",
+                "convert the value with str()",
+            )
+        elif not is_token(value) and len(value) > 1024:
+            problems.add(
+                f"{argument}[{key!r}]",
+                f"<{len(value)} characters>",
+                "values must be at most 1024 characters",
+                "shorten the value or load it from S3 at start-up",
+            )
