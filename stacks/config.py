@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import botocore.session
+from botocore.model import StringShape
 
 from sagemaker_constructs._logs import RETENTION_BY_DAYS
 
@@ -396,8 +397,8 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
 def _sagemaker_instance_types() -> tuple[frozenset[str], frozenset[str]]:
     """(hosting, notebook) instance types, from the SageMaker API model botocore ships."""
     model = botocore.session.get_session().get_service_model("sagemaker")
-    hosting = model.shape_for("ProductionVariantInstanceType").enum
-    notebooks = model.shape_for("InstanceType").enum
+    hosting = typing.cast(StringShape, model.shape_for("ProductionVariantInstanceType")).enum
+    notebooks = typing.cast(StringShape, model.shape_for("InstanceType")).enum
     return frozenset(hosting), frozenset(notebooks)
 
 

@@ -23,7 +23,7 @@ from sagemaker_constructs import (
     ProductionVariant,
 )
 from sagemaker_constructs._iam import ScopedRole
-from sagemaker_constructs.pipeline import acknowledge_wildcard_resources
+from sagemaker_constructs.compliance import acknowledge_wildcard_resources
 
 from .buckets import LoggedBucket
 from .config import EnvironmentConfig, ModelConfig

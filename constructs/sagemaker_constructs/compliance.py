@@ -13,11 +13,21 @@ Acknowledge a finding with :func:`acknowledge` on the one resource it concerns, 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import aws_cdk as cdk
 import cdk_nag
+from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-__all__ = ["PACK_PREFIXES", "acknowledge", "add_compliance_checks"]
+__all__ = [
+    "PACK_PREFIXES",
+    "acknowledge",
+    "acknowledge_wildcard_resources",
+    "add_compliance_checks",
+    "nag_value",
+]
 
 #: The rule-id prefix of each pack, as cdk-nag names its findings ("<pack>::<rule>").
 PACK_PREFIXES = {
@@ -58,3 +68,50 @@ def acknowledge(resource: IConstruct, rule: str, reason: str) -> None:
         )
     target = resource.node.default_child or resource
     cdk.Validations.of(target).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+def nag_value(value: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag writes it in a finding id.
+
+    cdk-nag v3 reports each wildcard of an IAM policy as its own finding, for example
+    ``AwsSolutions-IAM5[Resource::<DataBucketE3889A50.Arn>/*]``, and only that exact id
+    acknowledges it. This renders ``Fn::Join``/``Fn::Sub``/``Fn::GetAtt``/``Ref`` the same way.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            delimiter, items = value["Fn::Join"]
+            return str(delimiter).join(nag_value(item) for item in items)
+        if "Fn::Sub" in value:
+            return nag_value(value["Fn::Sub"])
+        if "Fn::GetAtt" in value:
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{nag_value(resource)}.{nag_value(attribute)}>"
+        if "Fn::ImportValue" in value:
+            return nag_value(value["Fn::ImportValue"])
+        if "Ref" in value:
+            return f"<{nag_value(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def acknowledge_wildcard_resources(policy: iam.ManagedPolicy, reason: str) -> None:
+    """Acknowledge ``AwsSolutions-IAM5`` for each wildcard *resource* now in ``policy``.
+
+    For ARN patterns that cannot be narrowed (job names and object keys chosen at run time).
+    Call it after the last statement is added. A bare ``*`` resource and wildcard *actions*
+    are never acknowledged here: list actions explicitly, and acknowledge a ``*`` resource
+    on its own with the reason that action takes no resource-level permission.
+    """
+    document = cdk.Stack.of(policy).resolve(policy.document)
+    findings: set[str] = set()
+    for statement in document.get("Statement", []):
+        resources = statement.get("Resource", [])
+        for resource in resources if isinstance(resources, list) else [resources]:
+            flat = nag_value(resource)
+            if "*" in flat and flat != "*":
+                findings.add(flat)
+    for flat in sorted(findings):
+        acknowledge(policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]", reason)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import abc
 import enum
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from constructs import Construct, IConstruct
 
 from ._iam import ScopedRole
 from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
-from .compliance import acknowledge
+from .compliance import acknowledge, nag_value
 
 __all__ = [
     "ContainerDefinition",
@@ -786,28 +785,6 @@ _WILDCARD_REASONS = {
 }
 
 
-def _flatten_cfn(node: Any) -> str:
-    """The string cdk-nag shows for a resolved resource (its ``flattenCfnReference``)."""
-    if node is None:
-        return ""
-    if isinstance(node, str):
-        return node.replace("${", "<").replace("}", ">")
-    if isinstance(node, dict):
-        if "Fn::Join" in node:
-            delimiter, items = node["Fn::Join"]
-            return str(delimiter).join(_flatten_cfn(i) for i in items)
-        if "Fn::Sub" in node:
-            return _flatten_cfn(node["Fn::Sub"])
-        if "Fn::GetAtt" in node:
-            resource, attribute = node["Fn::GetAtt"]
-            return f"<{_flatten_cfn(resource)}.{_flatten_cfn(attribute)}>"
-        if "Fn::ImportValue" in node:
-            return _flatten_cfn(node["Fn::ImportValue"])
-        if "Ref" in node:
-            return f"<{_flatten_cfn(node['Ref'])}>"
-    return json.dumps(node, separators=(",", ":"))
-
-
 @jsii.implements(cdk.IAspect)
 class _AcknowledgeScopedWildcards:
     """Acknowledge each AwsSolutions-IAM5 finding of a model role's policy, with its reason.
@@ -840,7 +817,7 @@ class _AcknowledgeScopedWildcards:
             resources = statement.get("Resource", [])
             resources = resources if isinstance(resources, list) else [resources]
             for resource in resources:
-                flat = _flatten_cfn(resource)
+                flat = nag_value(resource)
                 if "*" in flat:
                     acknowledge(
                         self._policy,

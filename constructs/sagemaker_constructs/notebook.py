@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -43,7 +43,7 @@ from jsii.errors import JSIIError
 from . import _notebook_scripts as scripts
 from ._iam import ScopedRole
 from ._validation import ValidationProblems, is_token
-from .compliance import acknowledge
+from .compliance import acknowledge, nag_value
 
 __all__ = [
     "CondaPackages",
@@ -636,7 +636,7 @@ class Notebook(Construct):
     def _acknowledge_object_wildcard(self, objects_arn: str, bucket: s3.IBucket) -> None:
         if self._scoped_role is None:
             return
-        flat = _flatten(cdk.Stack.of(self).resolve(objects_arn))
+        flat = nag_value(cdk.Stack.of(self).resolve(objects_arn))
         acknowledge(
             self._scoped_role.policy,
             f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]",
@@ -982,25 +982,3 @@ def _check_arn(
         f"pass the {argument} construct or its ARN",
     )
     problems.raise_if_any()
-
-
-def _flatten(value: Any) -> str:
-    """A resolved CloudFormation value as cdk-nag flattens it in its finding ids."""
-    if isinstance(value, str):
-        return value.replace("${", "<").replace("}", ">")
-    if isinstance(value, dict):
-        if "Fn::Join" in value:
-            delimiter, items = value["Fn::Join"]
-            return str(delimiter).join(_flatten(i) for i in items)
-        if "Fn::Sub" in value:
-            return _flatten(value["Fn::Sub"])
-        if "Fn::GetAtt" in value:
-            resource, attribute = value["Fn::GetAtt"]
-            return f"<{_flatten(resource)}.{_flatten(attribute)}>"
-        if "Fn::ImportValue" in value:
-            return _flatten(value["Fn::ImportValue"])
-        if "Ref" in value:
-            return f"<{_flatten(value['Ref'])}>"
-    import json
-
-    return json.dumps(value, separators=(",", ":"))

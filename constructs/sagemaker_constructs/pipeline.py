@@ -45,14 +45,13 @@ from constructs import Construct
 from . import _pipeline_definition as spec
 from ._iam import ScopedRole
 from ._validation import ValidationProblems, is_token
-from .compliance import acknowledge
+from .compliance import acknowledge_wildcard_resources
 
 __all__ = [
     "INLINE_DEFINITION_MAX_LENGTH",
     "ImportedPipeline",
     "Pipeline",
     "PipelineDefinition",
-    "acknowledge_wildcard_resources",
 ]
 
 #: Definitions up to this many characters (compact JSON) are inlined into the template;
@@ -778,45 +777,6 @@ class Pipeline(_PipelineBase):
         resource.node.add_dependency(self.resource)
         resource.node.add_dependency(scoped.policy)
         return resource
-
-
-def _flatten_reference(node: Any) -> str:
-    """A resolved CloudFormation value as cdk-nag prints it in a finding id."""
-    if isinstance(node, str):
-        return node.replace("${", "<").replace("}", ">")
-    if isinstance(node, dict):
-        if "Fn::Join" in node:
-            delimiter, items = node["Fn::Join"]
-            return str(delimiter).join(_flatten_reference(item) for item in items)
-        if "Fn::Sub" in node:
-            return _flatten_reference(node["Fn::Sub"])
-        if "Fn::GetAtt" in node:
-            resource, attribute = node["Fn::GetAtt"]
-            return f"<{_flatten_reference(resource)}.{_flatten_reference(attribute)}>"
-        if "Fn::ImportValue" in node:
-            return _flatten_reference(node["Fn::ImportValue"])
-        if "Ref" in node:
-            return f"<{_flatten_reference(node['Ref'])}>"
-    return json.dumps(node, separators=(",", ":"))
-
-
-def acknowledge_wildcard_resources(policy: iam.ManagedPolicy, reason: str) -> None:
-    """Acknowledge ``AwsSolutions-IAM5`` for each wildcard *resource* now in ``policy``.
-
-    cdk-nag v3 reports each wildcard separately and has no prefix acknowledgement; this
-    computes the ids exactly as cdk-nag prints them. Call it after the last statement is
-    added. Wildcard *actions* are never acknowledged: list actions explicitly instead.
-    """
-    document = cdk.Stack.of(policy).resolve(policy.document)
-    findings: set[str] = set()
-    for statement in document.get("Statement", []):
-        resources = statement.get("Resource", [])
-        for resource in resources if isinstance(resources, list) else [resources]:
-            flat = _flatten_reference(resource)
-            if "*" in flat and flat != "*":
-                findings.add(flat)
-    for flat in sorted(findings):
-        acknowledge(policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]", reason)
 
 
 def _pipeline_arn(scope: Construct, name: str, *, lowercase: bool = True) -> str:
