@@ -29,9 +29,7 @@ from sagemaker_constructs import (
 )
 from sagemaker_constructs._assets import lambda_code_root
 
-SKLEARN_IMAGE = (
-    "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-)
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 DEFINITION = {
     "Version": "2020-12-01",
     "Parameters": [{"Name": "InputDataUrl", "Type": "String", "DefaultValue": "s3://b/in/"}],
