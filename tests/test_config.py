@@ -70,7 +70,7 @@ def test_defaults_differ_by_environment_as_the_seed_says() -> None:
 def test_configuration_is_frozen() -> None:
     env = load_config(cdk_json_context()).environments[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        env.instance_type = "ml.m5.large"  # type: ignore[misc]
+        env.region = "eu-west-1"  # type: ignore[misc]
     with pytest.raises(TypeError):
         env.tags["Owner"] = "me"  # type: ignore[index]
 
