@@ -27,6 +27,7 @@ def build_app(app: cdk.App) -> tuple[AppConfig, list[EnvironmentStack]]:
             f"{config.project}-{env.name}",
             project=config.project,
             config=env,
+            pipeline_account=config.pipeline_account,
         )
         for env in config.environments
     ]

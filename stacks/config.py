@@ -177,6 +177,9 @@ class AppConfig:
     all_environments: tuple[EnvironmentConfig, ...] = ()
     #: ``None`` when not configured, or when ``-c environments=...`` leaves it out.
     pipeline: PipelineConfig | None = None
+    #: The configured pipeline's account, selected or not: environments trust it to run
+    #: their rollouts, so a laptop deploy and a pipeline deploy build the same stack.
+    pipeline_account: str | None = None
 
     def environment(self, name: str) -> EnvironmentConfig:
         for env in self.environments:
@@ -461,6 +464,7 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
         pipeline = _parse_dataclass(PipelineConfig, raw["pipeline"], f"{CONTEXT_KEY}.pipeline")
         _validate_pipeline(pipeline, f"{CONTEXT_KEY}.pipeline")
     all_environments = tuple(environments)
+    pipeline_account = pipeline.account if pipeline else None
     if selected is not None:
         known = [env.name for env in environments] + (["pipeline"] if pipeline else [])
         missing = [s for s in selected if s not in known]
@@ -477,6 +481,7 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
         environments=tuple(environments),
         all_environments=all_environments,
         pipeline=pipeline,
+        pipeline_account=pipeline_account,
     )
 
 

@@ -12,6 +12,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from sagemaker_constructs import (
+    CanaryRollout,
     ContainerDefinition,
     ContainerImage,
     Endpoint,
@@ -24,12 +25,19 @@ from sagemaker_constructs import (
 )
 from sagemaker_constructs._iam import ScopedRole
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources
+from sagemaker_constructs.rollout_cli import STACK_OUTPUT
 
 from .buckets import LoggedBucket
 from .config import EnvironmentConfig, ModelConfig
 from .foundation import Foundation
 
-__all__ = ["BASELINE_VARIANT", "CANDIDATE_VARIANT", "EnvironmentStack"]
+__all__ = [
+    "BASELINE_VARIANT",
+    "CANDIDATE_VARIANT",
+    "ROLLOUT_OPERATOR_OUTPUT",
+    "EnvironmentStack",
+    "rollout_operator_role_name",
+]
 
 TRAINING_PIPELINE_FILE = (
     Path(__file__).resolve().parents[1] / "pipelines" / "training_pipeline.json"
@@ -38,6 +46,12 @@ TRAINING_PIPELINE_FILE = (
 SAGEMAKER_IMAGES_ACCOUNT = "683313688378"
 BASELINE_VARIANT = "baseline"
 CANDIDATE_VARIANT = "candidate"
+ROLLOUT_OPERATOR_OUTPUT = "RolloutOperatorRoleArn"
+
+
+def rollout_operator_role_name(project: str, environment: str) -> str:
+    """The role the promotion pipeline assumes to run an environment's rollout."""
+    return f"{project}-{environment}-rollout-operator"
 
 
 class EnvironmentStack(cdk.Stack):
@@ -48,7 +62,10 @@ class EnvironmentStack(cdk.Stack):
     - a :class:`Notebook` where ``notebook.enabled`` (dev and test by default);
     - the training :class:`Pipeline` from ``pipelines/training_pipeline.json``;
     - the configured model on an :class:`Endpoint` (variant ``baseline``) and, when a
-      ``candidate`` is configured, a second model as variant ``candidate`` at weight 0.
+      ``candidate`` is configured, a second model as variant ``candidate`` at weight 0 and a
+      :class:`CanaryRollout` from ``baseline`` to ``candidate`` (stack output
+      ``RolloutStateMachineArn``). With ``pipeline_account``, a role that account may assume
+      to start and watch the rollout (output ``RolloutOperatorRoleArn``).
 
     The stack is bound to the environment's account and region from configuration and
     performs no lookups at synth. It is tagged ``Project`` and ``Environment`` (plus any
@@ -62,6 +79,7 @@ class EnvironmentStack(cdk.Stack):
         *,
         project: str,
         config: EnvironmentConfig,
+        pipeline_account: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.config = config
@@ -134,6 +152,28 @@ class EnvironmentStack(cdk.Stack):
             self.notebook.grant_invoke_endpoint(self.endpoint)
             self.notebook.grant_start_pipeline(self.training_pipeline)
 
+        self.rollout: CanaryRollout | None = None
+        self.rollout_output: cdk.CfnOutput | None = None
+        if self.candidate_model is not None:
+            self.rollout = CanaryRollout(
+                self,
+                "CanaryRollout",
+                endpoint=self.endpoint,
+                baseline_variant=BASELINE_VARIANT,
+                canary_variant=CANDIDATE_VARIANT,
+                vpc=self.foundation.vpc,
+                vpc_subnets=self.foundation.subnets,
+                removal_policy=removal,
+            )
+            self.rollout_output = cdk.CfnOutput(
+                self,
+                STACK_OUTPUT,
+                value=self.rollout.state_machine_arn,
+                description="Start with: sagemaker-rollout start --stack <this stack> --watch",
+            )
+            if pipeline_account is not None:
+                self._rollout_operator(project, pipeline_account, self.rollout)
+
     @property
     def availability_zones(self) -> list[str]:
         """The configured zones, or the region's first two: never a context lookup at synth.
@@ -144,6 +184,23 @@ class EnvironmentStack(cdk.Stack):
         if self.config.vpc.availability_zones:
             return list(self.config.vpc.availability_zones)
         return [cdk.Fn.select(index, cdk.Fn.get_azs()) for index in range(2)]
+
+    def _rollout_operator(self, project: str, account: str, rollout: CanaryRollout) -> None:
+        """A role the pipeline account assumes to run ``sagemaker-rollout`` here."""
+        operator = ScopedRole(
+            self,
+            "RolloutOperator",
+            assumed_by=iam.AccountPrincipal(account),
+            description=f"The promotion pipeline ({account}) starts and watches the rollout",
+            role_name=rollout_operator_role_name(project, self.config.name),
+        )
+        rollout.grant_operate(operator.grantee)
+        acknowledge_wildcard_resources(
+            operator.policy,
+            "Step Functions names each execution at start time; access is limited to the "
+            "executions of this one rollout state machine.",
+        )
+        cdk.CfnOutput(self, ROLLOUT_OPERATOR_OUTPUT, value=operator.role.role_arn)
 
     def _model(self, id: str, model: ModelConfig) -> Model:
         bucket = s3.Bucket.from_bucket_name(self, f"{id}Bucket", model.model_data_bucket)

@@ -17,8 +17,8 @@ from constructs import Construct
 from sagemaker_constructs.compliance import acknowledge
 
 from .buckets import LoggedBucket
-from .config import AppConfig, EnvironmentConfig, PipelineConfig
-from .environment_stack import EnvironmentStack
+from .config import AppConfig, EnvironmentConfig
+from .environment_stack import EnvironmentStack, rollout_operator_role_name
 
 __all__ = ["EnvironmentStage", "PipelineStack"]
 
@@ -46,6 +46,7 @@ class EnvironmentStage(cdk.Stage):
         *,
         project: str,
         config: EnvironmentConfig,
+        pipeline_account: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -56,6 +57,7 @@ class EnvironmentStage(cdk.Stage):
             "Environment",
             project=project,
             config=config,
+            pipeline_account=pipeline_account,
             stack_name=f"{project}-{config.name}",
         )
 
@@ -93,12 +95,23 @@ class PipelineStack(cdk.Stack):
         cdk.Tags.of(self).add("Environment", "pipeline")
 
         artifact_bucket = self._artifact_bucket()
+        self.source = pipelines.CodePipelineSource.connection(
+            pipeline_config.repository,
+            pipeline_config.branch,
+            connection_arn=pipeline_config.connection_arn,
+            trigger_on_push=True,
+        )
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
             pipeline_name=f"{config.project}-promotion",
             pipeline_type=codepipeline.PipelineType.V2,
-            synth=self._synth_step(pipeline_config),
+            synth=pipelines.ShellStep(
+                "Synth",
+                input=self.source,
+                commands=["make synth"],
+                primary_output_directory="cdk.out",
+            ),
             artifact_bucket=artifact_bucket,
             cross_account_keys=True,
             enable_key_rotation=True,
@@ -114,7 +127,11 @@ class PipelineStack(cdk.Stack):
         self.stages: list[EnvironmentStage] = []
         for env in config.all_environments:
             stage = EnvironmentStage(
-                self, env.name.capitalize(), project=config.project, config=env
+                self,
+                env.name.capitalize(),
+                project=config.project,
+                config=env,
+                pipeline_account=pipeline_config.account,
             )
             pre: list[pipelines.Step] = []
             if env.name == "prod":
@@ -124,25 +141,48 @@ class PipelineStack(cdk.Stack):
                         comment=f"Promote {config.project} to production ({env.account})?",
                     )
                 )
-            self.pipeline.add_stage(stage, pre=pre)
+            post: list[pipelines.Step] = []
+            if stage.stack.rollout_output is not None:
+                post.append(self._rollout_step(config.project, env, stage.stack.rollout_output))
+            self.pipeline.add_stage(stage, pre=pre, post=post)
             self.stages.append(stage)
 
         # Generate the pipeline now so its generated resources can be acknowledged precisely.
         self.pipeline.build_pipeline()
         self._acknowledge_generated(self.pipeline)
 
-    def _synth_step(self, pipeline_config: PipelineConfig) -> pipelines.ShellStep:
-        source = pipelines.CodePipelineSource.connection(
-            pipeline_config.repository,
-            pipeline_config.branch,
-            connection_arn=pipeline_config.connection_arn,
-            trigger_on_push=True,
+    def _rollout_step(
+        self, project: str, env: EnvironmentConfig, rollout_output: cdk.CfnOutput
+    ) -> pipelines.CodeBuildStep:
+        """Start the environment's canary rollout and wait: green only when it promoted.
+
+        ``sagemaker-rollout start --watch`` exits 0 only when the canary reached 100 %; a
+        rollback (2), an abort (3) or any failure fails this action and stops the promotion.
+        """
+        operator_role_arn = cdk.Arn.format(
+            cdk.ArnComponents(
+                service="iam",
+                region="",
+                account=env.account,
+                resource="role",
+                resource_name=rollout_operator_role_name(project, env.name),
+            ),
+            self,
         )
-        return pipelines.ShellStep(
-            "Synth",
-            input=source,
-            commands=["make synth"],
-            primary_output_directory="cdk.out",
+        return pipelines.CodeBuildStep(
+            "CanaryRollout",
+            input=self.source,
+            env_from_cfn_outputs={"ROLLOUT_STATE_MACHINE_ARN": rollout_output},
+            env={"ROLLOUT_ROLE_ARN": operator_role_arn, "ROLLOUT_REGION": env.region},
+            install_commands=["python3 -m pip install --quiet ."],
+            commands=[
+                'sagemaker-rollout --region "$ROLLOUT_REGION" --role-arn "$ROLLOUT_ROLE_ARN" '
+                'start --state-machine "$ROLLOUT_STATE_MACHINE_ARN" --watch --interval 30'
+            ],
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[operator_role_arn])
+            ],
+            timeout=cdk.Duration.hours(8),
         )
 
     def _artifact_bucket(self) -> s3.IBucket:

@@ -4,6 +4,13 @@ import os
 
 import pytest
 from cdk_testing import SynthesizedApp, synth_app
+from hypothesis import settings
+
+# CI runs the property tests with a fixed seed sequence, so a run is reproducible; local
+# runs explore new examples each time (and keep failures in .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # The tests never talk to AWS: any client that slips through gets fake credentials and a
 # region, and nothing is configured to reach beyond 127.0.0.1.

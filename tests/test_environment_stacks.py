@@ -109,8 +109,10 @@ def test_endpoints_accept_https_from_the_vpc_only(template: Template) -> None:
 
 
 def test_key_rotation_is_on(template: Template) -> None:
-    template.resource_count_is("AWS::KMS::Key", 1)
-    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    keys = template.find_resources("AWS::KMS::Key")
+    assert keys
+    for key in keys.values():
+        assert key["Properties"]["EnableKeyRotation"] is True
 
 
 def test_flow_logs_capture_all_traffic_into_an_encrypted_log_group(template: Template) -> None:
@@ -153,9 +155,11 @@ def test_stacks_are_tagged_with_project_and_environment(synthesized: Synthesized
 def test_prod_retains_stateful_resources_and_dev_does_not(synthesized: SynthesizedApp) -> None:
     for name, policy in (("dev", "Delete"), ("test", "Delete"), ("prod", "Retain")):
         template = synthesized.template(name)
-        for resource_type in ("AWS::KMS::Key", "AWS::Logs::LogGroup"):
-            (resource,) = template.find_resources(resource_type).values()
-            assert resource["DeletionPolicy"] == policy, (name, resource_type)
+        for resource_type in ("AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::S3::Bucket"):
+            resources = template.find_resources(resource_type)
+            assert resources, (name, resource_type)
+            for logical_id, resource in resources.items():
+                assert resource["DeletionPolicy"] == policy, (name, logical_id)
     assert [s.termination_protection for s in synthesized.stacks] == [False, False, True]
 
 
@@ -240,3 +244,56 @@ def test_training_pipeline_is_deployed_with_its_substitutions(template: Template
     for step in ("PreprocessData", "TrainModel", "EvaluateModel", "CheckEvaluation"):
         assert step in body
     assert "${" not in body.replace("${!", "")  # every placeholder was substituted
+
+
+def test_a_candidate_brings_a_canary_rollout_and_its_outputs(synthesized: SynthesizedApp) -> None:
+    for name in ENVIRONMENTS:
+        template = synthesized.template(name)
+        machines = template.find_resources("AWS::StepFunctions::StateMachine")
+        outputs = template.find_outputs("*")
+        if name == "dev":
+            (machine,) = machines.values()
+            tags = {t["Key"]: t["Value"] for t in machine["Properties"]["Tags"]}
+            assert tags["sagemaker-constructs:baseline-variant"] == "baseline"
+            assert tags["sagemaker-constructs:canary-variant"] == "candidate"
+            assert "RolloutStateMachineArn" in outputs
+            assert "RolloutOperatorRoleArn" in outputs
+        else:
+            assert machines == {}
+            assert "RolloutStateMachineArn" not in outputs
+
+
+def test_the_pipeline_account_may_operate_the_rollout_and_nothing_else(
+    synthesized: SynthesizedApp,
+) -> None:
+    template = synthesized.template("dev")
+    roles = template.find_resources(
+        "AWS::IAM::Role", {"Properties": {"RoleName": "sagemaker-constructs-dev-rollout-operator"}}
+    )
+    (role,) = roles.values()
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert ":iam::444444444444:root" in json.dumps(statement["Principal"])
+    (logical_id,) = roles
+    policies = [
+        p
+        for p in template.find_resources("AWS::IAM::ManagedPolicy").values()
+        if {"Ref": logical_id} in p["Properties"]["Roles"]
+    ]
+    (policy,) = policies
+    actions = sorted(
+        a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in s["Action"]
+    )
+    assert actions == sorted(
+        [
+            "sagemaker:DescribeEndpoint",
+            "sagemaker:UpdateEndpointWeightsAndCapacities",
+            "states:DescribeExecution",
+            "states:DescribeStateMachine",
+            "states:GetExecutionHistory",
+            "states:ListTagsForResource",
+            "states:SendTaskFailure",
+            "states:SendTaskSuccess",
+            "states:StartExecution",
+            "states:StopExecution",
+        ]
+    )

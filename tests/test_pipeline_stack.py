@@ -159,3 +159,25 @@ def test_stage_stacks_keep_the_laptop_stack_names(synthesized: SynthesizedApp) -
 
 def test_pipeline_template_passes_cfn_lint(template_json: dict[str, Any]) -> None:
     assert cfn_lint(template_json, "us-east-1") == []
+
+
+def test_a_rollout_gate_follows_each_stage_with_a_candidate(
+    stages: list[dict[str, Any]], template: Template
+) -> None:
+    gates = {
+        stage["Name"]: [a["Name"] for a in stage["Actions"] if "CanaryRollout" in a["Name"]]
+        for stage in stages
+    }
+    assert gates["Dev"] == ["CanaryRollout"]  # only dev configures a candidate
+    assert gates["Test"] == []
+    assert gates["Prod"] == []
+    dev = next(stage for stage in stages if stage["Name"] == "Dev")
+    gate = next(a for a in dev["Actions"] if a["Name"] == "CanaryRollout")
+    deploy = next(a for a in dev["Actions"] if a["Name"].endswith("Deploy"))
+    assert gate["RunOrder"] > deploy["RunOrder"]
+    projects = template.find_resources("AWS::CodeBuild::Project")
+    specs = [p["Properties"]["Source"]["BuildSpec"] for p in projects.values()]
+    (rollout_spec,) = [s for s in specs if "sagemaker-rollout" in s]
+    assert "start --state-machine" in rollout_spec
+    assert "--watch" in rollout_spec
+    assert "python3 -m pip install --quiet ." in rollout_spec

@@ -2,11 +2,14 @@
 
 .. code-block:: python
 
-    from sagemaker_constructs import Endpoint, Model, Notebook, Pipeline, add_compliance_checks
+    from sagemaker_constructs import (
+        CanaryRollout, Endpoint, Model, Notebook, Pipeline, add_compliance_checks,
+    )
 """
 
 from __future__ import annotations
 
+from .canary_rollout import CanaryRollout, IEndpointRef
 from .compliance import acknowledge, add_compliance_checks
 from .endpoint import (
     CapacitySize,
@@ -44,6 +47,7 @@ from .pipeline import ImportedPipeline, Pipeline, PipelineDefinition
 __version__ = "0.1.0"
 
 __all__ = [
+    "CanaryRollout",
     "CapacitySize",
     "CapacitySizeType",
     "CondaPackages",
@@ -54,6 +58,7 @@ __all__ = [
     "DeploymentGuardrails",
     "Endpoint",
     "EndpointBase",
+    "IEndpointRef",
     "IModel",
     "IdleShutdown",
     "ImportedPipeline",

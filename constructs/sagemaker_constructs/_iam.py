@@ -65,9 +65,12 @@ class ScopedRole(Construct):
         *,
         assumed_by: iam.IPrincipal,
         description: str,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
-        self.role = iam.Role(self, "Role", assumed_by=assumed_by, description=description)
+        self.role = iam.Role(
+            self, "Role", assumed_by=assumed_by, description=description, role_name=role_name
+        )
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",

@@ -1,0 +1,649 @@
+"""``sagemaker-rollout``: start, watch, approve, reject, abort a canary rollout.
+
+.. code-block:: text
+
+    sagemaker-rollout start --stack sagemaker-constructs-dev --watch
+    sagemaker-rollout start --endpoint my-endpoint --input '{"steps": [10, 50, 100]}'
+    sagemaker-rollout watch   <execution-arn>
+    sagemaker-rollout status  <execution-arn>
+    sagemaker-rollout approve <execution-arn>
+    sagemaker-rollout reject  <execution-arn> --reason "latency looks off on the dashboard"
+    sagemaker-rollout abort   <execution-arn> --reason "incident 4711"
+
+A rollout is found by its state machine's ARN (``--state-machine``), by the stack output
+``RolloutStateMachineArn`` (``--stack``), or by the endpoint it is bound to (``--endpoint``,
+through the state machine's tags). ``watch`` draws a progress display on a terminal and prints
+one plain line per change elsewhere (CI logs). ``abort`` stops the execution AND puts all
+traffic back on the baseline variant, verified: stopping an execution alone would skip the
+rollback.
+
+Exit status of ``start --watch``, ``watch``, ``status`` and ``abort`` (``start`` without
+``--watch``, ``approve`` and ``reject`` exit 0 once done):
+
+==  ==========================================================================
+0   the rollout promoted the canary to 100 %
+1   an error of the command itself (wrong ARN, no credentials, no rollout ...)
+2   the rollout rolled back (the canary failed a check, or approval was rejected)
+3   the rollout was aborted
+4   the rollout failed otherwise (rollback failed, invalid input, already running)
+5   the rollout is still running (``status`` only)
+==  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+__all__ = [
+    "EXIT_ABORTED",
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_PROMOTED",
+    "EXIT_ROLLED_BACK",
+    "EXIT_RUNNING",
+    "STACK_OUTPUT",
+    "TAG_BASELINE",
+    "TAG_CANARY",
+    "TAG_ENDPOINT",
+    "main",
+]
+
+EXIT_PROMOTED = 0
+#: A command that steers (start without --watch, approve, reject) succeeded.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_ROLLED_BACK = 2
+EXIT_ABORTED = 3
+EXIT_FAILED = 4
+EXIT_RUNNING = 5
+
+#: Tags that bind a rollout's state machine to its endpoint (set by ``CanaryRollout``).
+TAG_ENDPOINT = "sagemaker-constructs:endpoint-name"
+TAG_BASELINE = "sagemaker-constructs:baseline-variant"
+TAG_CANARY = "sagemaker-constructs:canary-variant"
+#: The stack output that names the rollout's state machine.
+STACK_OUTPUT = "RolloutStateMachineArn"
+
+ROLLED_BACK_ERRORS = frozenset({"CanaryRolledBack"})
+
+
+class CliError(Exception):
+    """A problem with the command, reported as one line and exit status 1."""
+
+
+@dataclass
+class Clients:
+    """The AWS clients the command line uses (injectable for tests)."""
+
+    sfn: Any
+    sagemaker: Any
+    cloudformation: Any
+
+    @classmethod
+    def create(
+        cls, *, region: str | None, profile: str | None, role_arn: str | None = None
+    ) -> Clients:
+        session = boto3.session.Session(region_name=region, profile_name=profile)
+        if role_arn:
+            try:
+                credentials = session.client("sts").assume_role(
+                    RoleArn=role_arn, RoleSessionName="sagemaker-rollout"
+                )["Credentials"]
+            except ClientError as error:
+                raise CliError(f"could not assume {role_arn}: {_message(error)}") from None
+            session = boto3.session.Session(
+                region_name=region,
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+        return cls(
+            sfn=session.client("stepfunctions"),
+            sagemaker=session.client("sagemaker"),
+            cloudformation=session.client("cloudformation"),
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """The endpoint and variants a rollout's state machine is bound to."""
+
+    endpoint_name: str
+    baseline_variant: str
+    canary_variant: str
+
+
+@dataclass
+class Progress:
+    """What an execution is doing, read from its history and its endpoint."""
+
+    status: str
+    percent: int | None = None
+    steps: list[int] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
+    step_started: datetime | None = None
+    verdict: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    canary_invocations: int | None = None
+    baseline_invocations: int | None = None
+    awaiting_approval: bool = False
+    error: str | None = None
+    cause: str | None = None
+
+    def exit_code(self) -> int:
+        if self.status == "SUCCEEDED":
+            return EXIT_PROMOTED
+        if self.status == "RUNNING":
+            return EXIT_RUNNING
+        if self.status == "ABORTED":
+            return EXIT_ABORTED
+        if self.status == "FAILED" and self.error in ROLLED_BACK_ERRORS:
+            return EXIT_ROLLED_BACK
+        return EXIT_FAILED
+
+    def outcome(self) -> str:
+        return {
+            EXIT_PROMOTED: "promoted",
+            EXIT_RUNNING: "running",
+            EXIT_ABORTED: "aborted",
+            EXIT_ROLLED_BACK: "rolled back",
+        }.get(self.exit_code(), "failed")
+
+
+# --------------------------------------------------------------------------------------
+# Finding the rollout
+# --------------------------------------------------------------------------------------
+
+
+def resolve_state_machine(
+    clients: Clients,
+    *,
+    state_machine: str | None = None,
+    stack: str | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """The state machine ARN named by exactly one of the three options."""
+    if state_machine:
+        try:
+            clients.sfn.describe_state_machine(stateMachineArn=state_machine)
+        except ClientError as error:
+            raise CliError(
+                f"no rollout state machine {state_machine!r}: {_message(error)}"
+            ) from None
+        return state_machine
+    if stack:
+        try:
+            described = clients.cloudformation.describe_stacks(StackName=stack)
+        except ClientError as error:
+            raise CliError(f"stack {stack!r} not found: {_message(error)}") from None
+        outputs = described["Stacks"][0].get("Outputs", [])
+        for output in outputs:
+            if output["OutputKey"] == STACK_OUTPUT or output["OutputKey"].endswith(STACK_OUTPUT):
+                return str(output["OutputValue"])
+        raise CliError(
+            f"stack {stack!r} has no canary rollout (no output {STACK_OUTPUT}); configure a "
+            "candidate model for its environment and deploy it"
+        )
+    if endpoint:
+        found = [
+            arn
+            for arn in _state_machine_arns(clients)
+            if _tags(clients, arn).get(TAG_ENDPOINT) == endpoint
+        ]
+        if not found:
+            raise CliError(
+                f"endpoint {endpoint!r} has no canary rollout (no state machine tagged "
+                f"{TAG_ENDPOINT}={endpoint})"
+            )
+        if len(found) > 1:
+            raise CliError(
+                f"endpoint {endpoint!r} has {len(found)} rollouts; name one with --state-machine: "
+                + ", ".join(found)
+            )
+        return found[0]
+    raise CliError("name the rollout with --state-machine, --stack or --endpoint")
+
+
+def _state_machine_arns(clients: Clients) -> Iterator[str]:
+    for page in clients.sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            yield machine["stateMachineArn"]
+
+
+def _tags(clients: Clients, arn: str) -> dict[str, str]:
+    tags = clients.sfn.list_tags_for_resource(resourceArn=arn).get("tags", [])
+    return {tag["key"]: tag["value"] for tag in tags}
+
+
+def target_of(clients: Clients, state_machine_arn: str) -> Target:
+    """The endpoint and variants of a rollout, from its state machine's tags."""
+    tags = _tags(clients, state_machine_arn)
+    missing = [t for t in (TAG_ENDPOINT, TAG_BASELINE, TAG_CANARY) if t not in tags]
+    if missing:
+        raise CliError(
+            f"{state_machine_arn} is not a canary rollout (missing tags {', '.join(missing)})"
+        )
+    return Target(tags[TAG_ENDPOINT], tags[TAG_BASELINE], tags[TAG_CANARY])
+
+
+def _state_machine_of(clients: Clients, execution_arn: str) -> tuple[str, dict[str, Any]]:
+    try:
+        described = clients.sfn.describe_execution(executionArn=execution_arn)
+    except ClientError as error:
+        raise CliError(f"no rollout execution {execution_arn!r}: {_message(error)}") from None
+    return str(described["stateMachineArn"]), described
+
+
+# --------------------------------------------------------------------------------------
+# Reading progress
+# --------------------------------------------------------------------------------------
+
+
+def _history(clients: Clients, execution_arn: str) -> list[dict[str, Any]]:
+    """The execution's events, newest first."""
+    events: list[dict[str, Any]] = []
+    paginator = clients.sfn.get_paginator("get_execution_history")
+    for page in paginator.paginate(executionArn=execution_arn, reverseOrder=True):
+        events.extend(page["events"])
+    return events
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def read_progress(clients: Clients, execution_arn: str) -> Progress:
+    """The execution's status, current step, weights and last verdict."""
+    state_machine_arn, described = _state_machine_of(clients, execution_arn)
+    progress = Progress(
+        status=described["status"], error=described.get("error"), cause=described.get("cause")
+    )
+    events = _history(clients, execution_arn)
+    for event in events:  # newest first
+        kind = event["type"]
+        if kind == "TaskSucceeded" and progress.verdict is None:
+            details = event["taskSucceededEventDetails"]
+            payload = _json(details.get("output"))
+            if details.get("resourceType") == "lambda" and isinstance(payload, dict):
+                answer = payload.get("Payload", payload)
+                if isinstance(answer, dict) and "verdict" in answer:
+                    progress.verdict = answer["verdict"]
+                    progress.reasons = list(answer.get("reasons", []))
+                    progress.canary_invocations = answer.get("canary_invocations")
+                    progress.baseline_invocations = answer.get("baseline_invocations")
+            if (
+                details.get("resource") == "updateEndpointWeightsAndCapacities"
+                and progress.step_started is None
+            ):
+                progress.step_started = event["timestamp"]
+        elif kind.endswith("StateEntered") and progress.percent is None:
+            state_input = _json(event["stateEnteredEventDetails"].get("input"))
+            if isinstance(state_input, dict):
+                step = state_input.get("step")
+                if isinstance(step, dict) and isinstance(step.get("percent"), int):
+                    progress.percent = step["percent"]
+                config = state_input.get("config")
+                if isinstance(config, dict) and isinstance(config.get("steps"), list):
+                    progress.steps = [int(s) for s in config["steps"]]
+    if progress.status == "RUNNING" and events:
+        latest = events[0]
+        if latest["type"] == "TaskScheduled":
+            resource = latest["taskScheduledEventDetails"].get("resource", "")
+            progress.awaiting_approval = resource.endswith("waitForTaskToken")
+    try:
+        target = target_of(clients, state_machine_arn)
+        endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
+        weights = {
+            v["VariantName"]: float(v.get("CurrentWeight", 0.0))
+            for v in endpoint.get("ProductionVariants", [])
+        }
+        total = sum(weights.values()) or 1.0
+        progress.weights = {name: 100.0 * w / total for name, w in weights.items()}
+    except (CliError, ClientError):
+        pass
+    return progress
+
+
+def pending_approval_token(clients: Clients, execution_arn: str) -> str:
+    """The task token of the approval the execution waits for."""
+    _, described = _state_machine_of(clients, execution_arn)
+    if described["status"] != "RUNNING":
+        raise CliError(f"the rollout is {described['status']}; there is nothing to approve")
+    events = _history(clients, execution_arn)
+    closed: set[int] = set()
+    for event in events:  # newest first: a scheduled task whose end came later is closed
+        kind = event["type"]
+        if kind in ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed"):
+            closed.add(event.get("previousEventId", -1))
+        if kind == "TaskScheduled":
+            details = event["taskScheduledEventDetails"]
+            if not details.get("resource", "").endswith("waitForTaskToken"):
+                continue
+            if any(event["id"] < c for c in closed):
+                continue
+            parameters = _json(details.get("parameters")) or {}
+            message = parameters.get("Message")
+            message = _json(message) if isinstance(message, str) else message
+            if isinstance(message, dict) and message.get("task_token"):
+                return str(message["task_token"])
+    raise CliError("the rollout is not waiting for an approval")
+
+
+# --------------------------------------------------------------------------------------
+# Display
+# --------------------------------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def describe(progress: Progress, target: Target | None, now: datetime) -> list[str]:
+    """The progress display, as lines."""
+    lines = [f"status   {progress.status}"]
+    if progress.percent is not None:
+        of = ""
+        if progress.steps and progress.percent in progress.steps:
+            of = f" (step {progress.steps.index(progress.percent) + 1} of {len(progress.steps)})"
+        in_step = ""
+        if progress.step_started is not None:
+            in_step = f", {_duration((now - progress.step_started).total_seconds())} in step"
+        lines.append(f"step     {progress.percent} %{of}{in_step}")
+    if progress.weights:
+        shares = " | ".join(f"{name} {share:.0f} %" for name, share in progress.weights.items())
+        canary = progress.weights.get(target.canary_variant, 0.0) if target else 0.0
+        filled = round(canary / 5)
+        lines.append(f"weights  {shares}  [{'#' * filled}{'.' * (20 - filled)}]")
+    if progress.verdict:
+        counts = ""
+        if progress.canary_invocations is not None:
+            counts = (
+                f" (canary {progress.canary_invocations}, baseline "
+                f"{progress.baseline_invocations} invocations)"
+            )
+        lines.append(f"verdict  {progress.verdict}{counts}")
+        lines.extend(f"         - {reason}" for reason in progress.reasons)
+    if progress.awaiting_approval:
+        lines.append("waiting  for approval: sagemaker-rollout approve|reject <execution-arn>")
+    if progress.status != "RUNNING":
+        lines.append(f"outcome  {progress.outcome()}")
+        if progress.error:
+            lines.append(f"error    {progress.error}: {progress.cause or ''}".rstrip())
+    return lines
+
+
+def plain_line(progress: Progress, now: datetime) -> str:
+    """One line for logs."""
+    parts = [f"{now:%Y-%m-%dT%H:%M:%SZ}", f"status={progress.status}"]
+    if progress.percent is not None:
+        parts.append(f"step={progress.percent}%")
+    if progress.weights:
+        parts.append("weights=" + ",".join(f"{n}:{s:.0f}" for n, s in progress.weights.items()))
+    if progress.step_started is not None:
+        parts.append(f"in_step={int((now - progress.step_started).total_seconds())}s")
+    if progress.verdict:
+        parts.append(f"verdict={progress.verdict}")
+    if progress.awaiting_approval:
+        parts.append("awaiting_approval=true")
+    if progress.status != "RUNNING":
+        parts.append(f"outcome={progress.outcome().replace(' ', '_')}")
+        if progress.error:
+            parts.append(f"error={progress.error}")
+    line = " ".join(parts)
+    if progress.verdict == "FAIL" and progress.reasons:
+        line += " reasons=" + json.dumps(progress.reasons)
+    if progress.status != "RUNNING" and progress.cause:
+        line += " cause=" + json.dumps(progress.cause)
+    return line
+
+
+def watch(
+    clients: Clients,
+    execution_arn: str,
+    *,
+    out: IO[str],
+    interval: float = 10.0,
+    tty: bool | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Follow an execution until it ends; the exit status says how it ended."""
+    state_machine_arn, _ = _state_machine_of(clients, execution_arn)
+    target = target_of(clients, state_machine_arn)
+    tty = out.isatty() if tty is None else tty
+    drawn = 0
+    last_line = ""
+    while True:
+        progress = read_progress(clients, execution_arn)
+        now = clock()
+        if tty:
+            lines = describe(progress, target, now)
+            if drawn:
+                out.write(f"\x1b[{drawn}F\x1b[J")  # back to the block's start, clear below
+            out.write("\n".join(lines) + "\n")
+            drawn = len(lines)
+        else:
+            line = plain_line(progress, now)
+            # print on change (the time stamp and time in step aside)
+            key = " ".join(p for p in line.split(" ")[1:] if not p.startswith("in_step="))
+            if key != last_line:
+                out.write(line + "\n")
+                last_line = key
+        out.flush()
+        if progress.status != "RUNNING":
+            return progress.exit_code()
+        sleep(interval)
+
+
+# --------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------
+
+
+def start(
+    clients: Clients, state_machine_arn: str, execution_input: dict[str, Any], name: str | None
+) -> str:
+    target_of(clients, state_machine_arn)  # a clear error for a state machine that is no rollout
+    arguments: dict[str, Any] = {
+        "stateMachineArn": state_machine_arn,
+        "input": json.dumps(execution_input),
+    }
+    if name:
+        arguments["name"] = name
+    try:
+        response = clients.sfn.start_execution(**arguments)
+    except ClientError as error:
+        raise CliError(f"could not start the rollout: {_message(error)}") from None
+    return str(response["executionArn"])
+
+
+def abort(clients: Clients, execution_arn: str, reason: str, *, out: IO[str]) -> int:
+    """Stop the execution, then put all traffic on the baseline and verify it."""
+    state_machine_arn, described = _state_machine_of(clients, execution_arn)
+    target = target_of(clients, state_machine_arn)
+    if described["status"] == "RUNNING":
+        clients.sfn.stop_execution(
+            executionArn=execution_arn, error="Aborted", cause=f"aborted: {reason}"
+        )
+        out.write(f"stopped {execution_arn}\n")
+    else:
+        out.write(f"the execution is already {described['status']}; restoring the baseline\n")
+    desired = [
+        {"VariantName": target.baseline_variant, "DesiredWeight": 100.0},
+        {"VariantName": target.canary_variant, "DesiredWeight": 0.0},
+    ]
+    for _ in range(60):
+        status = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
+        if status["EndpointStatus"] == "InService":
+            try:
+                clients.sagemaker.update_endpoint_weights_and_capacities(
+                    EndpointName=target.endpoint_name, DesiredWeightsAndCapacities=desired
+                )
+                break
+            except ClientError as error:
+                if "in-progress" not in _message(error) and "Throttl" not in _message(error):
+                    raise CliError(f"could not restore the baseline: {_message(error)}") from None
+        time.sleep(5)
+    else:
+        raise CliError(f"endpoint {target.endpoint_name} did not become InService to restore")
+    for _ in range(120):
+        status = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
+        weights = {
+            v["VariantName"]: float(v.get("CurrentWeight", 0.0))
+            for v in status.get("ProductionVariants", [])
+        }
+        if status["EndpointStatus"] == "InService" and weights.get(target.canary_variant) == 0:
+            out.write(
+                f"all traffic on {target.baseline_variant} of {target.endpoint_name} (verified)\n"
+            )
+            return EXIT_ABORTED
+        time.sleep(5)
+    raise CliError(f"the weights of {target.endpoint_name} were not restored in time")
+
+
+def _message(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Message") or error)
+
+
+def _execution_input(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    text = raw
+    if raw.startswith("@"):
+        with open(raw[1:], encoding="utf-8") as handle:
+            text = handle.read()
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise CliError(f"--input is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise CliError("--input must be a JSON object, e.g. '{\"steps\": [10, 50, 100]}'")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sagemaker-rollout",
+        description="Start, watch and steer the canary rollout of a SageMaker endpoint.",
+    )
+    parser.add_argument("--region", help="AWS region (default: your configuration)")
+    parser.add_argument("--profile", help="AWS profile (default: your configuration)")
+    parser.add_argument(
+        "--role-arn", help="assume this role first (e.g. the environment's rollout operator)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    start_parser = commands.add_parser("start", help="start a rollout")
+    which = start_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--state-machine", help="the rollout state machine's ARN")
+    which.add_argument("--stack", help=f"a stack with the output {STACK_OUTPUT}")
+    which.add_argument("--endpoint", help="the endpoint the rollout is bound to")
+    start_parser.add_argument(
+        "--input", help="execution input as JSON or @file (steps, bake_seconds, ...)"
+    )
+    start_parser.add_argument("--name", help="execution name (default: generated)")
+    start_parser.add_argument("--watch", action="store_true", help="follow it until it ends")
+    start_parser.add_argument("--interval", type=float, default=10.0, help="seconds per poll")
+
+    for name, text in (
+        ("watch", "follow a rollout until it ends"),
+        ("status", "show a rollout's state once"),
+        ("approve", "approve the step the rollout waits for"),
+        ("reject", "reject the step the rollout waits for (it rolls back)"),
+        ("abort", "stop a rollout and put all traffic on the baseline"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("execution_arn")
+        if name == "watch":
+            sub.add_argument("--interval", type=float, default=10.0, help="seconds per poll")
+        if name in ("reject", "abort"):
+            sub.add_argument("--reason", default="by operator", help="why (recorded)")
+    return parser
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    clients: Clients | None = None,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
+    """The command line, with injectable clients and streams; returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        clients = clients or Clients.create(
+            region=args.region, profile=args.profile, role_arn=args.role_arn
+        )
+        if args.command == "start":
+            arn = resolve_state_machine(
+                clients,
+                state_machine=args.state_machine,
+                stack=args.stack,
+                endpoint=args.endpoint,
+            )
+            execution_arn = start(clients, arn, _execution_input(args.input), args.name)
+            out.write(f"{execution_arn}\n")
+            out.flush()
+            if args.watch:
+                return watch(clients, execution_arn, out=out, interval=args.interval)
+            return EXIT_OK
+        if args.command == "watch":
+            return watch(clients, args.execution_arn, out=out, interval=args.interval)
+        if args.command == "status":
+            progress = read_progress(clients, args.execution_arn)
+            state_machine_arn, _ = _state_machine_of(clients, args.execution_arn)
+            target = target_of(clients, state_machine_arn)
+            out.write("\n".join(describe(progress, target, datetime.now(UTC))) + "\n")
+            return progress.exit_code()
+        if args.command == "approve":
+            token = pending_approval_token(clients, args.execution_arn)
+            clients.sfn.send_task_success(taskToken=token, output="true")
+            out.write("approved\n")
+            return EXIT_OK
+        if args.command == "reject":
+            token = pending_approval_token(clients, args.execution_arn)
+            clients.sfn.send_task_failure(taskToken=token, error="Rejected", cause=args.reason)
+            out.write("rejected: the rollout rolls back\n")
+            return EXIT_OK
+        if args.command == "abort":
+            return abort(clients, args.execution_arn, args.reason, out=out)
+    except CliError as error:
+        err.write(f"sagemaker-rollout: {error}\n")
+        return EXIT_ERROR
+    except NoCredentialsError:
+        err.write(
+            "sagemaker-rollout: no AWS credentials found; run `aws configure`, set AWS_PROFILE "
+            "or pass --profile\n"
+        )
+        return EXIT_ERROR
+    except NoRegionError:
+        err.write("sagemaker-rollout: no AWS region configured; pass --region\n")
+        return EXIT_ERROR
+    except (ClientError, BotoCoreError) as error:
+        err.write(f"sagemaker-rollout: AWS call failed: {error}\n")
+        return EXIT_ERROR
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+def main() -> None:
+    """Entry point of the ``sagemaker-rollout`` console script."""
+    sys.exit(run())

@@ -1,0 +1,549 @@
+"""End-to-end harness: run the synthesized rollout state machine in moto's Step Functions engine.
+
+What is real here: the ASL definition (read from the synthesized template and resolved to moto
+resources), moto's Step Functions interpreter, moto's SageMaker endpoint (weights, status),
+moto's CloudWatch (metrics the traffic simulator puts), moto's SNS/SQS (notifications) and the
+evaluator's own handler code.
+
+Two adapters, both needed because moto cannot do what AWS does:
+
+- Lambda: moto runs no Lambda code without Docker, so ``LambdaFunction.invoke`` is routed to
+  ``canary_evaluator.handler.handler`` in-process (an exception becomes an ``Unhandled``
+  function error with ``errorType``, as the Lambda service reports it).
+- aws-sdk error names: Step Functions names aws-sdk task errors ``<Service>.<ErrorCode>``
+  (PascalCase service, ``Exception`` appended), e.g. ``SageMaker.ThrottlingException``. moto
+  5.2 has no ``sagemaker`` entry in its service table and names every unmodelled error
+  ``sagemaker.sagemakerException``; the harness applies the documented naming instead.
+- aws-sdk parameter case: Step Functions takes PascalCase parameters and returns PascalCase
+  keys even for camelCase APIs such as Step Functions' own (``StateMachineArn``,
+  ``Executions``); moto 5.2 hands the PascalCase names to boto3 unchanged, so for the ``sfn``
+  service the harness converts the parameters to camelCase and the answer back to PascalCase.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import boto3.session
+from botocore.exceptions import ClientError
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+}
+FAKE_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/rollout-e2e"
+
+#: Every evaluator invocation: (event, answer or None when it raised), in call order.
+INVOCATIONS: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+_INVOCATIONS_LOCK = threading.Lock()
+
+
+# -- template -> definition ---------------------------------------------------------------
+
+
+def resolve(value: Any, refs: Mapping[str, str], attrs: Mapping[tuple[str, str], str]) -> Any:
+    """Resolve Fn::Join / Ref / Fn::GetAtt in ``value`` with the given bindings."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            name = value["Ref"]
+            if name in PSEUDO:
+                return PSEUDO[name]
+            return refs[name]
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return attrs[(logical_id, attribute)]
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(resolve(p, refs, attrs)) for p in parts)
+        return {k: resolve(v, refs, attrs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, refs, attrs) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class SynthesizedRollout:
+    """One CanaryRollout's state machine in a synthesized template."""
+
+    definition_string: Any  # the template's DefinitionString (Fn::Join with tokens)
+    state_machine_name: str  # the template's StateMachineName
+    endpoint_name: str  # the literal endpoint name the construct was bound to
+    evaluator_id: str  # logical id of the evaluator function
+    topic_id: str  # logical id of the topic
+
+    def definition_for(
+        self,
+        *,
+        state_machine_name: str,
+        endpoint_name: str,
+        evaluator_arn: str,
+        topic_arn: str,
+    ) -> str:
+        """The ASL JSON bound to moto resources of one scenario."""
+        text = resolve(
+            self.definition_string,
+            refs={self.topic_id: topic_arn},
+            attrs={(self.evaluator_id, "Arn"): evaluator_arn},
+        )
+        assert isinstance(text, str)
+        text = text.replace(
+            f":stateMachine:{self.state_machine_name}", f":stateMachine:{state_machine_name}"
+        )
+        return text.replace(self.endpoint_name, endpoint_name)
+
+
+def find_rollout(
+    template: Mapping[str, Any], construct_path_part: str, endpoint_name: str
+) -> SynthesizedRollout:
+    """Locate the state machine, evaluator and topic of the rollout whose ids contain ``part``."""
+    resources = template["Resources"]
+
+    def one(kind: str) -> str:
+        ids = [
+            logical_id
+            for logical_id, resource in resources.items()
+            if resource["Type"] == kind and logical_id.startswith(construct_path_part)
+        ]
+        assert len(ids) == 1, (kind, ids)
+        return str(ids[0])
+
+    machine = resources[one("AWS::StepFunctions::StateMachine")]["Properties"]
+    return SynthesizedRollout(
+        definition_string=machine["DefinitionString"],
+        state_machine_name=machine["StateMachineName"],
+        endpoint_name=endpoint_name,
+        evaluator_id=one("AWS::Lambda::Function"),
+        topic_id=one("AWS::SNS::Topic"),
+    )
+
+
+# -- moto adapters ------------------------------------------------------------------------
+
+
+def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
+    """Apply the two adapters described in the module docstring; returns an undo function."""
+    from moto.awslambda.models import LambdaFunction
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    original_invoke = LambdaFunction.invoke
+    original_name = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name
+    original_eval = aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+
+    def eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        if self.resource.api_name != "sfn":
+            original_eval(
+                self, env, resource_runtime_part, normalised_parameters, state_credentials
+            )
+            return None
+        camel = {k[:1].lower() + k[1:]: v for k, v in normalised_parameters.items()}
+        original_eval(self, env, resource_runtime_part, camel, state_credentials)
+        env.stack.append(_pascal(env.stack.pop()))
+        return None
+
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        event = json.loads(body) if body else {}
+        try:
+            result = handler(event, None)
+        except Exception as error:  # the Lambda service reports it as a function error
+            with _INVOCATIONS_LOCK:
+                INVOCATIONS.append((event, None))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(
+                {"errorMessage": str(error), "errorType": type(error).__name__, "stackTrace": []}
+            ).encode()
+        with _INVOCATIONS_LOCK:
+            INVOCATIONS.append((event, result))
+        return json.dumps(result).encode()
+
+    def exception_name(service: str, error: Exception) -> str:
+        if isinstance(error, ClientError):
+            code = str(error.response["Error"]["Code"])
+            return f"{service}.{code}" + ("" if code.endswith("Exception") else "Exception")
+        return str(original_name(service, error))
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
+    aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(exception_name)  # type: ignore[method-assign,assignment]
+    aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
+
+    def undo() -> None:
+        LambdaFunction.invoke = original_invoke  # type: ignore[method-assign]
+        aws_sdk.StateTaskServiceAwsSdk._eval_service_task = original_eval  # type: ignore[method-assign]
+        aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = original_name  # type: ignore[method-assign]
+        aws_sdk._SERVICE_ERROR_NAMES.pop("sagemaker", None)
+
+    return undo
+
+
+def _pascal(value: Any) -> Any:
+    """Keys of an answer in PascalCase, as Step Functions returns aws-sdk results."""
+    if isinstance(value, dict):
+        return {k[:1].upper() + k[1:]: _pascal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pascal(v) for v in value]
+    return value
+
+
+def sagemaker_backend() -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[ACCOUNT][REGION]
+
+
+def set_endpoint_status(endpoint_name: str, status: str) -> None:
+    sagemaker_backend().endpoints[endpoint_name].endpoint_status = status
+
+
+# -- resources of one scenario ------------------------------------------------------------
+
+
+_LOCAL = threading.local()
+
+
+def clients() -> dict[str, Any]:
+    """This thread's clients (boto3's default session must not be shared between threads)."""
+    cached: dict[str, Any] | None = getattr(_LOCAL, "clients", None)
+    if cached is None:
+        session = boto3.session.Session(region_name=REGION)
+        cached = {
+            name: session.client(name)
+            for name in ("sagemaker", "stepfunctions", "cloudwatch", "sns", "sqs", "lambda", "iam")
+        }
+        _LOCAL.clients = cached
+    return cached
+
+
+def create_shared(evaluator_name: str = "canary-evaluator") -> str:
+    """The IAM role and the Lambda function every scenario's state machine invokes."""
+    c = clients()
+    c["iam"].create_role(
+        RoleName="rollout-e2e",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )
+    c["sagemaker"].create_model(
+        ModelName="model",
+        ExecutionRoleArn=FAKE_ROLE_ARN,
+        PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/model:1"},
+    )
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "# the harness runs canary_evaluator in-process\n")
+    function = c["lambda"].create_function(
+        FunctionName=evaluator_name,
+        Runtime="python3.13",
+        Role=FAKE_ROLE_ARN,
+        Handler="canary_evaluator.handler.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )
+    return str(function["FunctionArn"])
+
+
+def create_endpoint(name: str, baseline: str, canary: str) -> None:
+    """A moto endpoint with the two variants; all traffic on the baseline."""
+    sm = clients()["sagemaker"]
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": variant,
+                "ModelName": "model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": weight,
+            }
+            for variant, weight in ((baseline, 100.0), (canary, 0.0))
+        ],
+    )
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def weights(endpoint_name: str) -> dict[str, float]:
+    """CurrentWeight per variant (moto leaves it out while a variant was created at 0)."""
+    described = clients()["sagemaker"].describe_endpoint(EndpointName=endpoint_name)
+    return {
+        v["VariantName"]: float(v.get("CurrentWeight", 0.0))
+        for v in described["ProductionVariants"]
+    }
+
+
+@dataclass
+class Inbox:
+    """An SQS queue subscribed (raw delivery) to a scenario's topic."""
+
+    topic_arn: str
+    queue_url: str
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, name: str) -> Inbox:
+        c = clients()
+        topic_arn = c["sns"].create_topic(Name=name)["TopicArn"]
+        queue_url = c["sqs"].create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = c["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        c["sns"].subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        return cls(topic_arn=topic_arn, queue_url=queue_url)
+
+    def drain(self) -> list[dict[str, Any]]:
+        sqs = clients()["sqs"]
+        while True:
+            answer = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+            batch = answer.get("Messages", [])
+            if not batch:
+                return self.seen
+            for message in batch:
+                self.seen.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def wait_for(self, event: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.drain():
+                if message.get("event") == event:
+                    return message
+            time.sleep(0.2)
+        raise TimeoutError(f"no {event} message on {self.topic_arn}: {self.seen}")
+
+    def events(self) -> list[str]:
+        return [str(m.get("event")) for m in self.drain()]
+
+
+# -- traffic --------------------------------------------------------------------------------
+
+#: (invocations, 5XX errors, latency in microseconds) of one variant in one tick.
+Figures = tuple[int, int, float]
+#: canary percent -> (baseline figures, canary figures) for one tick of ``total`` requests.
+Profile = Callable[[float, int], tuple[Figures, Figures]]
+
+
+def healthy(percent: float, total: int) -> tuple[Figures, Figures]:
+    canary = round(total * percent / 100)
+    return (total - canary, 0, 20000.0), (canary, 0, 20000.0)
+
+
+def errors_5xx(rate: float) -> Profile:
+    def profile(percent: float, total: int) -> tuple[Figures, Figures]:
+        canary = round(total * percent / 100)
+        return (total - canary, 0, 20000.0), (canary, round(canary * rate), 20000.0)
+
+    return profile
+
+
+def slow_from(threshold_percent: float, factor: float) -> Profile:
+    def profile(percent: float, total: int) -> tuple[Figures, Figures]:
+        canary = round(total * percent / 100)
+        latency = 20000.0 * (factor if percent >= threshold_percent else 1.0)
+        return (total - canary, 0, 20000.0), (canary, 0, latency)
+
+    return profile
+
+
+def no_canary_traffic(percent: float, total: int) -> tuple[Figures, Figures]:
+    return (total, 0, 20000.0), (0, 0, 20000.0)
+
+
+class Traffic(threading.Thread):
+    """Puts the endpoint's per-variant metrics every ``tick`` seconds, split by current weight."""
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        baseline: str,
+        canary: str,
+        profile: Profile,
+        *,
+        total: int = 4000,
+        tick: float = 0.5,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.endpoint_name = endpoint_name
+        self.baseline = baseline
+        self.canary = canary
+        self.profile = profile
+        self.total = total
+        self.tick = tick
+        self.stopped = threading.Event()
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as error:  # re-raised by stop(): a silent simulator would fake data
+            self.error = error
+
+    def _run(self) -> None:
+        cloudwatch = clients()["cloudwatch"]
+        while not self.stopped.is_set():
+            now = datetime.now(UTC)  # the requests were served with the weights read now
+            current = weights(self.endpoint_name)
+            total_weight = sum(current.values()) or 1.0
+            percent = 100.0 * current.get(self.canary, 0.0) / total_weight
+            data: list[dict[str, Any]] = []
+            for variant, (invocations, errors, latency) in zip(
+                (self.baseline, self.canary), self.profile(percent, self.total), strict=True
+            ):
+                if invocations <= 0:
+                    continue  # a variant without traffic publishes nothing
+                dims = [
+                    {"Name": "EndpointName", "Value": self.endpoint_name},
+                    {"Name": "VariantName", "Value": variant},
+                ]
+                for name, value in (
+                    ("Invocations", invocations),
+                    ("Invocation5XXErrors", errors),
+                    ("Invocation4XXErrors", 0),
+                    ("ModelLatency", latency),
+                ):
+                    data.append(
+                        {"MetricName": name, "Dimensions": dims, "Timestamp": now, "Value": value}
+                    )
+            if data:
+                cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+            self.stopped.wait(self.tick)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+        if self.error is not None:
+            raise RuntimeError(f"traffic simulator of {self.endpoint_name} failed") from self.error
+
+
+# -- executions -----------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    status: str
+    error: str | None
+    cause: str | None
+    output: Any
+    weights: dict[str, float]
+    events: list[str]
+    history: list[dict[str, Any]]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def entered(self, state_name: str) -> int:
+        """How many times the execution entered ``state_name``."""
+        return self.count_entered(self.history, state_name)
+
+    @staticmethod
+    def count_entered(events: list[dict[str, Any]], state_name: str) -> int:
+        return sum(
+            1
+            for event in events
+            if event.get("stateEnteredEventDetails", {}).get("name") == state_name
+        )
+
+    def task_errors(self) -> list[str]:
+        return [
+            str(event["taskFailedEventDetails"].get("error"))
+            for event in self.history
+            if "taskFailedEventDetails" in event
+        ]
+
+
+def create_state_machine(name: str, definition: str) -> str:
+    sfn = clients()["stepfunctions"]
+    return str(
+        sfn.create_state_machine(name=name, definition=definition, roleArn=FAKE_ROLE_ARN)[
+            "stateMachineArn"
+        ]
+    )
+
+
+def start(state_machine_arn: str, execution_input: Mapping[str, Any]) -> str:
+    sfn = clients()["stepfunctions"]
+    return str(
+        sfn.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=f"rollout-{uuid.uuid4().hex[:12]}",  # moto 5.2 would name every execution "None"
+            input=json.dumps(execution_input),
+        )["executionArn"]
+    )
+
+
+def wait_until_running(execution_arn: str, timeout: float = 10.0) -> None:
+    sfn = clients()["stepfunctions"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(execution_arn)
+
+
+def history(execution_arn: str) -> list[dict[str, Any]]:
+    sfn = clients()["stepfunctions"]
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def finish(
+    execution_arn: str, endpoint_name: str, inbox: Inbox | None, timeout: float = 90.0
+) -> Outcome:
+    """Wait for the execution to end; collect its result, the weights and the messages."""
+    sfn = clients()["stepfunctions"]
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    output = described.get("output")
+    messages = inbox.drain() if inbox else []
+    return Outcome(
+        status=str(described["status"]),
+        error=described.get("error"),
+        cause=described.get("cause"),
+        output=json.loads(output) if output else None,
+        weights=weights(endpoint_name),
+        events=[str(m.get("event")) for m in messages],
+        history=history(execution_arn),
+        messages=list(messages),
+    )
+
+
+def iter_task_tokens(messages: list[dict[str, Any]]) -> Iterator[str]:
+    for message in messages:
+        if message.get("event") == "APPROVAL_REQUIRED":
+            yield str(message["task_token"])
+
+
+def invocations_for(endpoint_name: str) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    with _INVOCATIONS_LOCK:
+        return [(e, r) for e, r in INVOCATIONS if e.get("endpoint_name") == endpoint_name]

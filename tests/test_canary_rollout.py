@@ -1,0 +1,599 @@
+"""CanaryRollout: synthesized resources, least-privilege IAM, compliance, validation rules.
+
+One app is synthesized for the module (with the four cdk-nag packs: an unacknowledged finding
+fails the fixture). Validation tests construct in a fresh stack without synthesizing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Match, Template
+from cdk_testing import cfn_lint
+
+from sagemaker_constructs._iam import ScopedRole
+from sagemaker_constructs.canary_rollout import CanaryRollout
+from sagemaker_constructs.compliance import add_compliance_checks
+
+ENV = cdk.Environment(account="111111111111", region="us-east-1")
+
+
+@dataclass
+class EndpointRef:
+    endpoint_name: str
+    endpoint_arn: str
+
+
+def _endpoint(stack: cdk.Stack, name: str) -> EndpointRef:
+    return EndpointRef(
+        name, stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name)
+    )
+
+
+def _vpc(stack: cdk.Stack) -> ec2.IVpc:
+    return ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a", "us-east-1b"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    )
+
+
+@dataclass
+class Synthesized:
+    template: Template
+    raw: dict[str, Any]
+    outdir: Path
+    rollout: CanaryRollout
+    gated: CanaryRollout
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    outdir = tmp_path_factory.mktemp("canary-rollout")
+    app = cdk.App(outdir=str(outdir))
+    add_compliance_checks(app)
+    stack = cdk.Stack(app, "Rollouts", env=ENV)
+    vpc = _vpc(stack)
+    # GIVEN a rollout with every default ...
+    rollout = CanaryRollout(
+        stack,
+        "Rollout",
+        endpoint=_endpoint(stack, "churn"),
+        baseline_variant="Current",
+        canary_variant="Candidate",
+        vpc=vpc,
+    )
+    # ... and one with a given topic, alarms, approvals and its own schedule
+    key = kms.Key(stack, "TeamKey", enable_key_rotation=True)
+    topic = sns.Topic(stack, "TeamTopic", master_key=key, enforce_ssl=True)
+    business = cloudwatch.Alarm(
+        stack,
+        "Conversions",
+        alarm_name="conversions-dropped",
+        metric=cloudwatch.Metric(namespace="Shop", metric_name="Conversions"),
+        threshold=1,
+        evaluation_periods=1,
+    )
+    business.add_alarm_action(cw_actions.SnsAction(topic))
+    gated = CanaryRollout(
+        stack,
+        "Gated",
+        endpoint=_endpoint(stack, "fraud"),
+        baseline_variant="Blue",
+        canary_variant="Green",
+        vpc=vpc,
+        steps=[10, 50, 100],
+        bake_time=cdk.Duration.minutes(30),
+        interval=cdk.Duration.minutes(2),
+        max_extensions=3,
+        policy={"min_canary_invocations": 500, "alarm_names": ["latency-slo"]},
+        alarms=[business],
+        approval_steps=[50],
+        approval_timeout=cdk.Duration.hours(2),
+        topic=topic,
+        log_retention_days=90,
+        state_machine_name="fraud-rollout",
+    )
+    deployer = ScopedRole(
+        stack, "Deployer", assumed_by=iam.AccountRootPrincipal(), description="deployer"
+    )
+    rollout.grant_start_execution(deployer.grantee)
+    rollout.grant_approve(deployer.grantee)
+    # WHEN the app is synthesized with the compliance packs (a finding raises here)
+    app.synth()
+    raw = json.loads((outdir / "Rollouts.template.json").read_text())
+    return Synthesized(Template.from_json(raw), raw, outdir, rollout, gated)
+
+
+def _resources(raw: dict[str, Any], kind: str, prefix: str = "") -> dict[str, Any]:
+    return {
+        logical_id: resource
+        for logical_id, resource in raw["Resources"].items()
+        if resource["Type"] == kind and logical_id.startswith(prefix)
+    }
+
+
+def _one(raw: dict[str, Any], kind: str, prefix: str) -> dict[str, Any]:
+    found = _resources(raw, kind, prefix)
+    assert len(found) == 1, (kind, prefix, list(found))
+    return next(iter(found.values()))
+
+
+def _definition(raw: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The state machine's definition with every token replaced by a placeholder."""
+    machine = _one(raw, "AWS::StepFunctions::StateMachine", prefix)
+    joined = machine["Properties"]["DefinitionString"]
+    if isinstance(joined, str):
+        return json.loads(joined)  # type: ignore[no-any-return]
+    separator, parts = joined["Fn::Join"]
+    text = separator.join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def _policy_statements(raw: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    policy = _one(raw, "AWS::IAM::ManagedPolicy", prefix)
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# -- the state machine ----------------------------------------------------------------------
+
+
+def test_state_machine_is_standard_logged_all_and_traced(synthesized: Synthesized) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": "fraud-rollout",
+            "StateMachineType": "STANDARD",
+            "LoggingConfiguration": {
+                "Level": "ALL",
+                "IncludeExecutionData": True,
+                "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": Match.any_value()}}],
+            },
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+    default = _one(synthesized.raw, "AWS::StepFunctions::StateMachine", "Rollout")
+    assert default["Properties"]["StateMachineName"] == synthesized.rollout.state_machine_name
+    # the policy is attached before the state machine exists (logging permissions are checked)
+    assert any("RolePolicy" in d for d in default["DependsOn"])
+
+
+def test_definition_carries_the_construct_defaults(synthesized: Synthesized) -> None:
+    default = _definition(synthesized.raw, "Rollout")["States"]["Load Defaults"]["Result"]
+    assert default["defaults"] == {
+        "steps": [5, 25, 50, 100],
+        "bake_seconds": 600,
+        "interval_seconds": 60,
+        "max_extensions": 5,
+        "poll_seconds": 30,
+        "max_polls": 60,
+        "policy": {},
+    }
+    assert default["const"]["complements"] == list(range(100, -1, -1))
+    assert default["const"]["approval_steps"] == []
+
+    gated = _definition(synthesized.raw, "Gated")["States"]
+    defaults = gated["Load Defaults"]["Result"]["defaults"]
+    assert defaults["steps"] == [10, 50, 100]
+    assert (defaults["bake_seconds"], defaults["interval_seconds"]) == (1800, 120)
+    # the alarm's name is a token (Ref of the alarm), resolved at deploy time
+    assert defaults["policy"] == {
+        "min_canary_invocations": 500,
+        "alarm_names": ["latency-slo", "TOKEN"],
+    }
+    machine = _one(synthesized.raw, "AWS::StepFunctions::StateMachine", "Gated")
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    assert any(isinstance(p, dict) and p.get("Ref", "").startswith("Conversions") for p in parts)
+    assert gated["Load Defaults"]["Result"]["const"]["approval_steps"] == [50]
+    assert gated["Request Approval"]["TimeoutSeconds"] == 7200
+    assert gated["Request Approval"]["Resource"] == "arn:aws:states:::sns:publish.waitForTaskToken"
+
+
+def test_every_transition_targets_an_existing_state_and_every_state_is_reachable(
+    synthesized: Synthesized,
+) -> None:
+    for prefix in ("Rollout", "Gated"):
+        definition = _definition(synthesized.raw, prefix)
+        states = definition["States"]
+        reached: set[str] = set()
+        todo = [definition["StartAt"]]
+        while todo:
+            name = todo.pop()
+            if name in reached:
+                continue
+            assert name in states, f"transition to missing state {name!r}"
+            reached.add(name)
+            state = states[name]
+            todo += [state[k] for k in ("Next", "Default") if k in state]
+            todo += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        assert reached == set(states)
+
+
+def test_failures_are_distinct_and_named(synthesized: Synthesized) -> None:
+    states = _definition(synthesized.raw, "Rollout")["States"]
+    errors = {s.get("Error") for s in states.values() if s["Type"] == "Fail"}
+    assert errors == {
+        "InvalidInput",
+        "PreflightFailed",
+        "RolloutAlreadyRunning",
+        "CanaryRolledBack",
+        "RollbackFailed",
+    }
+    assert states["Rolled Back"]["CausePath"] == "$.rollback.reason"
+
+
+def test_sagemaker_and_lambda_errors_are_retried_with_backoff(synthesized: Synthesized) -> None:
+    states = _definition(synthesized.raw, "Rollout")["States"]
+    for name in ("Set Weights", "Rollback Set Weights", "Before Update Describe"):
+        retry = states[name]["Retry"][0]
+        assert "SageMaker.ThrottlingException" in retry["ErrorEquals"]
+        assert "SageMaker.ValidationException" in retry["ErrorEquals"]  # in-progress endpoint
+        assert retry["BackoffRate"] > 1
+        assert states[name]["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+    evaluate = states["Evaluate"]
+    assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= set(
+        evaluate["Retry"][0]["ErrorEquals"]
+    )
+    assert evaluate["Catch"][0]["Next"] == "Step Error"  # -> roll back
+    assert states["Rollback Set Weights"]["Catch"][0]["Next"] == "Rollback Error"
+
+
+def test_notifications_only_on_transitions(synthesized: Synthesized) -> None:
+    states = _definition(synthesized.raw, "Gated")["States"]
+    events = sorted(
+        s["Parameters"]["Message"]["event"]
+        for s in states.values()
+        if s["Type"] == "Task" and s["Resource"].startswith("arn:aws:states:::sns:publish")
+    )
+    assert events == [
+        "APPROVAL_REQUIRED",
+        "ROLLBACK_FAILED",
+        "ROLLED_BACK",
+        "ROLLOUT_COMPLETED",
+        "ROLLOUT_STARTED",
+        "STEP_ADVANCED",
+    ]
+
+
+# -- the evaluator --------------------------------------------------------------------------
+
+
+def test_evaluator_lambda_is_current_arm_traced_reserved_and_in_the_vpc(
+    synthesized: Synthesized,
+) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "canary_evaluator.handler.handler",
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "ReservedConcurrentExecutions": 5,
+            "TracingConfig": {"Mode": "Active"},
+            "LoggingConfig": {"LogGroup": Match.any_value()},
+            "VpcConfig": {
+                "SubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+                "SecurityGroupIds": Match.any_value(),
+            },
+        },
+    )
+
+
+def test_evaluator_asset_holds_the_package_without_bytecode(synthesized: Synthesized) -> None:
+    function = _one(synthesized.raw, "AWS::Lambda::Function", "RolloutEvaluator")
+    key = function["Properties"]["Code"]["S3Key"]
+    asset = synthesized.outdir / f"asset.{key.split('.')[0]}"
+    assert (asset / "canary_evaluator" / "handler.py").is_file()
+    leftovers = [p for p in asset.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
+    assert leftovers == []
+
+
+# -- encryption, logs, topic ------------------------------------------------------------------
+
+
+def test_log_groups_are_kms_encrypted_with_retention(synthesized: Synthesized) -> None:
+    groups = _resources(synthesized.raw, "AWS::Logs::LogGroup")
+    assert len(groups) == 4  # state machine + evaluator, per rollout
+    for group in groups.values():
+        assert "KmsKeyId" in group["Properties"]
+        assert group["Properties"]["RetentionInDays"] in (365, 90)
+
+
+def test_created_topic_is_kms_encrypted_and_enforces_tls(synthesized: Synthesized) -> None:
+    topic = _one(synthesized.raw, "AWS::SNS::Topic", "RolloutTopic")
+    assert "KmsMasterKeyId" in topic["Properties"]
+    synthesized.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    # a given topic is used as is: no second topic for the gated rollout
+    assert _resources(synthesized.raw, "AWS::SNS::Topic", "Gated") == {}
+
+
+# -- IAM ----------------------------------------------------------------------------------------
+
+
+def test_no_inline_policies_and_no_wildcard_actions(synthesized: Synthesized) -> None:
+    assert _resources(synthesized.raw, "AWS::IAM::Policy") == {}
+    for policy in _resources(synthesized.raw, "AWS::IAM::ManagedPolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for action in _as_list(statement["Action"]):
+                assert action != "*"
+                assert not action.endswith(":*"), action
+
+
+def test_state_machine_role_is_scoped_to_its_endpoint_evaluator_topic_and_itself(
+    synthesized: Synthesized,
+) -> None:
+    statements = {s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedRolePolicy")}
+    shift = statements["ShiftTraffic"]
+    assert set(shift["Action"]) == {
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+        "sagemaker:DescribeEndpoint",
+    }
+    assert "endpoint/fraud" in json.dumps(shift["Resource"])
+    assert statements["InvokeEvaluator"]["Action"] == "lambda:InvokeFunction"
+    assert "GatedEvaluator" in json.dumps(statements["InvokeEvaluator"]["Resource"])
+    assert statements["Notify"]["Action"] == "sns:Publish"
+    assert "TeamTopic" in json.dumps(statements["Notify"]["Resource"])
+    lock = statements["OneRolloutAtATime"]
+    assert lock["Action"] == "states:ListExecutions"
+    assert "stateMachine:fraud-rollout" in json.dumps(lock["Resource"])
+    assert statements["EncryptNotifications"]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    wildcard = [s["Sid"] for s in statements.values() if s["Resource"] == "*"]
+    assert wildcard == ["LogDeliveryAndXRay"]
+
+
+def test_evaluator_role_reads_metrics_and_only_the_named_alarms(
+    synthesized: Synthesized,
+) -> None:
+    statements = {
+        s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedEvaluatorRolePolicy")
+    }
+    assert statements["ReadMetrics"]["Action"] == "cloudwatch:GetMetricData"
+    alarms = json.dumps(statements["DescribeWatchedAlarms"]["Resource"])
+    assert "alarm:latency-slo" in alarms
+    assert '"Ref": "Conversions' in alarms
+    assert "alarm:*" not in alarms
+    default = {s["Sid"] for s in _policy_statements(synthesized.raw, "RolloutEvaluatorRolePolicy")}
+    assert "DescribeWatchedAlarms" not in default  # no alarms, no permission
+
+
+def test_grants_start_and_approve_on_this_state_machine_only(synthesized: Synthesized) -> None:
+    statements = _policy_statements(synthesized.raw, "DeployerPolicy")
+    actions = {a for s in statements for a in _as_list(s["Action"])}
+    assert "states:StartExecution" in actions
+    assert {"states:SendTaskSuccess", "states:SendTaskFailure"} <= actions
+    machine_id = next(
+        iter(_resources(synthesized.raw, "AWS::StepFunctions::StateMachine", "Rollout"))
+    )
+    for statement in statements:
+        assert json.dumps(statement["Resource"]) == json.dumps({"Ref": machine_id})
+
+
+# -- alarms and dashboard -------------------------------------------------------------------------
+
+
+def test_alarms_on_failed_executions_and_failed_rollbacks_notify_the_topic(
+    synthesized: Synthesized,
+) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/States",
+            "MetricName": "ExecutionsFailed",
+            "Statistic": "Sum",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+    name = synthesized.rollout.state_machine_name
+    synthesized.template.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "FilterPattern": Match.string_like_regexp("RollbackFailed"),
+            "MetricTransformations": [
+                Match.object_like(
+                    {
+                        "MetricNamespace": "SageMakerConstructs/CanaryRollout",
+                        "MetricName": f"RollbackFailed-{name}",
+                    }
+                )
+            ],
+        },
+    )
+    synthesized.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": f"RollbackFailed-{name}", "AlarmActions": [Match.any_value()]},
+    )
+    assert len(synthesized.rollout.alarms) == 2
+
+
+def test_dashboard_shows_both_variants_and_the_executions(synthesized: Synthesized) -> None:
+    dashboard = _one(synthesized.raw, "AWS::CloudWatch::Dashboard", "Rollout")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (
+        "Invocations",
+        "Invocation5XXErrors",
+        "Invocation4XXErrors",
+        "ModelLatency",
+        "ExecutionsStarted",
+        "ExecutionsSucceeded",
+        "ExecutionsFailed",
+    ):
+        assert metric in body, metric
+    assert "Current" in body
+    assert "Candidate" in body
+
+
+def test_template_passes_cfn_lint(synthesized: Synthesized) -> None:
+    assert cfn_lint(synthesized.raw, "us-east-1") == []
+
+
+def test_public_attributes(synthesized: Synthesized) -> None:
+    rollout = synthesized.rollout
+    assert rollout.state_machine.node.id == "Resource"
+    assert rollout.evaluator is not None
+    assert rollout.topic is not None
+    assert rollout.dashboard is not None
+    assert rollout.grant_principal is rollout.role
+    assert rollout.metric_executions_failed().metric_name == "ExecutionsFailed"
+    assert rollout.metric_executions_succeeded().metric_name == "ExecutionsSucceeded"
+    assert rollout.metric_executions_started().metric_name == "ExecutionsStarted"
+    assert rollout.metric_rollback_failed().namespace == "SageMakerConstructs/CanaryRollout"
+    assert rollout.connections.security_groups
+
+
+# -- validation (fresh stack, no synth) ------------------------------------------------------------
+
+
+def _build(**overrides: Any) -> CanaryRollout:
+    stack = cdk.Stack(env=ENV)
+    props: dict[str, Any] = {
+        "endpoint": _endpoint(stack, "churn"),
+        "baseline_variant": "Current",
+        "canary_variant": "Candidate",
+        "vpc": _vpc(stack),
+    }
+    props.update(overrides)
+    return CanaryRollout(stack, "Rollout", **props)
+
+
+@pytest.mark.parametrize(
+    ("steps", "detail"),
+    [
+        ([], "at least 2"),
+        ([100], "at least 2"),
+        ([5, 5, 100], "strictly increasing"),
+        ([50, 25, 100], "strictly increasing"),
+        ([5, 25, 50], "last step must be 100"),
+        ([0, 100], "every item an integer 1-100"),
+        ([5, 101], "every item an integer 1-100"),
+        ([5.5, 100], "every item an integer 1-100"),
+        ([True, 100], "every item an integer 1-100"),
+    ],
+)
+def test_fails_on_invalid_steps(steps: list[Any], detail: str) -> None:
+    with pytest.raises(ValueError, match=rf"steps=.*{detail}"):
+        _build(steps=steps)
+
+
+def test_fails_when_interval_is_below_one_minute() -> None:
+    with pytest.raises(ValueError, match=r"interval=30: must be between 60 and 3600 seconds"):
+        _build(interval=cdk.Duration.seconds(30))
+
+
+def test_fails_when_bake_time_is_shorter_than_the_interval() -> None:
+    with pytest.raises(ValueError, match=r"bake_time='120 seconds': must be at least the interval"):
+        _build(bake_time=cdk.Duration.minutes(2), interval=cdk.Duration.minutes(5))
+
+
+def test_fails_when_variants_are_the_same() -> None:
+    with pytest.raises(ValueError, match=r"canary_variant='Same': must differ from baseline"):
+        _build(baseline_variant="Same", canary_variant="Same")
+
+
+@pytest.mark.parametrize("name", ["bad_name", "-lead", "x" * 64])
+def test_fails_on_invalid_variant_names(name: str) -> None:
+    with pytest.raises(ValueError, match=r"canary_variant="):
+        _build(canary_variant=name)
+
+
+def test_fails_when_an_approval_step_is_not_a_step() -> None:
+    with pytest.raises(ValueError, match=r"approval_steps=\[30\]: must be distinct percentages"):
+        _build(approval_steps=[30])
+
+
+def test_fails_on_unknown_policy_keys_and_bad_types() -> None:
+    with pytest.raises(ValueError, match=r"\(7 problems\)") as raised:
+        _build(
+            policy={
+                "min_invocations": 10,
+                "min_canary_invocations": 0,
+                "latency": {"statistic": 99, "max_increase": 0.1},
+                "error_rate": {"alpha": "low"},
+                "alarm_names": "one-alarm",
+                "extra_metrics": {"name": "x"},
+            }
+        )
+    message = str(raised.value)
+    for fragment in (
+        "policy['min_invocations']",
+        "policy['min_canary_invocations']=0",
+        "policy['latency']['statistic']=99",
+        "policy['latency']['max_increase']",
+        "policy['error_rate']['alpha']='low'",
+        "policy['alarm_names']='one-alarm'",
+        "policy['extra_metrics']",
+    ):
+        assert fragment in message, fragment
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pattern"),
+    [
+        ({"max_extensions": -1}, r"max_extensions=-1"),
+        ({"max_extensions": 1.5}, r"max_extensions=1.5: must be an integer"),
+        ({"max_polls": 0}, r"max_polls=0"),
+        ({"poll_interval": cdk.Duration.seconds(0)}, r"poll_interval=0"),
+        ({"approval_timeout": cdk.Duration.seconds(10)}, r"approval_timeout=10"),
+        ({"log_retention_days": 42}, r"log_retention_days=42"),
+        ({"state_machine_name": "has spaces"}, r"state_machine_name='has spaces'"),
+        ({"bake_time": cdk.Duration.days(8)}, r"bake_time=691200"),
+    ],
+)
+def test_fails_on_out_of_range_settings(overrides: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        _build(**overrides)
+
+
+def test_fails_when_the_endpoint_has_no_name_and_arn() -> None:
+    with pytest.raises(ValueError, match=r"endpoint=.*must have endpoint_name and endpoint_arn"):
+        _build(endpoint=object())
+
+
+def test_reports_every_problem_at_once() -> None:
+    with pytest.raises(ValueError, match=r"\(4 problems\)") as raised:
+        _build(
+            steps=[5, 50],
+            canary_variant="Current",
+            interval=cdk.Duration.seconds(10),
+            log_retention_days=2,
+        )
+    message = str(raised.value)
+    for argument in ("steps=", "canary_variant=", "interval=", "log_retention_days="):
+        assert argument in message
+
+
+def test_valid_arguments_construct() -> None:
+    rollout = _build(steps=[1, 100], approval_steps=[100], max_extensions=0)
+    assert rollout.steps == [1, 100]

@@ -1,0 +1,522 @@
+"""End to end: the synthesized CanaryRollout state machine, executed by moto's Step Functions.
+
+GIVEN the definition that ``CanaryRollout`` synthesizes (read from the template, tokens resolved
+to moto resources), moto SageMaker endpoints with two variants, CloudWatch metrics put by a
+traffic simulator that splits requests by the endpoint's current weights, and the evaluator's
+real handler; WHEN rollouts run (all scenarios concurrently, short intervals from the execution
+input); THEN the endpoint ends where the behaviour contract says and the execution reports it.
+
+moto's GetMetricData computes no percentiles, so the executions override the policy with
+``latency.statistic = "Average"``; and because a few-second window holds one 60 s period,
+``latency.alpha = 0.5`` (the smallest p-value one period per variant can reach), which the
+evaluator's rank test needs to be able to decide at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from moto import mock_aws
+from moto.core.exceptions import JsonRESTError
+from moto.sagemaker.models import SageMakerModelBackend
+from rollout_harness import (
+    ACCOUNT,
+    REGION,
+    Inbox,
+    Outcome,
+    Profile,
+    SynthesizedRollout,
+    Traffic,
+    clients,
+    create_endpoint,
+    create_shared,
+    create_state_machine,
+    errors_5xx,
+    find_rollout,
+    finish,
+    healthy,
+    history,
+    invocations_for,
+    iter_task_tokens,
+    no_canary_traffic,
+    patch_moto,
+    set_endpoint_status,
+    slow_from,
+    start,
+)
+
+from canary_evaluator.handler import handler
+from sagemaker_constructs.canary_rollout import CanaryRollout
+
+BASELINE = "Baseline"
+CANARY = "Canary"
+FAST = {
+    "bake_seconds": 3,
+    "interval_seconds": 1,
+    "poll_seconds": 1,
+    "max_extensions": 2,
+    "policy": {"latency": {"statistic": "Average", "alpha": 0.5}},
+}
+
+
+@dataclass
+class _EndpointRef:
+    endpoint_name: str
+    endpoint_arn: str
+
+
+def _synthesize(outdir: str) -> dict[str, Any]:
+    app = cdk.App(outdir=outdir)
+    stack = cdk.Stack(app, "RolloutE2E", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a", "us-east-1b"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    )
+    for construct_id, endpoint_name, approvals in (
+        ("Rollout", "e2e-endpoint", ()),
+        ("Gated", "e2e-gated-endpoint", (50,)),
+    ):
+        arn = stack.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=endpoint_name
+        )
+        CanaryRollout(
+            stack,
+            construct_id,
+            endpoint=_EndpointRef(endpoint_name, arn),
+            baseline_variant=BASELINE,
+            canary_variant=CANARY,
+            vpc=vpc,
+            approval_steps=approvals,
+        )
+    app.synth()
+    with open(f"{outdir}/RolloutE2E.template.json") as handle:
+        template: dict[str, Any] = json.load(handle)
+    return template
+
+
+class World:
+    """Shared moto resources; ``scenario`` builds one isolated endpoint + state machine."""
+
+    def __init__(self, template: dict[str, Any]) -> None:
+        self.rollout = find_rollout(template, "Rollout", "e2e-endpoint")
+        self.gated = find_rollout(template, "Gated", "e2e-gated-endpoint")
+        self.evaluator_arn = create_shared()
+        self.throttles: dict[str, int] = {}
+        self.deny_after: dict[str, int] = {}  # endpoint -> successful updates before AccessDenied
+        self.lock = threading.Lock()
+
+    def scenario(self, name: str, rollout: SynthesizedRollout) -> tuple[str, str, Inbox]:
+        endpoint = f"ep-{name}"
+        create_endpoint(endpoint, BASELINE, CANARY)
+        inbox = Inbox.create(f"topic-{name}")
+        definition = rollout.definition_for(
+            state_machine_name=f"rollout-{name}",
+            endpoint_name=endpoint,
+            evaluator_arn=self.evaluator_arn,
+            topic_arn=inbox.topic_arn,
+        )
+        return create_state_machine(f"rollout-{name}", definition), endpoint, inbox
+
+
+def _run(
+    world: World,
+    name: str,
+    profile: Profile,
+    execution_input: dict[str, Any],
+    *,
+    rollout: SynthesizedRollout | None = None,
+    before: Callable[[str], None] | None = None,
+    during: Callable[[str, Inbox], None] | None = None,
+) -> Outcome:
+    machine, endpoint, inbox = world.scenario(name, rollout or world.rollout)
+    if before:
+        before(endpoint)
+    traffic = Traffic(endpoint, BASELINE, CANARY, profile)
+    traffic.start()
+    try:
+        execution = start(machine, execution_input)
+        if during:
+            during(machine, inbox)
+        return finish(execution, endpoint, inbox)
+    finally:
+        traffic.stop()
+
+
+# -- scenarios (each returns its Outcome; they run concurrently) -----------------------------
+
+
+def scenario_healthy(world: World) -> dict[str, Outcome]:
+    second: dict[str, Outcome] = {}
+
+    def start_a_second_one(machine: str, inbox: Inbox) -> None:
+        time.sleep(0.5)
+        execution = start(machine, FAST)
+        second["outcome"] = finish(execution, "ep-healthy", None, timeout=20)
+
+    first = _run(world, "healthy", healthy, FAST, during=start_a_second_one)
+    return {"healthy": first, "second": second["outcome"]}
+
+
+def scenario_5xx(world: World) -> dict[str, Outcome]:
+    return {"5xx": _run(world, "errors", errors_5xx(0.2), FAST)}
+
+
+def scenario_latency(world: World) -> dict[str, Outcome]:
+    return {"latency": _run(world, "slow", slow_from(25, 3.0), FAST)}
+
+
+def scenario_no_traffic(world: World) -> dict[str, Outcome]:
+    return {"no_traffic": _run(world, "quiet", no_canary_traffic, FAST)}
+
+
+def scenario_updating(world: World) -> dict[str, Outcome]:
+    def updating(endpoint: str) -> None:
+        set_endpoint_status(endpoint, "Updating")
+
+    def in_service_later(machine: str, inbox: Inbox) -> None:
+        # flip to InService once the execution has seen "Updating" and waited twice
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            executions = clients()["stepfunctions"].list_executions(stateMachineArn=machine)
+            runs = [history(e["executionArn"]) for e in executions["executions"]]
+            if any(Outcome.count_entered(h, "Before Update Wait") >= 2 for h in runs):
+                break
+            time.sleep(0.2)
+        set_endpoint_status("ep-updating", "InService")
+
+    return {
+        "updating": _run(
+            world,
+            "updating",
+            healthy,
+            {**FAST, "steps": [50, 100]},
+            before=updating,
+            during=in_service_later,
+        )
+    }
+
+
+def scenario_throttled(world: World) -> dict[str, Outcome]:
+    def throttle(endpoint: str) -> None:
+        with world.lock:
+            world.throttles[endpoint] = 2
+
+    return {
+        "throttled": _run(
+            world, "throttled", healthy, {**FAST, "steps": [50, 100]}, before=throttle
+        )
+    }
+
+
+def scenario_rollback_fails(world: World) -> dict[str, Outcome]:
+    def revoke_after_first_update(endpoint: str) -> None:
+        with world.lock:
+            world.deny_after[endpoint] = 1
+
+    return {
+        "rollback_failed": _run(
+            world, "denied", errors_5xx(0.2), FAST, before=revoke_after_first_update
+        )
+    }
+
+
+def _approval(decision: str) -> Callable[[str, Inbox], None]:
+    def decide(machine: str, inbox: Inbox) -> None:
+        message = inbox.wait_for("APPROVAL_REQUIRED")
+        time.sleep(1.0)  # the execution must be waiting, not moving on
+        sfn = clients()["stepfunctions"]
+        if decision == "approve":
+            sfn.send_task_success(taskToken=message["task_token"], output="true")
+        else:
+            sfn.send_task_failure(
+                taskToken=message["task_token"], error="Rejected", cause="dashboards look off"
+            )
+
+    return decide
+
+
+def scenario_approved(world: World) -> dict[str, Outcome]:
+    return {
+        "approved": _run(
+            world,
+            "approved",
+            healthy,
+            {**FAST, "steps": [25, 50, 100]},
+            rollout=world.gated,
+            during=_approval("approve"),
+        )
+    }
+
+
+def scenario_rejected(world: World) -> dict[str, Outcome]:
+    return {
+        "rejected": _run(
+            world,
+            "rejected",
+            healthy,
+            {**FAST, "steps": [25, 50, 100]},
+            rollout=world.gated,
+            during=_approval("reject"),
+        )
+    }
+
+
+def scenario_invalid(world: World) -> dict[str, Outcome]:
+    return {
+        "bad_steps": _run(world, "badsteps", healthy, {**FAST, "steps": [5, 50]}),
+        "bad_interval": _run(
+            world, "badinterval", healthy, {**FAST, "bake_seconds": 2, "interval_seconds": 5}
+        ),
+        "bad_policy": _run(
+            world,
+            "badpolicy",
+            healthy,
+            {**FAST, "policy": {"latency": {"statistic": "p101"}}},
+        ),
+    }
+
+
+SCENARIOS = (
+    scenario_healthy,
+    scenario_5xx,
+    scenario_latency,
+    scenario_no_traffic,
+    scenario_updating,
+    scenario_throttled,
+    scenario_approved,
+    scenario_rejected,
+    scenario_invalid,
+    scenario_rollback_fails,
+)
+
+
+class Outcomes(dict[str, Outcome]):
+    """Scenario outcomes by key; a scenario whose driver failed is reported, not hidden."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, Exception] = {}
+
+    def __missing__(self, key: str) -> Outcome:
+        raise AssertionError(f"scenario {key!r} did not complete; harness errors: {self.errors!r}")
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
+    template = _synthesize(str(tmp_path_factory.mktemp("rollout-e2e")))
+    # moto's interpreter logs every caught error with the full state tree: keep the output readable
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+    mock.start()
+    undo = patch_moto(handler)
+    original_update = SageMakerModelBackend.update_endpoint_weights_and_capacities
+    try:
+        world = World(template)
+
+        def update(self: Any, endpoint_name: str, desired_weights_and_capacities: Any) -> str:
+            with world.lock:
+                left = world.throttles.get(endpoint_name, 0)
+                if left:
+                    world.throttles[endpoint_name] = left - 1
+                allowed = world.deny_after.get(endpoint_name)
+                if allowed is not None:
+                    world.deny_after[endpoint_name] = allowed - 1
+            if left:
+                raise JsonRESTError("ThrottlingException", "Rate exceeded")
+            if allowed is not None and allowed <= 0:
+                raise JsonRESTError(
+                    "AccessDeniedException", "not authorized to perform this action"
+                )
+            return str(original_update(self, endpoint_name, desired_weights_and_capacities))
+
+        SageMakerModelBackend.update_endpoint_weights_and_capacities = update  # type: ignore[method-assign]
+        results = Outcomes()
+
+        def run(scenario: Callable[[World], dict[str, Outcome]]) -> None:
+            try:
+                results.update(scenario(world))
+            except Exception as error:  # reported by the tests that need this scenario
+                results.errors[scenario.__name__] = error
+
+        with ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
+            list(pool.map(run, SCENARIOS))
+        yield results
+    finally:
+        SageMakerModelBackend.update_endpoint_weights_and_capacities = original_update  # type: ignore[method-assign]
+        undo()
+        mock.stop()
+
+
+def _steps(outcome: Outcome) -> list[dict[str, Any]]:
+    assert outcome.output is not None, (outcome.status, outcome.error, outcome.cause)
+    steps: list[dict[str, Any]] = outcome.output["steps"]
+    return steps
+
+
+def test_healthy_canary_reaches_100_percent_and_summarises_every_step(
+    outcomes: Outcomes,
+) -> None:
+    outcome = outcomes["healthy"]
+    assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
+    assert outcome.weights == {BASELINE: 0.0, CANARY: 100.0}
+    steps = _steps(outcome)
+    assert [s["percent"] for s in steps] == [5, 25, 50, 100]
+    assert {s["verdict"] for s in steps} == {"PASS"}
+    assert all(s["evaluations"] >= 3 for s in steps)  # bake 3 s / interval 1 s
+    assert all(s["reasons"] for s in steps)
+    assert [s["baseline_source"] for s in steps[:-1]] == ["live"] * 3
+    # 100 %: every evaluation carries the baseline figures of the last evaluation that had
+    # live baseline traffic (the 50 % step's) as baseline_reference
+    calls = invocations_for("ep-healthy")
+    assert len(calls) == 1 + 4 * 3  # preflight + 3 evaluations per step
+    assert all("baseline_reference" not in event for event, _ in calls[:4])  # preflight + 5 %
+    last_at_50 = calls[9][1]
+    assert last_at_50 is not None
+    assert last_at_50["baseline_source"] == "live"
+    for event, answer in calls[10:]:
+        assert event["baseline_reference"] == last_at_50["baseline_summary"]
+        assert answer is not None
+        assert answer["verdict"] == "PASS"
+    assert outcome.events == [
+        "ROLLOUT_STARTED",
+        "STEP_ADVANCED",
+        "STEP_ADVANCED",
+        "STEP_ADVANCED",
+        "ROLLOUT_COMPLETED",
+    ]
+
+
+def test_a_second_execution_fails_fast_while_one_is_running(
+    outcomes: Outcomes,
+) -> None:
+    second = outcomes["second"]
+    assert second.status == "FAILED"
+    assert second.error == "RolloutAlreadyRunning"
+    assert "only one rollout per endpoint" in (second.cause or "")
+    assert second.entered("Set Weights") == 0
+    # ... and the first one was not disturbed
+    assert outcomes["healthy"].status == "SUCCEEDED"
+
+
+def test_5xx_regression_at_the_first_step_rolls_back_to_the_baseline(
+    outcomes: Outcomes,
+) -> None:
+    outcome = outcomes["5xx"]
+    assert outcome.status == "FAILED"
+    assert outcome.error == "CanaryRolledBack"
+    assert outcome.weights == {BASELINE: 100.0, CANARY: 0.0}
+    assert "at the 5% step" in (outcome.cause or "")
+    assert "error_rate" in (outcome.cause or "")
+    # FAIL -> roll back at once: the first FAIL verdict is the last evaluation of the rollout
+    verdicts = [answer["verdict"] for _, answer in invocations_for("ep-errors")[1:] if answer]
+    assert verdicts[-1] == "FAIL"
+    assert "FAIL" not in verdicts[:-1]
+    assert outcome.entered("Evaluate") == len(verdicts)
+    assert f"(evaluation {len(verdicts)})" in (outcome.cause or "")
+    assert outcome.entered("Step Passed") == 0
+    assert outcome.events == ["ROLLOUT_STARTED", "ROLLED_BACK"]
+    rolled_back = outcome.messages[-1]
+    assert "error_rate" in rolled_back["reason"]
+
+
+def test_latency_regression_at_a_later_step_rolls_back(outcomes: Outcomes) -> None:
+    outcome = outcomes["latency"]
+    assert outcome.status == "FAILED"
+    assert outcome.error == "CanaryRolledBack"
+    assert "at the 25% step" in (outcome.cause or "")
+    assert "latency" in (outcome.cause or "")
+    assert outcome.weights == {BASELINE: 100.0, CANARY: 0.0}
+    assert outcome.events == ["ROLLOUT_STARTED", "STEP_ADVANCED", "ROLLED_BACK"]
+
+
+def test_no_canary_traffic_extends_the_bake_then_rolls_back(outcomes: Outcomes) -> None:
+    outcome = outcomes["no_traffic"]
+    assert outcome.status == "FAILED"
+    assert outcome.error == "CanaryRolledBack"
+    assert "INCONCLUSIVE" in (outcome.cause or "")
+    assert "2 extension(s)" in (outcome.cause or "")
+    assert outcome.entered("Extend Bake") == 2
+    assert outcome.entered("Evaluate") == 5  # 3 in the bake + 2 extensions
+    assert outcome.weights == {BASELINE: 100.0, CANARY: 0.0}
+
+
+def test_an_updating_endpoint_is_waited_for_before_weights_change(
+    outcomes: Outcomes,
+) -> None:
+    outcome = outcomes["updating"]
+    assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
+    assert outcome.entered("Before Update Wait") >= 2
+    assert outcome.entered("Set Weights") == 2  # not before the endpoint was InService
+    assert outcome.weights == {BASELINE: 0.0, CANARY: 100.0}
+
+
+def test_throttled_weight_updates_are_retried(outcomes: Outcomes) -> None:
+    outcome = outcomes["throttled"]
+    assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
+    assert outcome.task_errors().count("SageMaker.ThrottlingException") == 2
+    assert [s["percent"] for s in _steps(outcome)] == [50, 100]
+
+
+def test_manual_approval_waits_then_continues_when_approved(
+    outcomes: Outcomes,
+) -> None:
+    outcome = outcomes["approved"]
+    assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
+    assert outcome.events.count("APPROVAL_REQUIRED") == 1
+    approval = next(m for m in outcome.messages if m["event"] == "APPROVAL_REQUIRED")
+    assert approval["next_percent"] == 50
+    assert "send-task-success" in approval["approve"]
+    assert list(iter_task_tokens(outcome.messages)) == [approval["task_token"]]
+    assert [s["percent"] for s in _steps(outcome)] == [25, 50, 100]
+
+
+def test_manual_rejection_rolls_back(outcomes: Outcomes) -> None:
+    outcome = outcomes["rejected"]
+    assert outcome.status == "FAILED"
+    assert outcome.error == "CanaryRolledBack"
+    assert "approval before the 50% step" in (outcome.cause or "")
+    assert "Rejected" in (outcome.cause or "")
+    assert outcome.weights == {BASELINE: 100.0, CANARY: 0.0}
+
+
+def test_invalid_execution_input_fails_before_traffic_moves(
+    outcomes: Outcomes,
+) -> None:
+    for key, expected in (
+        ("bad_steps", "steps must be"),
+        ("bad_interval", "interval_seconds must be an integer >= 1 and <= bake_seconds (got 5)"),
+        ("bad_policy", "latency.statistic"),
+    ):
+        outcome = outcomes[key]
+        assert outcome.status == "FAILED"
+        assert outcome.error == "InvalidInput"
+        assert expected in (outcome.cause or ""), outcome.cause
+        assert outcome.entered("Set Weights") == 0
+        assert outcome.weights == {BASELINE: 100.0, CANARY: 0.0}
+
+
+def test_a_rollback_that_cannot_complete_fails_distinctly_and_critically(
+    outcomes: Outcomes,
+) -> None:
+    outcome = outcomes["rollback_failed"]
+    assert outcome.status == "FAILED"
+    assert outcome.error == "RollbackFailed"
+    assert "ROLLBACK FAILED" in (outcome.cause or "")
+    assert "SageMaker.AccessDeniedException" in (outcome.cause or "")
+    assert "error_rate" in (outcome.cause or "")  # why the rollback was started
+    assert outcome.weights == {BASELINE: 95.0, CANARY: 5.0}  # the canary still serves
+    assert outcome.events == ["ROLLOUT_STARTED", "ROLLBACK_FAILED"]
+    assert outcome.messages[-1]["severity"] == "CRITICAL"
