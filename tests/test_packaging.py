@@ -107,5 +107,17 @@ def test_consumer_app_creates_every_construct_from_the_wheel(consumer: dict[str,
         "AWS::SageMaker::NotebookInstance",
         "AWS::SageMaker::NotebookInstanceLifecycleConfig",
         "AWS::SageMaker::Pipeline",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::Lambda::Function",
     ):
         assert resource_type in consumer["resource_types"]
+
+
+def test_the_evaluator_asset_comes_from_the_installed_wheel(consumer: dict[str, Any]) -> None:
+    assert consumer["evaluator_asset_files"] == [
+        "canary_evaluator/__init__.py",
+        "canary_evaluator/handler.py",
+        "canary_evaluator/judge.py",
+        "canary_evaluator/metrics.py",
+        "canary_evaluator/policy.py",
+    ]

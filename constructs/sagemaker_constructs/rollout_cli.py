@@ -251,12 +251,12 @@ def _state_machine_of(clients: Clients, execution_arn: str) -> tuple[str, dict[s
 
 
 def _history(clients: Clients, execution_arn: str) -> list[dict[str, Any]]:
-    """The execution's events, newest first."""
+    """The execution's events, newest first (by event id, whatever order the API used)."""
     events: list[dict[str, Any]] = []
     paginator = clients.sfn.get_paginator("get_execution_history")
     for page in paginator.paginate(executionArn=execution_arn, reverseOrder=True):
         events.extend(page["events"])
-    return events
+    return sorted(events, key=lambda event: int(event["id"]), reverse=True)
 
 
 def _json(text: str | None) -> Any:
@@ -301,11 +301,8 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
                 config = state_input.get("config")
                 if isinstance(config, dict) and isinstance(config.get("steps"), list):
                     progress.steps = [int(s) for s in config["steps"]]
-    if progress.status == "RUNNING" and events:
-        latest = events[0]
-        if latest["type"] == "TaskScheduled":
-            resource = latest["taskScheduledEventDetails"].get("resource", "")
-            progress.awaiting_approval = resource.endswith("waitForTaskToken")
+    if progress.status == "RUNNING":
+        progress.awaiting_approval = _open_approval_token(events) is not None
     try:
         target = target_of(clients, state_machine_arn)
         endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
@@ -325,24 +322,35 @@ def pending_approval_token(clients: Clients, execution_arn: str) -> str:
     _, described = _state_machine_of(clients, execution_arn)
     if described["status"] != "RUNNING":
         raise CliError(f"the rollout is {described['status']}; there is nothing to approve")
-    events = _history(clients, execution_arn)
-    closed: set[int] = set()
-    for event in events:  # newest first: a scheduled task whose end came later is closed
+    token = _open_approval_token(_history(clients, execution_arn))
+    if token is None:
+        raise CliError("the rollout is not waiting for an approval")
+    return token
+
+
+def _open_approval_token(events: list[dict[str, Any]]) -> str | None:
+    """The token of the newest ``waitForTaskToken`` task, unless it has ended.
+
+    ``events`` are newest first. The rollout runs one task at a time, so a task end that is
+    newer than the newest approval task ends it.
+    """
+    ended = False
+    for event in events:
         kind = event["type"]
         if kind in ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed"):
-            closed.add(event.get("previousEventId", -1))
+            ended = True
         if kind == "TaskScheduled":
             details = event["taskScheduledEventDetails"]
             if not details.get("resource", "").endswith("waitForTaskToken"):
                 continue
-            if any(event["id"] < c for c in closed):
-                continue
+            if ended:
+                return None
             parameters = _json(details.get("parameters")) or {}
             message = parameters.get("Message")
             message = _json(message) if isinstance(message, str) else message
             if isinstance(message, dict) and message.get("task_token"):
                 return str(message["task_token"])
-    raise CliError("the rollout is not waiting for an approval")
+    return None
 
 
 # --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 
 import sagemaker_constructs
 from sagemaker_constructs import (
+    CanaryRollout,
     ContainerDefinition,
     ContainerImage,
     Endpoint,
@@ -65,7 +66,13 @@ DEFINITION = {
 
 
 def main(outdir: str) -> None:
-    app = cdk.App(outdir=outdir, context={"@aws-cdk/core:validationReportJson": True})
+    app = cdk.App(
+        outdir=outdir,
+        context={
+            "@aws-cdk/core:validationReportJson": True,
+            "aws:cdk:enable-asset-metadata": True,
+        },
+    )
     add_compliance_checks(app)
     stack = cdk.Stack(
         app, "Consumer", env=cdk.Environment(account="111111111111", region="us-east-1")
@@ -97,8 +104,22 @@ def main(outdir: str) -> None:
         stack,
         "Endpoint",
         variants=[
-            ProductionVariant(variant_name="baseline", model=model, instance_type="ml.m5.large")
+            ProductionVariant(variant_name="baseline", model=model, instance_type="ml.m5.large"),
+            ProductionVariant(
+                variant_name="candidate",
+                model=model,
+                instance_type="ml.m5.large",
+                initial_variant_weight=0,
+            ),
         ],
+    )
+    rollout = CanaryRollout(
+        stack,
+        "Rollout",
+        endpoint=endpoint,
+        baseline_variant="baseline",
+        canary_variant="candidate",
+        vpc=vpc,
     )
     notebook = Notebook(stack, "Notebook", vpc=vpc)
     notebook.grant_invoke_endpoint(endpoint)
@@ -118,6 +139,14 @@ def main(outdir: str) -> None:
     cdk.CfnOutput(stack, "LibraryVersion", value=sagemaker_constructs.__version__)
     app.synth()
     template = json.loads((Path(outdir) / "Consumer.template.json").read_text())
+    function = rollout.evaluator.node.default_child
+    assert isinstance(function, cdk.CfnElement)
+    evaluator = template["Resources"][stack.get_logical_id(function)]
+    asset_hash = evaluator["Metadata"]["aws:asset:path"]
+    asset_files = sorted(
+        str(p.relative_to(Path(outdir) / asset_hash))
+        for p in (Path(outdir) / asset_hash).rglob("*.py")
+    )
     print(
         json.dumps(
             {
@@ -125,6 +154,7 @@ def main(outdir: str) -> None:
                 "lambda_code_root": str(lambda_code_root()),
                 "templates": sorted(p.name for p in Path(outdir).glob("*.template.json")),
                 "resource_types": sorted({r["Type"] for r in template["Resources"].values()}),
+                "evaluator_asset_files": asset_files,
             }
         )
     )

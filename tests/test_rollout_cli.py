@@ -1,0 +1,504 @@
+"""``sagemaker-rollout`` against moto: the real synthesized rollout, driven from the command line.
+
+GIVEN two CanaryRollout state machines synthesized once (one with an approval gate at 50 %),
+resolved to moto resources and executed by moto's Step Functions engine with the evaluator's
+real handler (see tests/rollout_harness.py), WHEN the command line starts, watches, approves,
+rejects and aborts rollouts, THEN its exit status and output say how each one ended and the
+endpoint's weights are where they must be.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from moto import mock_aws
+from rollout_harness import (
+    ACCOUNT,
+    FAKE_ROLE_ARN,
+    REGION,
+    Inbox,
+    Profile,
+    Traffic,
+    create_endpoint,
+    create_shared,
+    errors_5xx,
+    find_rollout,
+    healthy,
+    patch_moto,
+    weights,
+)
+
+from canary_evaluator.handler import handler
+from sagemaker_constructs import CanaryRollout
+from sagemaker_constructs.rollout_cli import (
+    EXIT_ABORTED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PROMOTED,
+    EXIT_ROLLED_BACK,
+    TAG_BASELINE,
+    TAG_CANARY,
+    TAG_ENDPOINT,
+    Clients,
+    Progress,
+    Target,
+    describe,
+    plain_line,
+    run,
+)
+
+BASELINE = "baseline"
+CANARY = "candidate"
+FAST = {
+    "steps": [25, 50, 100],
+    "bake_seconds": 2,
+    "interval_seconds": 1,
+    "poll_seconds": 1,
+    "max_extensions": 2,
+    "policy": {"latency": {"statistic": "Average", "alpha": 0.5}},
+}
+
+
+@dataclass
+class _EndpointRef:
+    endpoint_name: str
+    endpoint_arn: str
+
+
+def _synthesize(outdir: str) -> dict[str, Any]:
+    app = cdk.App(outdir=outdir)
+    stack = cdk.Stack(app, "RolloutCli", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a", "us-east-1b"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    )
+    for construct_id, endpoint_name, approvals in (
+        ("Open", "cli-endpoint", ()),
+        ("Gated", "cli-gated-endpoint", (50,)),
+    ):
+        arn = stack.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=endpoint_name
+        )
+        CanaryRollout(
+            stack,
+            construct_id,
+            endpoint=_EndpointRef(endpoint_name, arn),
+            baseline_variant=BASELINE,
+            canary_variant=CANARY,
+            vpc=vpc,
+            approval_steps=approvals,
+        )
+    app.synth()
+    with open(f"{outdir}/RolloutCli.template.json") as handle:
+        template: dict[str, Any] = json.load(handle)
+    return template
+
+
+def _clients() -> Clients:
+    session = boto3.session.Session(region_name=REGION)
+    return Clients(
+        sfn=session.client("stepfunctions"),
+        sagemaker=session.client("sagemaker"),
+        cloudformation=session.client("cloudformation"),
+    )
+
+
+@dataclass
+class CliRun:
+    """One command line invocation: its exit status and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+def cli(*argv: str) -> CliRun:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(argv), clients=_clients(), out=out, err=err)
+    return CliRun(code, out.getvalue(), err.getvalue())
+
+
+@dataclass
+class Scenario:
+    """A state machine bound to its own moto endpoint, with traffic flowing."""
+
+    name: str
+    machine_arn: str
+    endpoint: str
+    inbox: Inbox
+    runs: dict[str, CliRun] = field(default_factory=dict)
+    final_weights: dict[str, float] = field(default_factory=dict)
+    status: str = ""
+
+
+class World:
+    def __init__(self, template: dict[str, Any]) -> None:
+        self.open = find_rollout(template, "Open", "cli-endpoint")
+        self.gated = find_rollout(template, "Gated", "cli-gated-endpoint")
+        self.evaluator_arn = create_shared()
+
+    def scenario(self, name: str, *, gated: bool = False) -> Scenario:
+        endpoint = f"cli-{name}"
+        create_endpoint(endpoint, BASELINE, CANARY)
+        inbox = Inbox.create(f"cli-topic-{name}")
+        rollout = self.gated if gated else self.open
+        definition = rollout.definition_for(
+            state_machine_name=f"cli-{name}",
+            endpoint_name=endpoint,
+            evaluator_arn=self.evaluator_arn,
+            topic_arn=inbox.topic_arn,
+        )
+        arn = _clients().sfn.create_state_machine(
+            name=f"cli-{name}",
+            definition=definition,
+            roleArn=FAKE_ROLE_ARN,
+            tags=[
+                {"key": TAG_ENDPOINT, "value": endpoint},
+                {"key": TAG_BASELINE, "value": BASELINE},
+                {"key": TAG_CANARY, "value": CANARY},
+            ],
+        )["stateMachineArn"]
+        return Scenario(name, arn, endpoint, inbox)
+
+
+def _with_traffic(scenario: Scenario, profile: Profile, body: Callable[[], None]) -> Scenario:
+    traffic = Traffic(scenario.endpoint, BASELINE, CANARY, profile)
+    traffic.start()
+    try:
+        body()
+    finally:
+        traffic.stop()
+        scenario.final_weights = weights(scenario.endpoint)
+        executions = _clients().sfn.list_executions(stateMachineArn=scenario.machine_arn)
+        scenario.status = ",".join(e["status"] for e in executions["executions"])
+    return scenario
+
+
+def _start(scenario: Scenario, *extra: str, execution_input: dict[str, Any] = FAST) -> CliRun:
+    return cli(
+        "start",
+        "--state-machine",
+        scenario.machine_arn,
+        "--input",
+        json.dumps(execution_input),
+        "--name",
+        f"run-{uuid.uuid4().hex[:10]}",  # moto would name every execution "None"
+        *extra,
+    )
+
+
+def _execution_arn(run_: CliRun) -> str:
+    return run_.out.splitlines()[0].strip()
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("condition not met in time")
+
+
+# -- scenarios: each drives the command line the way a person or the pipeline would -----------
+
+
+def scenario_promoted(world: World) -> Scenario:
+    scenario = world.scenario("promoted")
+
+    def body() -> None:
+        scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
+        arn = _execution_arn(scenario.runs["start"])
+        scenario.runs["status"] = cli("status", arn)
+
+    return _with_traffic(scenario, healthy, body)
+
+
+def scenario_rolled_back(world: World) -> Scenario:
+    scenario = world.scenario("rolledback")
+
+    def body() -> None:
+        scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
+
+    return _with_traffic(scenario, errors_5xx(0.2), body)
+
+
+def scenario_aborted(world: World) -> Scenario:
+    scenario = world.scenario("aborted")
+
+    def body() -> None:
+        started = _start(scenario, execution_input={**FAST, "bake_seconds": 60})
+        scenario.runs["start"] = started
+        _wait_for(lambda: weights(scenario.endpoint).get(CANARY, 0) > 0)
+        scenario.runs["abort"] = cli("abort", _execution_arn(started), "--reason", "drill")
+        scenario.runs["status"] = cli("status", _execution_arn(started))
+
+    return _with_traffic(scenario, healthy, body)
+
+
+def _decide(world: World, name: str, decision: str) -> Scenario:
+    scenario = world.scenario(name, gated=True)
+
+    def body() -> None:
+        started = _start(scenario)
+        scenario.runs["start"] = started
+        arn = _execution_arn(started)
+        scenario.runs["early"] = cli(decision, arn)  # nothing to decide yet: a clear error
+        scenario.inbox.wait_for("APPROVAL_REQUIRED")
+        time.sleep(0.5)
+        scenario.runs["waiting"] = cli("status", arn)
+        scenario.runs["decision"] = cli(
+            decision, arn, *(["--reason", "no"] * (decision == "reject"))
+        )
+        scenario.runs["watch"] = cli("watch", arn, "--interval", "0.5")
+
+    return _with_traffic(scenario, healthy, body)
+
+
+def scenario_approved(world: World) -> Scenario:
+    return _decide(world, "approved", "approve")
+
+
+def scenario_rejected(world: World) -> Scenario:
+    return _decide(world, "rejected", "reject")
+
+
+SCENARIOS = (
+    scenario_promoted,
+    scenario_rolled_back,
+    scenario_aborted,
+    scenario_approved,
+    scenario_rejected,
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    template = _synthesize(str(tmp_path_factory.mktemp("rollout-cli")))
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+    mock.start()
+    undo = patch_moto(handler)
+    try:
+        yield World(template)
+    finally:
+        undo()
+        mock.stop()
+
+
+@pytest.fixture(scope="module")
+def scenarios(world: World) -> dict[str, Scenario]:
+    results: dict[str, Scenario] = {}
+    errors: dict[str, Exception] = {}
+    lock = threading.Lock()
+
+    def drive(function: Callable[[World], Scenario]) -> None:
+        try:
+            scenario = function(world)
+            with lock:
+                results[scenario.name] = scenario
+        except Exception as error:
+            errors[function.__name__] = error
+
+    with ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
+        list(pool.map(drive, SCENARIOS))
+    assert not errors, errors
+    return results
+
+
+# -- what a rollout's ending looks like from the command line --------------------------------
+
+
+def test_start_watch_exits_0_only_when_the_canary_was_promoted(
+    scenarios: dict[str, Scenario],
+) -> None:
+    promoted = scenarios["promoted"]
+    assert promoted.runs["start"].code == EXIT_PROMOTED, promoted.runs["start"]
+    assert promoted.final_weights == {BASELINE: 0.0, CANARY: 100.0}
+    lines = promoted.runs["start"].out.splitlines()
+    assert lines[0].startswith("arn:aws:states:us-east-1:123456789012:execution:cli-promoted:")
+    assert any("step=25%" in line for line in lines)
+    assert any("step=100%" in line for line in lines)
+    assert "outcome=promoted" in lines[-1]
+    assert promoted.runs["status"].code == EXIT_PROMOTED
+    assert "outcome  promoted" in promoted.runs["status"].out
+
+
+def test_a_rolled_back_rollout_exits_2_with_the_failed_check(
+    scenarios: dict[str, Scenario],
+) -> None:
+    rolled_back = scenarios["rolledback"]
+    result = rolled_back.runs["start"]
+    assert result.code == EXIT_ROLLED_BACK, result
+    assert rolled_back.final_weights == {BASELINE: 100.0, CANARY: 0.0}
+    assert "outcome=rolled_back error=CanaryRolledBack" in result.out
+    assert "error_rate" in result.out.splitlines()[-1]  # the cause names the failed check
+
+
+def test_abort_stops_the_rollout_and_leaves_all_traffic_on_the_baseline(
+    scenarios: dict[str, Scenario],
+) -> None:
+    aborted = scenarios["aborted"]
+    assert aborted.runs["abort"].code == EXIT_ABORTED, aborted.runs["abort"]
+    assert "(verified)" in aborted.runs["abort"].out
+    assert aborted.final_weights == {BASELINE: 100.0, CANARY: 0.0}
+    assert aborted.status == "ABORTED"
+    assert aborted.runs["status"].code == EXIT_ABORTED
+
+
+def test_approve_lets_a_gated_rollout_continue_to_100_percent(
+    scenarios: dict[str, Scenario],
+) -> None:
+    approved = scenarios["approved"]
+    assert approved.runs["early"].code == EXIT_ERROR
+    assert "not waiting for an approval" in approved.runs["early"].err
+    assert "waiting  for approval" in approved.runs["waiting"].out
+    assert approved.runs["decision"].code == EXIT_OK
+    assert approved.runs["watch"].code == EXIT_PROMOTED, approved.runs["watch"]
+    assert approved.final_weights == {BASELINE: 0.0, CANARY: 100.0}
+
+
+def test_reject_rolls_a_gated_rollout_back(scenarios: dict[str, Scenario]) -> None:
+    rejected = scenarios["rejected"]
+    assert rejected.runs["decision"].code == EXIT_OK
+    assert rejected.runs["watch"].code == EXIT_ROLLED_BACK, rejected.runs["watch"]
+    assert rejected.final_weights == {BASELINE: 100.0, CANARY: 0.0}
+
+
+# -- clear errors ----------------------------------------------------------------------------
+
+
+def test_a_wrong_execution_arn_is_a_clear_error(world: World) -> None:
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:nope:missing"
+    result = cli("status", arn)
+    assert result.code == EXIT_ERROR
+    assert f"no rollout execution '{arn}'" in result.err
+
+
+def test_a_wrong_state_machine_arn_is_a_clear_error(world: World) -> None:
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:nope"
+    result = cli("start", "--state-machine", arn)
+    assert result.code == EXIT_ERROR
+    assert f"no rollout state machine '{arn}'" in result.err
+
+
+def test_an_endpoint_without_a_rollout_is_a_clear_error(world: World) -> None:
+    result = cli("start", "--endpoint", "no-such-endpoint")
+    assert result.code == EXIT_ERROR
+    assert "endpoint 'no-such-endpoint' has no canary rollout" in result.err
+
+
+def test_a_stack_without_a_rollout_is_a_clear_error(world: World) -> None:
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    _clients().cloudformation.create_stack(
+        StackName="no-rollout", TemplateBody=json.dumps(template)
+    )
+    result = cli("start", "--stack", "no-rollout")
+    assert result.code == EXIT_ERROR
+    assert "stack 'no-rollout' has no canary rollout (no output RolloutStateMachineArn)" in (
+        result.err
+    )
+
+
+def test_a_stack_output_names_the_rollout(world: World) -> None:
+    scenario = world.scenario("bystack")
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"RolloutStateMachineArn": {"Value": scenario.machine_arn}},
+    }
+    _clients().cloudformation.create_stack(
+        StackName="with-rollout", TemplateBody=json.dumps(template)
+    )
+    result = cli("start", "--stack", "with-rollout", "--input", '{"steps": [5, 50, 100]}')
+    assert result.code == EXIT_OK, result
+    assert ":execution:cli-bystack:" in result.out
+    cli("abort", _execution_arn(result))
+
+
+def test_bad_input_is_a_clear_error(world: World) -> None:
+    scenario = world.scenario("badinput")
+    result = cli("start", "--state-machine", scenario.machine_arn, "--input", "[1, 2]")
+    assert result.code == EXIT_ERROR
+    assert "--input must be a JSON object" in result.err
+
+
+def test_missing_credentials_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask an instance role
+    err = io.StringIO()
+    code = run(
+        ["--region", REGION, "status", f"arn:aws:states:{REGION}:{ACCOUNT}:execution:a:b"],
+        err=err,
+        out=io.StringIO(),
+    )
+    assert code == EXIT_ERROR
+    assert "no AWS credentials found" in err.getvalue()
+
+
+# -- the display -------------------------------------------------------------------------------
+
+
+def test_the_terminal_display_shows_step_weights_time_and_verdict() -> None:
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    progress = Progress(
+        status="RUNNING",
+        percent=25,
+        steps=[5, 25, 50, 100],
+        weights={BASELINE: 75.0, CANARY: 25.0},
+        step_started=now - timedelta(seconds=252),
+        verdict="PASS",
+        canary_invocations=3000,
+        baseline_invocations=9000,
+    )
+    lines = describe(progress, Target("ep", BASELINE, CANARY), now)
+    assert lines == [
+        "status   RUNNING",
+        "step     25 % (step 2 of 4), 04:12 in step",
+        "weights  baseline 75 % | candidate 25 %  [#####...............]",
+        "verdict  PASS (canary 3000, baseline 9000 invocations)",
+    ]
+
+
+def test_the_log_line_names_the_failed_check_when_rolled_back() -> None:
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    progress = Progress(
+        status="FAILED",
+        percent=5,
+        weights={BASELINE: 100.0, CANARY: 0.0},
+        verdict="FAIL",
+        reasons=["error_rate: canary 5XX rate 4.80% exceeds ..."],
+        error="CanaryRolledBack",
+        cause="error_rate: canary 5XX rate 4.80% exceeds ...",
+    )
+    line = plain_line(progress, now)
+    assert line.startswith("2026-11-26T12:00:00Z status=FAILED step=5% weights=baseline:100,")
+    assert "outcome=rolled_back error=CanaryRolledBack" in line
+    assert 'reasons=["error_rate: canary 5XX rate 4.80% exceeds ..."]' in line
+    assert progress.exit_code() == EXIT_ROLLED_BACK
