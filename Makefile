@@ -50,6 +50,8 @@ test: lint typecheck unit
 
 bench: setup
 	$(PYTHON) benchmarks/synth_time.py
+	$(PYTHON) benchmarks/evaluator_cost.py
+	$(PYTHON) benchmarks/rollout_simulation.py --quick
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache dist build

@@ -52,7 +52,7 @@ def main() -> int:
         for _ in range(args.runs):
             floor_times.append(timed([sys.executable, "-c", FLOOR], env))
             app_times.append(timed([sys.executable, "app.py"], env))
-        stacks = len(list(Path(outdir).glob("*.template.json")))
+        stacks = len(list(Path(outdir).glob("**/*.template.json")))  # pipeline stages too
 
     floor = statistics.median(floor_times)
     app = statistics.median(app_times)

@@ -22,6 +22,7 @@ from sagemaker_constructs import (
     Pipeline,
     PipelineDefinition,
     ProductionVariant,
+    VariantProperty,
 )
 from sagemaker_constructs._iam import ScopedRole
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources
@@ -147,7 +148,18 @@ class EnvironmentStack(cdk.Stack):
                     initial_variant_weight=0,
                 )
             )
-        self.endpoint = Endpoint(self, "Endpoint", variants=variants, kms_key=self.foundation.key)
+        # With a candidate, a rollout may be moving traffic: an update keeps the live weights.
+        # Without one, the template's single variant takes all traffic on every deploy, which
+        # is what makes a promoted candidate the new baseline (see the README).
+        self.endpoint = Endpoint(
+            self,
+            "Endpoint",
+            variants=variants,
+            kms_key=self.foundation.key,
+            update_variant_properties_from_template=(
+                [] if self.candidate_model is not None else [VariantProperty.DESIRED_WEIGHT]
+            ),
+        )
         if self.notebook is not None:
             self.notebook.grant_invoke_endpoint(self.endpoint)
             self.notebook.grant_start_pipeline(self.training_pipeline)

@@ -222,9 +222,22 @@ def test_candidate_model_is_a_second_variant_at_weight_zero(synthesized: Synthes
     assert [v["VariantName"] for v in test_config["Properties"]["ProductionVariants"]] == [
         "baseline"
     ]
-    synthesized.template("dev").has_resource_properties(
-        "AWS::SageMaker::Endpoint", {"RetainAllVariantProperties": True}
+    (dev_endpoint,) = (
+        synthesized.template("dev").find_resources("AWS::SageMaker::Endpoint").values()
     )
+    assert dev_endpoint["Properties"]["RetainAllVariantProperties"] is True
+    assert "ExcludeRetainedVariantProperties" not in dev_endpoint["Properties"]
+
+
+def test_without_a_candidate_the_template_sets_the_weights(synthesized: SynthesizedApp) -> None:
+    # After a promotion, removing the candidate makes the promoted model the sole variant at
+    # the template's weight, whatever weights the rollout left behind.
+    for name in ("test", "prod"):
+        (endpoint,) = synthesized.template(name).find_resources("AWS::SageMaker::Endpoint").values()
+        assert endpoint["Properties"]["RetainAllVariantProperties"] is True
+        assert endpoint["Properties"]["ExcludeRetainedVariantProperties"] == [
+            {"VariantPropertyType": "DesiredWeight"}
+        ]
 
 
 def test_models_run_in_the_isolated_subnets_and_prod_isolates_the_network(
