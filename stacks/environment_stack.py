@@ -199,10 +199,18 @@ class EnvironmentStack(cdk.Stack):
 
     def _rollout_operator(self, project: str, account: str, rollout: CanaryRollout) -> None:
         """A role the pipeline account assumes to run ``sagemaker-rollout`` here."""
+        # Only the promotion pipeline's own roles (named after its stack) may assume it.
         operator = ScopedRole(
             self,
             "RolloutOperator",
-            assumed_by=iam.AccountPrincipal(account),
+            assumed_by=iam.AccountPrincipal(account).with_conditions(
+                {
+                    "ArnLike": {
+                        "aws:PrincipalArn": f"arn:{self.partition}:iam::{account}:role/"
+                        f"{project}-pipeline-*"
+                    }
+                }
+            ),
             description=f"The promotion pipeline ({account}) starts and watches the rollout",
             role_name=rollout_operator_role_name(project, self.config.name),
         )

@@ -286,6 +286,8 @@ def test_the_pipeline_account_may_operate_the_rollout_and_nothing_else(
     (role,) = roles.values()
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert ":iam::444444444444:root" in json.dumps(statement["Principal"])
+    condition = json.dumps(statement["Condition"]["ArnLike"]["aws:PrincipalArn"])
+    assert ":iam::444444444444:role/sagemaker-constructs-pipeline-*" in condition
     (logical_id,) = roles
     policies = [
         p
@@ -303,6 +305,7 @@ def test_the_pipeline_account_may_operate_the_rollout_and_nothing_else(
             "states:DescribeExecution",
             "states:DescribeStateMachine",
             "states:GetExecutionHistory",
+            "states:ListExecutions",
             "states:ListTagsForResource",
             "states:SendTaskFailure",
             "states:SendTaskSuccess",

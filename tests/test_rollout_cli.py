@@ -1,6 +1,7 @@
 """``sagemaker-rollout`` against moto: the real synthesized rollout, driven from the command line.
 
-GIVEN two CanaryRollout state machines synthesized once (one with an approval gate at 50 %),
+GIVEN three CanaryRollout state machines synthesized once (one plain, one with an approval gate
+at 50 % and instance scaling, one with instance scaling),
 resolved to moto resources and executed by moto's Step Functions engine with the evaluator's
 real handler (see tests/rollout_harness.py), WHEN the command line starts, watches, approves,
 rejects and aborts rollouts, THEN its exit status and output say how each one ended and the
@@ -39,15 +40,17 @@ from rollout_harness import (
     errors_5xx,
     find_rollout,
     healthy,
+    history,
     patch_moto,
     weights,
 )
 
 from canary_evaluator.handler import handler
-from sagemaker_constructs import CanaryRollout
+from sagemaker_constructs import CanaryRollout, InstanceScaling
 from sagemaker_constructs.rollout_cli import (
     EXIT_ABORTED,
     EXIT_ERROR,
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_PROMOTED,
     EXIT_ROLLED_BACK,
@@ -90,10 +93,12 @@ def _synthesize(outdir: str) -> dict[str, Any]:
         availability_zones=["us-east-1a", "us-east-1b"],
         private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
     )
-    for construct_id, endpoint_name, approvals in (
-        ("Open", "cli-endpoint", ()),
-        ("Gated", "cli-gated-endpoint", (50,)),
-    ):
+    rollouts: tuple[tuple[str, str, tuple[int, ...], InstanceScaling | None], ...] = (
+        ("Open", "cli-endpoint", (), None),
+        ("Gated", "cli-gated-endpoint", (50,), InstanceScaling(max_instances=2)),
+        ("Scaled", "cli-scaled-endpoint", (), InstanceScaling(max_instances=4)),
+    )
+    for construct_id, endpoint_name, approvals, scaling in rollouts:
         arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=endpoint_name
         )
@@ -105,6 +110,7 @@ def _synthesize(outdir: str) -> dict[str, Any]:
             canary_variant=CANARY,
             vpc=vpc,
             approval_steps=approvals,
+            instance_scaling=scaling,
         )
     app.synth()
     with open(f"{outdir}/RolloutCli.template.json") as handle:
@@ -146,6 +152,8 @@ class Scenario:
     inbox: Inbox
     runs: dict[str, CliRun] = field(default_factory=dict)
     final_weights: dict[str, float] = field(default_factory=dict)
+    final_instances: dict[str, int] = field(default_factory=dict)
+    instances_seen: list[dict[str, int]] = field(default_factory=list)
     status: str = ""
 
 
@@ -153,13 +161,14 @@ class World:
     def __init__(self, template: dict[str, Any]) -> None:
         self.open = find_rollout(template, "Open", "cli-endpoint")
         self.gated = find_rollout(template, "Gated", "cli-gated-endpoint")
+        self.scaled = find_rollout(template, "Scaled", "cli-scaled-endpoint")
         self.evaluator_arn = create_shared()
 
-    def scenario(self, name: str, *, gated: bool = False) -> Scenario:
+    def scenario(self, name: str, *, gated: bool = False, scaled: bool = False) -> Scenario:
         endpoint = f"cli-{name}"
         create_endpoint(endpoint, BASELINE, CANARY)
         inbox = Inbox.create(f"cli-topic-{name}")
-        rollout = self.gated if gated else self.open
+        rollout = self.gated if gated else self.scaled if scaled else self.open
         definition = rollout.definition_for(
             state_machine_name=f"cli-{name}",
             endpoint_name=endpoint,
@@ -187,9 +196,18 @@ def _with_traffic(scenario: Scenario, profile: Profile, body: Callable[[], None]
     finally:
         traffic.stop()
         scenario.final_weights = weights(scenario.endpoint)
+        scenario.final_instances = instances(scenario.endpoint)
         executions = _clients().sfn.list_executions(stateMachineArn=scenario.machine_arn)
         scenario.status = ",".join(e["status"] for e in executions["executions"])
     return scenario
+
+
+def instances(endpoint_name: str) -> dict[str, int]:
+    described = _clients().sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    return {
+        v["VariantName"]: int(v.get("CurrentInstanceCount", 0))
+        for v in described["ProductionVariants"]
+    }
 
 
 def _start(scenario: Scenario, *extra: str, execution_input: dict[str, Any] = FAST) -> CliRun:
@@ -250,8 +268,36 @@ def scenario_aborted(world: World) -> Scenario:
         _wait_for(lambda: weights(scenario.endpoint).get(CANARY, 0) > 0)
         scenario.runs["abort"] = cli("abort", _execution_arn(started), "--reason", "drill")
         scenario.runs["status"] = cli("status", _execution_arn(started))
+        scenario.runs["abort again"] = cli("abort", _execution_arn(started))
 
     return _with_traffic(scenario, healthy, body)
+
+
+def scenario_scaled(world: World) -> Scenario:
+    scenario = world.scenario("scaled", scaled=True)
+
+    def body() -> None:
+        scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
+        scenario.instances_seen = requested_instances(_execution_arn(scenario.runs["start"]))
+
+    return _with_traffic(scenario, healthy, body)
+
+
+def requested_instances(execution_arn: str) -> list[dict[str, int]]:
+    """The instance counts each weights update of the execution asked for, in order."""
+    requested = []
+    for event in history(execution_arn):
+        details = event.get("taskScheduledEventDetails")
+        if not details or not details["resource"].endswith("updateEndpointWeightsAndCapacities"):
+            continue
+        parameters = json.loads(details["parameters"])
+        requested.append(
+            {
+                d["VariantName"]: int(d["DesiredInstanceCount"])
+                for d in parameters["DesiredWeightsAndCapacities"]
+            }
+        )
+    return requested
 
 
 def _decide(world: World, name: str, decision: str) -> Scenario:
@@ -283,6 +329,7 @@ def scenario_rejected(world: World) -> Scenario:
 
 SCENARIOS = (
     scenario_promoted,
+    scenario_scaled,
     scenario_rolled_back,
     scenario_aborted,
     scenario_approved,
@@ -362,6 +409,9 @@ def test_abort_stops_the_rollout_and_leaves_all_traffic_on_the_baseline(
     assert aborted.final_weights == {BASELINE: 100.0, CANARY: 0.0}
     assert aborted.status == "ABORTED"
     assert aborted.runs["status"].code == EXIT_ABORTED
+    # an execution that no longer runs is not aborted again (that could undo other work)
+    assert aborted.runs["abort again"].code == EXIT_ERROR
+    assert "not running: nothing to abort" in aborted.runs["abort again"].err
 
 
 def test_approve_lets_a_gated_rollout_continue_to_100_percent(
@@ -374,6 +424,8 @@ def test_approve_lets_a_gated_rollout_continue_to_100_percent(
     assert approved.runs["decision"].code == EXIT_OK
     assert approved.runs["watch"].code == EXIT_PROMOTED, approved.runs["watch"]
     assert approved.final_weights == {BASELINE: 0.0, CANARY: 100.0}
+    # the gated rollout also scales instances (2 in all): the approval keeps the counts
+    assert approved.final_instances == {BASELINE: 1, CANARY: 2}
 
 
 def test_reject_rolls_a_gated_rollout_back(scenarios: dict[str, Scenario]) -> None:
@@ -381,6 +433,21 @@ def test_reject_rolls_a_gated_rollout_back(scenarios: dict[str, Scenario]) -> No
     assert rejected.runs["decision"].code == EXIT_OK
     assert rejected.runs["watch"].code == EXIT_ROLLED_BACK, rejected.runs["watch"]
     assert rejected.final_weights == {BASELINE: 100.0, CANARY: 0.0}
+    assert rejected.final_instances == {BASELINE: 2, CANARY: 1}  # the rollback restores them
+
+
+def test_instance_scaling_grows_the_canary_fleet_with_its_traffic(
+    scenarios: dict[str, Scenario],
+) -> None:
+    scaled = scenarios["scaled"]
+    assert scaled.runs["start"].code == EXIT_PROMOTED, scaled.runs["start"]
+    # steps 25 -> 50 -> 100 of 4 instances: 3/1, 2/2, then 4 on the canary and 1 left behind
+    assert scaled.instances_seen == [
+        {BASELINE: 3, CANARY: 1},
+        {BASELINE: 2, CANARY: 2},
+        {BASELINE: 1, CANARY: 4},
+    ]
+    assert scaled.final_instances == {BASELINE: 1, CANARY: 4}
 
 
 # -- clear errors ----------------------------------------------------------------------------
@@ -427,10 +494,13 @@ def test_a_stack_output_names_the_rollout(world: World) -> None:
     _clients().cloudformation.create_stack(
         StackName="with-rollout", TemplateBody=json.dumps(template)
     )
-    result = cli("start", "--stack", "with-rollout", "--input", '{"steps": [5, 50, 100]}')
+    # steps that do not end at 100: the execution ends by itself with InvalidInput
+    result = cli("start", "--stack", "with-rollout", "--input", '{"steps": [5, 50]}')
     assert result.code == EXIT_OK, result
     assert ":execution:cli-bystack:" in result.out
-    cli("abort", _execution_arn(result))
+    watched = cli("watch", _execution_arn(result), "--interval", "0.2")
+    assert watched.code == EXIT_FAILED
+    assert "error=InvalidInput" in watched.out
 
 
 def test_bad_input_is_a_clear_error(world: World) -> None:
@@ -441,12 +511,17 @@ def test_bad_input_is_a_clear_error(world: World) -> None:
 
 
 def test_missing_credentials_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in (
+    for variable in (  # every source botocore's credential chain reads from the environment
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
         "AWS_SECURITY_TOKEN",
         "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
     ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)

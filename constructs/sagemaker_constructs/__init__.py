@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .canary_rollout import CanaryRollout, IEndpointRef
+from .canary_rollout import CanaryRollout, IEndpointRef, InstanceScaling
 from .compliance import acknowledge, add_compliance_checks
 from .endpoint import (
     CapacitySize,
@@ -63,6 +63,7 @@ __all__ = [
     "IdleShutdown",
     "ImportedPipeline",
     "InferenceExecutionMode",
+    "InstanceScaling",
     "LifecycleScript",
     "Model",
     "ModelData",

@@ -11,6 +11,8 @@ The execution state (``$``) holds:
 
 ``const``            ``complements`` (``[100, 99, ..., 0]``: baseline weight of a canary
                      percentage, as JSONPath cannot subtract), ``approval_steps``, ``approvals``
+                     and, with instance scaling, ``instances`` (instance count per traffic
+                     percentage 0-100)
 ``config``           the construct's defaults merged with the execution input (shallow)
 ``event``            the evaluator event's fixed part: endpoint, variants and ``policy`` (the
                      construct's policy merged with ``input.policy``, top-level keys)
@@ -32,6 +34,7 @@ __all__ = [
     "SAGEMAKER_RETRY_ERRORS",
     "RolloutDefaults",
     "build_definition",
+    "instance_counts",
 ]
 
 State = dict[str, Any]
@@ -100,6 +103,11 @@ class RolloutDefaults:
             "max_polls": self.max_polls,
             "policy": self.policy,
         }
+
+
+def instance_counts(minimum: int, maximum: int) -> list[int]:
+    """Instance count of a variant for each traffic percentage 0..100."""
+    return [max(minimum, -(-maximum * percent // 100)) for percent in range(101)]
 
 
 def _retry(errors: Sequence[str], *, interval: int = 2, attempts: int = 6) -> dict[str, Any]:
@@ -283,12 +291,23 @@ class _Builder:
         return start
 
     def set_weights(
-        self, name: str, *, baseline: str | int, canary: str | int, nxt: str, on_error: str
+        self,
+        name: str,
+        *,
+        baseline: str | int,
+        canary: str | int,
+        nxt: str,
+        on_error: str,
+        baseline_count: str | int | None = None,
+        canary_count: str | int | None = None,
     ) -> str:
-        def weight(variant: str, value: str | int) -> dict[str, Any]:
-            if isinstance(value, str):
-                return {"VariantName": variant, "DesiredWeight.$": value}
-            return {"VariantName": variant, "DesiredWeight": value}
+        def weight(variant: str, value: str | int, count: str | int | None) -> dict[str, Any]:
+            desired: dict[str, Any] = {"VariantName": variant}
+            desired["DesiredWeight.$" if isinstance(value, str) else "DesiredWeight"] = value
+            if count is not None:
+                key = "DesiredInstanceCount.$" if isinstance(count, str) else "DesiredInstanceCount"
+                desired[key] = count
+            return desired
 
         return self.add(
             name,
@@ -298,8 +317,8 @@ class _Builder:
                 "Parameters": {
                     "EndpointName": self.endpoint_name,
                     "DesiredWeightsAndCapacities": [
-                        weight(self.baseline, baseline),
-                        weight(self.canary, canary),
+                        weight(self.baseline, baseline, baseline_count),
+                        weight(self.canary, canary, canary_count),
                     ],
                 },
                 "ResultSelector": {"endpoint_arn.$": "$.EndpointArn"},
@@ -344,8 +363,13 @@ def build_definition(
     defaults: RolloutDefaults,
     approval_steps: Sequence[int] = (),
     approval_timeout_seconds: int = 86400,
+    instance_scaling: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The rollout state machine as an ASL dict (see the module docstring for ``$``)."""
+    """The rollout state machine as an ASL dict (see the module docstring for ``$``).
+
+    ``instance_scaling`` = ``(minimum, maximum)`` scales each variant's instance count with
+    its traffic share at every step: ``max(minimum, ceil(maximum * share / 100))``.
+    """
     b = _Builder(
         endpoint_name=endpoint_name,
         baseline_variant=baseline_variant,
@@ -369,6 +393,11 @@ def build_definition(
                     "complements": list(range(100, -1, -1)),
                     "approval_steps": sorted(approval_steps),
                     "approvals": len(approval_steps),
+                    **(
+                        {"instances": instance_counts(*instance_scaling)}
+                        if instance_scaling
+                        else {}
+                    ),
                 },
             },
             "ResultPath": "$",
@@ -697,12 +726,31 @@ def build_definition(
                     "States.ArrayGetItem($.const.complements, "
                     "States.ArrayGetItem($.config.steps, $.step.index))"
                 ),
+                **(
+                    {
+                        "canary_instances.$": (
+                            "States.ArrayGetItem($.const.instances, "
+                            "States.ArrayGetItem($.config.steps, $.step.index))"
+                        ),
+                        "baseline_instances.$": (
+                            "States.ArrayGetItem($.const.instances, "
+                            "States.ArrayGetItem($.const.complements, "
+                            "States.ArrayGetItem($.config.steps, $.step.index)))"
+                        ),
+                    }
+                    if instance_scaling
+                    else {}
+                ),
             },
             "ResultPath": "$.step",
             "Next": "Approval Pending?",
         },
     )
-    _approval_states(b, nxt="Before Update")
+    _approval_states(
+        b,
+        nxt="Before Update",
+        carry=("canary_instances", "baseline_instances") if instance_scaling else (),
+    )
     b.wait_in_service(
         "Before Update", with_weights=False, on_ready="Set Weights", on_failed="Step Error"
     )
@@ -712,6 +760,8 @@ def build_definition(
         canary="$.step.percent",
         nxt="After Update",
         on_error="Step Error",
+        baseline_count="$.step.baseline_instances" if instance_scaling else None,
+        canary_count="$.step.canary_instances" if instance_scaling else None,
     )
     b.wait_in_service(
         "After Update", with_weights=True, on_ready="Weights Took?", on_failed="Step Error"
@@ -981,7 +1031,7 @@ def build_definition(
                 "attempts": 0,
             },
             "ResultPath": "$.rollback",
-            "Next": "Rollback Set Weights",
+            "Next": "Rollback Ready",
         },
     )
     b.add(
@@ -998,7 +1048,7 @@ def build_definition(
                 "attempts": 0,
             },
             "ResultPath": "$.rollback",
-            "Next": "Rollback Set Weights",
+            "Next": "Rollback Ready",
         },
     )
     b.add(
@@ -1013,8 +1063,16 @@ def build_definition(
                 "attempts": 0,
             },
             "ResultPath": "$.rollback",
-            "Next": "Rollback Set Weights",
+            "Next": "Rollback Ready",
         },
+    )
+    # An update in flight (the step's own) must finish before the rollback's update can land;
+    # if it does not within max_polls, the rollback tries anyway (its retries and catch decide).
+    b.wait_in_service(
+        "Rollback Ready",
+        with_weights=False,
+        on_ready="Rollback Set Weights",
+        on_failed="Rollback Set Weights",
     )
     b.set_weights(
         "Rollback Set Weights",
@@ -1022,6 +1080,8 @@ def build_definition(
         canary=0,
         nxt="Rollback Wait",
         on_error="Rollback Error",
+        baseline_count=instance_scaling[1] if instance_scaling else None,
+        canary_count=instance_scaling[0] if instance_scaling else None,
     )
     b.wait_in_service(
         "Rollback Wait",
@@ -1154,7 +1214,7 @@ def _evaluate_task(b: _Builder, window_path: str, nxt: str, *, result_path: str)
     return state
 
 
-def _approval_states(b: _Builder, *, nxt: str) -> None:
+def _approval_states(b: _Builder, *, nxt: str, carry: Sequence[str] = ()) -> None:
     """Manual approval before the first step that reaches each of ``approval_steps``.
 
     One approval covers every threshold the step reaches, so an execution input with other
@@ -1247,7 +1307,7 @@ def _approval_states(b: _Builder, *, nxt: str) -> None:
                 "attempts": 0,
             },
             "ResultPath": "$.rollback",
-            "Next": "Rollback Set Weights",
+            "Next": "Rollback Ready",
         },
     )
     b.add(
@@ -1259,6 +1319,8 @@ def _approval_states(b: _Builder, *, nxt: str) -> None:
                 "percent.$": "$.step.percent",
                 "baseline_weight.$": "$.step.baseline_weight",
                 "approval_index.$": "States.MathAdd($.step.approval_index, 1)",
+                # everything else "Start Step" put in $.step (instance counts) carries over
+                **{f"{key}.$": f"$.step.{key}" for key in carry},
             },
             "ResultPath": "$.step",
             "Next": "Approval Covers More?",

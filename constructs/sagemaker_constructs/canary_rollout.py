@@ -53,6 +53,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import aws_cdk as cdk
@@ -75,7 +76,7 @@ from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge
 from .rollout_cli import TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT
 
-__all__ = ["CanaryRollout", "IEndpointRef"]
+__all__ = ["CanaryRollout", "IEndpointRef", "InstanceScaling"]
 
 #: SageMaker production variant names.
 VARIANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -88,6 +89,21 @@ _POLICY_SUB_KEYS = {
 METRIC_NAMESPACE = "SageMakerConstructs/CanaryRollout"
 EVALUATOR_HANDLER = "canary_evaluator.handler.handler"
 EVALUATOR_RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceScaling:
+    """Instance counts that follow the traffic share during a rollout.
+
+    A variant with ``share`` percent of the traffic gets
+    ``max(min_instances, ceil(max_instances * share / 100))`` instances.
+
+    :param max_instances: the instances that serve all traffic.
+    :param min_instances: the fewest a variant keeps. Default: 1.
+    """
+
+    max_instances: int
+    min_instances: int = 1
 
 
 @runtime_checkable
@@ -147,6 +163,14 @@ class CanaryRollout(Construct):
         (task token published to the topic). Default: none.
     :param approval_timeout: how long an approval may take before the rollout rolls back.
         Default: 24 hours.
+    :param instance_scaling: scale each variant's instance count with its traffic share at
+        every step (``UpdateEndpointWeightsAndCapacities`` sets both): the canary fleet grows
+        as it takes traffic and the baseline's shrinks, down to ``min_instances`` after the
+        promotion; a rollback restores ``max_instances`` on the baseline. Do not combine with
+        autoscaling on the same variants. Default: instance counts are left alone.
+    :param evaluator_reserved_concurrency: concurrency reserved for the evaluator, so a busy
+        account cannot starve a rollout of its judge. Accounts whose concurrency limit is 10
+        (new accounts) cannot reserve any: pass ``None`` there. Default: 5.
     :param topic: SNS topic for notifications, approvals and alarms. Default: a new topic
         encrypted with ``encryption_key`` that enforces TLS.
     :param encryption_key: KMS key of the created topic and log groups. Default: a new key
@@ -184,6 +208,8 @@ class CanaryRollout(Construct):
         log_retention_days: int = 365,
         state_machine_name: str | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        instance_scaling: InstanceScaling | None = None,
+        evaluator_reserved_concurrency: int | None = 5,
     ) -> None:
         super().__init__(scope, id)
         bake_time = bake_time or cdk.Duration.minutes(10)
@@ -210,6 +236,7 @@ class CanaryRollout(Construct):
             approval_timeout=approval_timeout,
             log_retention_days=log_retention_days,
             state_machine_name=state_machine_name,
+            instance_scaling=instance_scaling,
         )
 
         stack = cdk.Stack.of(self)
@@ -307,7 +334,7 @@ class CanaryRollout(Construct):
             role=evaluator_role.immutable_role,
             timeout=cdk.Duration.seconds(60),
             memory_size=256,
-            reserved_concurrent_executions=5,
+            reserved_concurrent_executions=evaluator_reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.evaluator_log_group,
             vpc=vpc,
@@ -481,6 +508,11 @@ class CanaryRollout(Construct):
             defaults=defaults,
             approval_steps=approval_steps,
             approval_timeout_seconds=_seconds(approval_timeout) or 86400,
+            instance_scaling=(
+                (instance_scaling.min_instances, instance_scaling.max_instances)
+                if instance_scaling
+                else None
+            ),
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -604,6 +636,7 @@ class CanaryRollout(Construct):
             actions=[
                 "states:StartExecution",
                 "states:DescribeStateMachine",
+                "states:ListExecutions",
                 "states:ListTagsForResource",
                 "states:SendTaskSuccess",
                 "states:SendTaskFailure",
@@ -742,8 +775,26 @@ def _validate(
     approval_timeout: cdk.Duration,
     log_retention_days: int,
     state_machine_name: str | None,
+    instance_scaling: InstanceScaling | None = None,
 ) -> None:
     """Collect every problem of the arguments, then raise one ValueError."""
+    if instance_scaling is not None:
+        problems.check(
+            _is_int(instance_scaling.min_instances) and instance_scaling.min_instances >= 1,
+            "instance_scaling.min_instances",
+            instance_scaling.min_instances,
+            "must be an integer of at least 1 (a real-time variant keeps one instance)",
+            "pass min_instances=1 or more",
+        )
+        problems.check(
+            _is_int(instance_scaling.max_instances)
+            and _is_int(instance_scaling.min_instances)
+            and instance_scaling.max_instances >= max(1, instance_scaling.min_instances),
+            "instance_scaling.max_instances",
+            instance_scaling.max_instances,
+            "must be an integer of at least min_instances",
+            "pass the instance count that serves all traffic",
+        )
     if not isinstance(endpoint, IEndpointRef):
         problems.add(
             "endpoint",
@@ -751,6 +802,19 @@ def _validate(
             "must have endpoint_name and endpoint_arn attributes",
             "pass an Endpoint or an object with endpoint_name and endpoint_arn",
         )
+    known = getattr(endpoint, "variant_names", None)  # an Endpoint knows its variants
+    if isinstance(known, list) and not is_token(known):
+        for argument, variant in (
+            ("baseline_variant", baseline_variant),
+            ("canary_variant", canary_variant),
+        ):
+            problems.check(
+                variant in known,
+                argument,
+                variant,
+                f"must be a variant of the endpoint ({', '.join(known)})",
+                "name one of the endpoint's production variants",
+            )
     for argument, variant in (
         ("baseline_variant", baseline_variant),
         ("canary_variant", canary_variant),

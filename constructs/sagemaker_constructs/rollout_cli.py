@@ -482,24 +482,50 @@ def start(
     return str(response["executionArn"])
 
 
-def abort(clients: Clients, execution_arn: str, reason: str, *, out: IO[str]) -> int:
-    """Stop the execution, then put all traffic on the baseline and verify it."""
+def abort(
+    clients: Clients,
+    execution_arn: str,
+    reason: str,
+    *,
+    out: IO[str],
+    force: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Stop a running execution, then put all traffic on the baseline and verify it.
+
+    Only a RUNNING execution is aborted: restoring the baseline after a promotion, or under
+    another rollout that is running, would undo work that is not this execution's.
+    ``force`` restores the baseline anyway (an operator's decision).
+    """
     state_machine_arn, described = _state_machine_of(clients, execution_arn)
     target = target_of(clients, state_machine_arn)
-    if described["status"] == "RUNNING":
+    status = described["status"]
+    if status != "RUNNING" and not force:
+        raise CliError(
+            f"the execution is {status}, not running: nothing to abort (pass --force to put all "
+            "traffic on the baseline anyway)"
+        )
+    others = [
+        e["executionArn"]
+        for e in clients.sfn.list_executions(
+            stateMachineArn=state_machine_arn, statusFilter="RUNNING"
+        )["executions"]
+        if e["executionArn"] != execution_arn
+    ]
+    if others and not force:
+        raise CliError(f"another rollout of this endpoint is running; abort that one: {others[0]}")
+    if status == "RUNNING":
         clients.sfn.stop_execution(
             executionArn=execution_arn, error="Aborted", cause=f"aborted: {reason}"
         )
         out.write(f"stopped {execution_arn}\n")
-    else:
-        out.write(f"the execution is already {described['status']}; restoring the baseline\n")
     desired = [
         {"VariantName": target.baseline_variant, "DesiredWeight": 100.0},
         {"VariantName": target.canary_variant, "DesiredWeight": 0.0},
     ]
-    for _ in range(60):
-        status = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
-        if status["EndpointStatus"] == "InService":
+    for _ in range(120):
+        endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
+        if endpoint["EndpointStatus"] == "InService":
             try:
                 clients.sagemaker.update_endpoint_weights_and_capacities(
                     EndpointName=target.endpoint_name, DesiredWeightsAndCapacities=desired
@@ -508,21 +534,21 @@ def abort(clients: Clients, execution_arn: str, reason: str, *, out: IO[str]) ->
             except ClientError as error:
                 if "in-progress" not in _message(error) and "Throttl" not in _message(error):
                     raise CliError(f"could not restore the baseline: {_message(error)}") from None
-        time.sleep(5)
+        sleep(5)
     else:
         raise CliError(f"endpoint {target.endpoint_name} did not become InService to restore")
-    for _ in range(120):
-        status = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
+    for _ in range(240):
+        endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
         weights = {
             v["VariantName"]: float(v.get("CurrentWeight", 0.0))
-            for v in status.get("ProductionVariants", [])
+            for v in endpoint.get("ProductionVariants", [])
         }
-        if status["EndpointStatus"] == "InService" and weights.get(target.canary_variant) == 0:
+        if endpoint["EndpointStatus"] == "InService" and weights.get(target.canary_variant) == 0:
             out.write(
                 f"all traffic on {target.baseline_variant} of {target.endpoint_name} (verified)\n"
             )
             return EXIT_ABORTED
-        time.sleep(5)
+        sleep(5)
     raise CliError(f"the weights of {target.endpoint_name} were not restored in time")
 
 
@@ -583,6 +609,12 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--interval", type=float, default=10.0, help="seconds per poll")
         if name in ("reject", "abort"):
             sub.add_argument("--reason", default="by operator", help="why (recorded)")
+        if name == "abort":
+            sub.add_argument(
+                "--force",
+                action="store_true",
+                help="restore the baseline even when this execution is not running",
+            )
     return parser
 
 
@@ -633,7 +665,7 @@ def run(
             out.write("rejected: the rollout rolls back\n")
             return EXIT_OK
         if args.command == "abort":
-            return abort(clients, args.execution_arn, args.reason, out=out)
+            return abort(clients, args.execution_arn, args.reason, out=out, force=args.force)
     except CliError as error:
         err.write(f"sagemaker-rollout: {error}\n")
         return EXIT_ERROR

@@ -1,0 +1,101 @@
+"""InstanceScaling: the counts per traffic share and the rules for its arguments."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+
+from sagemaker_constructs import CanaryRollout, InstanceScaling
+from sagemaker_constructs._rollout_definition import instance_counts
+
+
+class _Endpoint:
+    endpoint_name = "ep"
+    endpoint_arn = "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep"
+
+
+def test_instance_counts_follow_the_traffic_share_rounding_up() -> None:
+    counts = instance_counts(1, 4)
+    assert len(counts) == 101
+    assert (counts[0], counts[5], counts[25], counts[26], counts[50], counts[100]) == (
+        1,
+        1,
+        1,
+        2,
+        2,
+        4,
+    )
+    assert counts == sorted(counts)
+
+
+@pytest.mark.parametrize(
+    ("scaling", "message"),
+    [
+        (
+            InstanceScaling(max_instances=4, min_instances=0),
+            r"instance_scaling\.min_instances=0: must be an integer of at least 1",
+        ),
+        (
+            InstanceScaling(max_instances=2, min_instances=3),
+            r"instance_scaling\.max_instances=2: must be an integer of at least min_instances",
+        ),
+    ],
+)
+def test_bad_instance_scaling_is_rejected(scaling: InstanceScaling, message: str) -> None:
+    stack = cdk.Stack(env=cdk.Environment(account="111111111111", region="us-east-1"))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a"],
+        private_subnet_ids=["subnet-0123456789abcdef0"],
+    )
+    with pytest.raises(ValueError, match=message):
+        CanaryRollout(
+            stack,
+            "Rollout",
+            endpoint=_Endpoint(),
+            baseline_variant="baseline",
+            canary_variant="candidate",
+            vpc=vpc,
+            instance_scaling=scaling,
+        )
+
+
+def test_variants_must_belong_to_the_endpoint() -> None:
+    from sagemaker_constructs import ContainerDefinition, ContainerImage, Endpoint, Model
+    from sagemaker_constructs import ProductionVariant as Variant
+
+    stack = cdk.Stack(env=cdk.Environment(account="111111111111", region="us-east-1"))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a"],
+        private_subnet_ids=["subnet-0123456789abcdef0"],
+    )
+    image = ContainerImage.from_registry(
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
+    )
+    model = Model(stack, "Model", containers=[ContainerDefinition(image=image)])
+    endpoint = Endpoint(
+        stack,
+        "Endpoint",
+        variants=[
+            Variant(variant_name="blue", model=model, instance_type="ml.m5.large"),
+            Variant(variant_name="green", model=model, instance_type="ml.m5.large"),
+        ],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"canary_variant='gren': must be a variant of the endpoint \(blue, green\)",
+    ):
+        CanaryRollout(
+            stack,
+            "Rollout",
+            endpoint=endpoint,
+            baseline_variant="blue",
+            canary_variant="gren",
+            vpc=vpc,
+        )
