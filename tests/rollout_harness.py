@@ -278,6 +278,15 @@ def create_endpoint(name: str, baseline: str, canary: str) -> None:
         ],
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+    # SageMaker reports every variant's CurrentWeight; moto 5.2 omits it for a variant created
+    # at weight 0 (a falsy check). Setting the weights once makes moto report both, as AWS does.
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=name,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": baseline, "DesiredWeight": 100.0},
+            {"VariantName": canary, "DesiredWeight": 0.0},
+        ],
+    )
 
 
 def weights(endpoint_name: str) -> dict[str, float]:

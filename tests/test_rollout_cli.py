@@ -327,7 +327,39 @@ def scenario_rejected(world: World) -> Scenario:
     return _decide(world, "rejected", "reject")
 
 
+def _preset(scenario: Scenario, baseline: float, canary: float) -> None:
+    _clients().sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=scenario.endpoint,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": BASELINE, "DesiredWeight": baseline},
+            {"VariantName": CANARY, "DesiredWeight": canary},
+        ],
+    )
+
+
+def scenario_already_promoted(world: World) -> Scenario:
+    scenario = world.scenario("again")
+    _preset(scenario, 0.0, 100.0)  # an earlier rollout promoted the candidate
+
+    def body() -> None:
+        scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
+
+    return _with_traffic(scenario, healthy, body)
+
+
+def scenario_weights_owned_elsewhere(world: World) -> Scenario:
+    scenario = world.scenario("owned")
+    _preset(scenario, 50.0, 50.0)  # someone else moved the weights
+
+    def body() -> None:
+        scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
+
+    return _with_traffic(scenario, healthy, body)
+
+
 SCENARIOS = (
+    scenario_already_promoted,
+    scenario_weights_owned_elsewhere,
     scenario_promoted,
     scenario_scaled,
     scenario_rolled_back,
@@ -387,6 +419,23 @@ def test_start_watch_exits_0_only_when_the_canary_was_promoted(
     assert "outcome=promoted" in lines[-1]
     assert promoted.runs["status"].code == EXIT_PROMOTED
     assert "outcome  promoted" in promoted.runs["status"].out
+
+
+def test_a_rollout_that_already_promoted_is_a_green_no_op(
+    scenarios: dict[str, Scenario],
+) -> None:
+    again = scenarios["again"]
+    assert again.runs["start"].code == EXIT_PROMOTED, again.runs["start"]
+    assert again.final_weights == {BASELINE: 0.0, CANARY: 100.0}  # nothing moved back
+
+
+def test_a_rollout_does_not_take_over_weights_set_elsewhere(
+    scenarios: dict[str, Scenario],
+) -> None:
+    owned = scenarios["owned"]
+    assert owned.runs["start"].code == EXIT_FAILED, owned.runs["start"]
+    assert "error=UnexpectedStartingWeights" in owned.runs["start"].out
+    assert owned.final_weights == {BASELINE: 50.0, CANARY: 50.0}  # untouched
 
 
 def test_a_rolled_back_rollout_exits_2_with_the_failed_check(

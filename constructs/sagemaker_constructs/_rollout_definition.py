@@ -600,10 +600,72 @@ def build_definition(
                 {
                     "Variable": "$.lock.running",
                     "NumericLessThanEquals": 1,
-                    "Next": "Preflight Wait",
+                    "Next": "Starting Weights",
                 }
             ],
             "Default": "Find Oldest Rollout",
+        },
+    )
+    # Where traffic is now decides whether this rollout may move it at all.
+    b.describe("Starting Weights", with_weights=True, nxt="Canary Idle?", on_error="Start Error")
+    b.add(
+        "Canary Idle?",
+        {
+            "Type": "Choice",
+            "Comment": (
+                "Canary at 0 -> roll out. Canary serving everything -> an earlier rollout "
+                "promoted it: nothing to do. Anything else -> another change owns the weights."
+            ),
+            "Choices": [
+                {
+                    "Or": [
+                        {"Variable": "$.endpoint.canary_weight[0]", "IsPresent": False},
+                        {"Variable": "$.endpoint.canary_weight[0]", "NumericEquals": 0},
+                    ],
+                    "Next": "Preflight Wait",
+                },
+                {
+                    "And": [
+                        {"Variable": "$.endpoint.baseline_weight[0]", "IsPresent": True},
+                        {"Variable": "$.endpoint.baseline_weight[0]", "NumericEquals": 0},
+                    ],
+                    "Next": "Already Promoted",
+                },
+            ],
+            "Default": "Unexpected Starting Weights",
+        },
+    )
+    b.add(
+        "Already Promoted",
+        {
+            "Type": "Pass",
+            "Result": {"already_promoted": True, "steps": []},
+            "Next": "Nothing To Do",
+        },
+    )
+    b.add("Nothing To Do", {"Type": "Succeed"})
+    b.add(
+        "Start Error",
+        {
+            "Type": "Fail",
+            "Error": "StartFailed",
+            "CausePath": (
+                "States.Format('the endpoint could not be described before the rollout: {}. "
+                "Traffic was not changed.', States.JsonToString($.error))"
+            ),
+        },
+    )
+    b.add(
+        "Unexpected Starting Weights",
+        {
+            "Type": "Fail",
+            "Error": "UnexpectedStartingWeights",
+            "CausePath": (
+                "States.Format('the canary variant already serves part of the traffic (weights: "
+                "baseline {}, canary {}); finish or abort that change first, or set the canary "
+                "to 0', States.JsonToString($.endpoint.baseline_weight), "
+                "States.JsonToString($.endpoint.canary_weight))"
+            ),
         },
     )
     b.add(
@@ -626,7 +688,7 @@ def build_definition(
                 {
                     "Variable": "$.lock_owner.oldest",
                     "StringEqualsPath": "$.lock_owner.me",
-                    "Next": "Preflight Wait",
+                    "Next": "Starting Weights",
                 }
             ],
             "Default": "Rollout Already Running",
