@@ -321,6 +321,12 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
         env.notebook.instance_type,
         "a SageMaker notebook instance type such as ml.t3.medium",
     )
+    _check(
+        env.candidate is None or env.candidate != env.model,
+        f"{path}.candidate",
+        "the same model as model",
+        "a different model (image, archive or environment) than the one being served",
+    )
     for key, model in (("model", env.model), ("candidate", env.candidate)):
         if model is None:
             continue

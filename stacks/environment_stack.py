@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +35,10 @@ from .config import EnvironmentConfig, ModelConfig
 from .foundation import Foundation
 
 __all__ = [
-    "BASELINE_VARIANT",
-    "CANDIDATE_VARIANT",
     "ROLLOUT_OPERATOR_OUTPUT",
     "EnvironmentStack",
     "rollout_operator_role_name",
+    "variant_name",
 ]
 
 TRAINING_PIPELINE_FILE = (
@@ -45,9 +46,27 @@ TRAINING_PIPELINE_FILE = (
 )
 #: SageMaker's own registry of the scikit-learn and XGBoost images in us-east-1.
 SAGEMAKER_IMAGES_ACCOUNT = "683313688378"
-BASELINE_VARIANT = "baseline"
-CANDIDATE_VARIANT = "candidate"
 ROLLOUT_OPERATOR_OUTPUT = "RolloutOperatorRoleArn"
+
+
+def variant_name(model: ModelConfig) -> str:
+    """The production variant that serves ``model``: named after the model itself.
+
+    SageMaker retains a variant's live weight across updates by the variant's NAME. Naming a
+    variant after its model means a retained weight only ever applies to the same model: a new
+    candidate is a new variant (weight 0 from the template), and a promoted candidate that
+    becomes the baseline keeps its variant, and with it all its traffic.
+    """
+    identity = json.dumps(
+        {
+            "image": model.image,
+            "bucket": model.model_data_bucket,
+            "key": model.model_data_key,
+            "environment": dict(sorted(model.environment.items())),
+        },
+        sort_keys=True,
+    )
+    return f"model-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
 def rollout_operator_role_name(project: str, environment: str) -> str:
@@ -62,9 +81,10 @@ class EnvironmentStack(cdk.Stack):
     - a data bucket (KMS, versioned, access-logged) for training data and artifacts;
     - a :class:`Notebook` where ``notebook.enabled`` (dev and test by default);
     - the training :class:`Pipeline` from ``pipelines/training_pipeline.json``;
-    - the configured model on an :class:`Endpoint` (variant ``baseline``) and, when a
-      ``candidate`` is configured, a second model as variant ``candidate`` at weight 0 and a
-      :class:`CanaryRollout` from ``baseline`` to ``candidate`` (stack output
+    - the configured model on an :class:`Endpoint` and, when a ``candidate`` is configured, a
+      second model as a second variant at weight 0 and a :class:`CanaryRollout` from the
+      model's variant to the candidate's (variants are named after their models, see
+      :func:`variant_name`; stack output
       ``RolloutStateMachineArn``). With ``pipeline_account``, a role that account may assume
       to start and watch the rollout (output ``RolloutOperatorRoleArn``).
 
@@ -125,32 +145,33 @@ class EnvironmentStack(cdk.Stack):
 
         self.training_pipeline = self._training_pipeline(project, self.data.bucket)
 
+        candidate = config.candidate
         self.model = self._model("Model", config.model)
         self.candidate_model = (
             self._model("CandidateModel", config.candidate) if config.candidate else None
         )
         variants = [
             ProductionVariant(
-                variant_name=BASELINE_VARIANT,
+                variant_name=variant_name(config.model),
                 model=self.model,
                 instance_type=config.endpoint.instance_type,
                 initial_instance_count=config.endpoint.initial_instance_count,
                 initial_variant_weight=1,
             )
         ]
-        if self.candidate_model is not None:
+        if self.candidate_model is not None and candidate is not None:
             variants.append(
                 ProductionVariant(
-                    variant_name=CANDIDATE_VARIANT,
+                    variant_name=variant_name(candidate),
                     model=self.candidate_model,
                     instance_type=config.endpoint.instance_type,
                     initial_instance_count=config.endpoint.initial_instance_count,
                     initial_variant_weight=0,
                 )
             )
-        # With a candidate, a rollout may be moving traffic: an update keeps the live weights.
-        # Without one, the template's single variant takes all traffic on every deploy, which
-        # is what makes a promoted candidate the new baseline (see the README).
+        # With a candidate, a rollout may be moving traffic: an update keeps the live weights
+        # (of the same models: variants are named after them). Without one, the single
+        # variant takes all traffic from the template on every deploy.
         self.endpoint = Endpoint(
             self,
             "Endpoint",
@@ -166,13 +187,13 @@ class EnvironmentStack(cdk.Stack):
 
         self.rollout: CanaryRollout | None = None
         self.rollout_output: cdk.CfnOutput | None = None
-        if self.candidate_model is not None:
+        if candidate is not None:
             self.rollout = CanaryRollout(
                 self,
                 "CanaryRollout",
                 endpoint=self.endpoint,
-                baseline_variant=BASELINE_VARIANT,
-                canary_variant=CANDIDATE_VARIANT,
+                baseline_variant=variant_name(config.model),
+                canary_variant=variant_name(candidate),
                 vpc=self.foundation.vpc,
                 vpc_subnets=self.foundation.subnets,
                 removal_policy=removal,

@@ -183,6 +183,13 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
             r"an S3 bucket name",
         ),
         (
+            lambda raw: raw["environments"]["dev"].update(
+                candidate=raw["environments"]["dev"]["model"]
+            ),
+            r"environments\.dev\.candidate: 'the same model as model' is not allowed; expected a "
+            r"different model",
+        ),
+        (
             lambda raw: raw["environments"]["dev"]["model"].update(model_data_key="/model.zip"),
             r"environments\.dev\.model\.model_data_key: '/model\.zip' is not allowed; expected "
             r"the key of a \.tar\.gz archive",

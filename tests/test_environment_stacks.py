@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_testing import SynthesizedApp, cfn_lint
 
+from stacks.environment_stack import variant_name
 from stacks.foundation import INTERFACE_ENDPOINTS
 
 ENVIRONMENTS = ("dev", "test", "prod")
@@ -215,18 +216,35 @@ def test_candidate_model_is_a_second_variant_at_weight_zero(synthesized: Synthes
         v["VariantName"]: v["InitialVariantWeight"]
         for v in dev_config["Properties"]["ProductionVariants"]
     }
-    assert weights == {"baseline": 1, "candidate": 0}
+    dev = synthesized.stacks[0].config
+    assert dev.candidate is not None
+    assert weights == {variant_name(dev.model): 1, variant_name(dev.candidate): 0}
     (test_config,) = (
         synthesized.template("test").find_resources("AWS::SageMaker::EndpointConfig").values()
     )
+    test_env = synthesized.stacks[1].config
     assert [v["VariantName"] for v in test_config["Properties"]["ProductionVariants"]] == [
-        "baseline"
+        variant_name(test_env.model)
     ]
     (dev_endpoint,) = (
         synthesized.template("dev").find_resources("AWS::SageMaker::Endpoint").values()
     )
     assert dev_endpoint["Properties"]["RetainAllVariantProperties"] is True
     assert "ExcludeRetainedVariantProperties" not in dev_endpoint["Properties"]
+
+
+def test_variants_are_named_after_their_models() -> None:
+    # a retained weight must never pass to another model: a new model is a new variant, and
+    # a promoted candidate that becomes the baseline keeps its variant (and its traffic)
+    from stacks.config import ModelConfig
+
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
+    v1 = ModelConfig(image=image, model_data_bucket="b", model_data_key="m/v1/model.tar.gz")
+    v2 = ModelConfig(image=image, model_data_bucket="b", model_data_key="m/v2/model.tar.gz")
+    same_as_v1 = ModelConfig(image=image, model_data_bucket="b", model_data_key="m/v1/model.tar.gz")
+    assert variant_name(v1) == variant_name(same_as_v1)
+    assert variant_name(v1) != variant_name(v2)
+    assert len(variant_name(v1)) <= 63
 
 
 def test_without_a_candidate_the_template_sets_the_weights(synthesized: SynthesizedApp) -> None:
@@ -267,8 +285,10 @@ def test_a_candidate_brings_a_canary_rollout_and_its_outputs(synthesized: Synthe
         if name == "dev":
             (machine,) = machines.values()
             tags = {t["Key"]: t["Value"] for t in machine["Properties"]["Tags"]}
-            assert tags["sagemaker-constructs:baseline-variant"] == "baseline"
-            assert tags["sagemaker-constructs:canary-variant"] == "candidate"
+            config = synthesized.stacks[0].config
+            assert config.candidate is not None
+            assert tags["sagemaker-constructs:baseline-variant"] == variant_name(config.model)
+            assert tags["sagemaker-constructs:canary-variant"] == variant_name(config.candidate)
             assert "RolloutStateMachineArn" in outputs
             assert "RolloutOperatorRoleArn" in outputs
         else:
