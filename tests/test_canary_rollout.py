@@ -234,6 +234,8 @@ def test_failures_are_distinct_and_named(synthesized: Synthesized) -> None:
         "InvalidInput",
         "PreflightFailed",
         "RolloutAlreadyRunning",
+        "StartFailed",
+        "UnexpectedStartingWeights",
         "CanaryRolledBack",
         "RollbackFailed",
     }

@@ -88,6 +88,10 @@ _POLICY_SUB_KEYS = {
 }
 METRIC_NAMESPACE = "SageMakerConstructs/CanaryRollout"
 EVALUATOR_HANDLER = "canary_evaluator.handler.handler"
+#: A Standard workflow keeps at most 25,000 history events; one evaluation round (wait,
+#: evaluate, choices) takes about a dozen, and the rest of a rollout needs some too.
+HISTORY_EVENTS_PER_EVALUATION = 14
+HISTORY_EVENT_BUDGET = 20_000
 EVALUATOR_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
@@ -839,6 +843,24 @@ def _validate(
             f"must be at least the interval ({every} seconds)",
             "lengthen bake_time or shorten interval",
         )
+    if (
+        bake is not None
+        and every is not None
+        and every > 0
+        and _is_int(max_extensions)
+        and isinstance(steps, list)
+    ):
+        evaluations = (bake // every + max_extensions) * max(1, len(steps))
+        if evaluations * HISTORY_EVENTS_PER_EVALUATION > HISTORY_EVENT_BUDGET:
+            problems.add(
+                "bake_time",
+                f"{bake} seconds",
+                f"with interval {every} s, max_extensions {max_extensions} and {len(steps)} "
+                f"steps a rollout could need {evaluations} evaluations, more than a Standard "
+                "workflow's 25,000-event history holds "
+                f"(at most {HISTORY_EVENT_BUDGET // HISTORY_EVENTS_PER_EVALUATION})",
+                "shorten bake_time, lengthen interval, or use fewer steps or extensions",
+            )
     poll = _seconds(poll_interval)
     problems.check_range("poll_interval", poll, minimum=1, maximum=3600, unit="seconds")
     for argument, number, low, high in (

@@ -99,3 +99,29 @@ def test_variants_must_belong_to_the_endpoint() -> None:
             canary_variant="gren",
             vpc=vpc,
         )
+
+
+def test_a_rollout_must_fit_in_the_execution_history() -> None:
+    stack = cdk.Stack(env=cdk.Environment(account="111111111111", region="us-east-1"))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a"],
+        private_subnet_ids=["subnet-0123456789abcdef0"],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"bake_time='86400 seconds': with interval 60 s, max_extensions 5 and 4 steps a "
+        r"rollout could need 5780 evaluations, more than a Standard workflow's 25,000-event "
+        r"history holds \(at most 1428\)",
+    ):
+        CanaryRollout(
+            stack,
+            "Rollout",
+            endpoint=_Endpoint(),
+            baseline_variant="baseline",
+            canary_variant="candidate",
+            vpc=vpc,
+            bake_time=cdk.Duration.days(1),
+        )
