@@ -164,13 +164,29 @@ def test_prod_retains_stateful_resources_and_dev_does_not(synthesized: Synthesiz
     assert [s.termination_protection for s in synthesized.stacks] == [False, False, True]
 
 
-def test_validation_report_has_no_failing_plugin(synthesized: SynthesizedApp) -> None:
+def test_validation_report_shows_all_four_packs_passing(synthesized: SynthesizedApp) -> None:
     report = synthesized.validation_report()
     assert report["title"] == "Validation Report"
+    by_pack = {r["pluginName"]: r for r in report["pluginReports"]}
+    for pack in ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        assert by_pack[pack]["conclusion"] == "success", pack
+        assert by_pack[pack]["violations"] == [], pack
     failing = [
         r for r in report["pluginReports"] if r["violations"] or r["conclusion"] != "success"
     ]
     assert failing == []
+
+
+def test_every_acknowledgement_carries_a_reason(synthesized: SynthesizedApp) -> None:
+    report = synthesized.validation_report()
+    acknowledged = [
+        finding for r in report["pluginReports"] for finding in r.get("suppressedViolations", [])
+    ]
+    assert acknowledged
+    for finding in acknowledged:
+        assert len(finding["reason"]) >= 40, finding["acknowledgedId"]
+        (construct,) = finding["violatingConstructs"]  # one resource per acknowledgement
+        assert construct["constructPath"] == finding["acknowledgedAt"]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
