@@ -254,7 +254,12 @@ def _history(clients: Clients, execution_arn: str) -> list[dict[str, Any]]:
     """The execution's events, newest first (by event id, whatever order the API used)."""
     events: list[dict[str, Any]] = []
     paginator = clients.sfn.get_paginator("get_execution_history")
-    for page in paginator.paginate(executionArn=execution_arn, reverseOrder=True):
+    pages = paginator.paginate(
+        executionArn=execution_arn,
+        reverseOrder=True,
+        PaginationConfig={"PageSize": 1000},  # the API's maximum: few calls per poll
+    )
+    for page in pages:
         events.extend(page["events"])
     return sorted(events, key=lambda event: int(event["id"]), reverse=True)
 
