@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from sagemaker_constructs._iam import ScopedRole
+from sagemaker_constructs._kms import allow_cloudwatch_logs
 from sagemaker_constructs._logs import retention
 
 from .config import EnvironmentConfig, ExistingVpcConfig, NewVpcConfig
@@ -44,7 +45,6 @@ class Foundation(Construct):
 
     def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig) -> None:
         super().__init__(scope, id)
-        stack = cdk.Stack.of(self)
         removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
 
         self.key = kms.Key(
@@ -55,32 +55,7 @@ class Foundation(Construct):
             removal_policy=removal,
         )
         # CloudWatch Logs encrypts log groups of this account and region with the key.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsOfThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                    "kms:GenerateDataKey",
-                    "kms:GenerateDataKeyWithoutPlaintext",
-                    "kms:DescribeKey",
-                ],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
-        )
+        allow_cloudwatch_logs(self.key, sid="AllowCloudWatchLogsOfThisAccount")
 
         vpc_config = config.vpc
         self.vpc: ec2.IVpc

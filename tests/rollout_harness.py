@@ -26,14 +26,18 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aws_cdk as cdk
 import boto3
 import boto3.session
+from aws_cdk import aws_ec2 as ec2
 from botocore.exceptions import ClientError
+
+from sagemaker_constructs import CanaryRollout, InstanceScaling
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -48,6 +52,58 @@ FAKE_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/rollout-e2e"
 #: Every evaluator invocation: (event, answer or None when it raised), in call order.
 INVOCATIONS: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
 _INVOCATIONS_LOCK = threading.Lock()
+
+
+# -- synthesis ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """One CanaryRollout to synthesize, bound to a named endpoint."""
+
+    construct_id: str
+    endpoint_name: str
+    approval_steps: tuple[int, ...] = ()
+    instance_scaling: InstanceScaling | None = None
+
+
+@dataclass
+class _EndpointRef:
+    endpoint_name: str
+    endpoint_arn: str
+
+
+def synthesize_rollouts(
+    outdir: str, stack_id: str, specs: Sequence[RolloutSpec], *, baseline: str, canary: str
+) -> dict[str, Any]:
+    """Synthesize one stack with a CanaryRollout per spec; return its template."""
+    app = cdk.App(outdir=outdir)
+    stack = cdk.Stack(app, stack_id, env=cdk.Environment(account=ACCOUNT, region=REGION))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a", "us-east-1b"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    )
+    for spec in specs:
+        arn = stack.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=spec.endpoint_name
+        )
+        CanaryRollout(
+            stack,
+            spec.construct_id,
+            endpoint=_EndpointRef(spec.endpoint_name, arn),
+            baseline_variant=baseline,
+            canary_variant=canary,
+            vpc=vpc,
+            approval_steps=spec.approval_steps,
+            instance_scaling=spec.instance_scaling,
+        )
+    app.synth()
+    with open(f"{outdir}/{stack_id}.template.json") as handle:
+        template: dict[str, Any] = json.load(handle)
+    return template
 
 
 # -- template -> definition ---------------------------------------------------------------

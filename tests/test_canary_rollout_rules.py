@@ -1,4 +1,4 @@
-"""InstanceScaling: the counts per traffic share and the rules for its arguments."""
+"""CanaryRollout rules checked at construction: instance scaling, variants, history size."""
 
 from __future__ import annotations
 
@@ -13,6 +13,19 @@ from sagemaker_constructs._rollout_definition import instance_counts
 class _Endpoint:
     endpoint_name = "ep"
     endpoint_arn = "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep"
+
+
+def _stack_and_vpc() -> tuple[cdk.Stack, ec2.IVpc]:
+    """A fresh stack (construction only, no synth) with an imported VPC."""
+    stack = cdk.Stack(env=cdk.Environment(account="111111111111", region="us-east-1"))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a"],
+        private_subnet_ids=["subnet-0123456789abcdef0"],
+    )
+    return stack, vpc
 
 
 def test_instance_counts_follow_the_traffic_share_rounding_up() -> None:
@@ -43,14 +56,7 @@ def test_instance_counts_follow_the_traffic_share_rounding_up() -> None:
     ],
 )
 def test_bad_instance_scaling_is_rejected(scaling: InstanceScaling, message: str) -> None:
-    stack = cdk.Stack(env=cdk.Environment(account="111111111111", region="us-east-1"))
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        availability_zones=["us-east-1a"],
-        private_subnet_ids=["subnet-0123456789abcdef0"],
-    )
+    stack, vpc = _stack_and_vpc()
     with pytest.raises(ValueError, match=message):
         CanaryRollout(
             stack,
@@ -67,14 +73,7 @@ def test_variants_must_belong_to_the_endpoint() -> None:
     from sagemaker_constructs import ContainerDefinition, ContainerImage, Endpoint, Model
     from sagemaker_constructs import ProductionVariant as Variant
 
-    stack = cdk.Stack(env=cdk.Environment(account="111111111111", region="us-east-1"))
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        availability_zones=["us-east-1a"],
-        private_subnet_ids=["subnet-0123456789abcdef0"],
-    )
+    stack, vpc = _stack_and_vpc()
     image = ContainerImage.from_registry(
         "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
     )
@@ -102,14 +101,7 @@ def test_variants_must_belong_to_the_endpoint() -> None:
 
 
 def test_a_rollout_must_fit_in_the_execution_history() -> None:
-    stack = cdk.Stack(env=cdk.Environment(account="111111111111", region="us-east-1"))
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        availability_zones=["us-east-1a"],
-        private_subnet_ids=["subnet-0123456789abcdef0"],
-    )
+    stack, vpc = _stack_and_vpc()
     with pytest.raises(
         ValueError,
         match=r"bake_time='86400 seconds': with interval 60 s, max_extensions 5 and 4 steps a "

@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aws_cdk as cdk
 import boto3
 import pytest
-from aws_cdk import aws_ec2 as ec2
 from moto import mock_aws
 from rollout_harness import (
     ACCOUNT,
@@ -34,6 +32,7 @@ from rollout_harness import (
     REGION,
     Inbox,
     Profile,
+    RolloutSpec,
     Traffic,
     create_endpoint,
     create_shared,
@@ -42,11 +41,12 @@ from rollout_harness import (
     healthy,
     history,
     patch_moto,
+    synthesize_rollouts,
     weights,
 )
 
 from canary_evaluator.handler import handler
-from sagemaker_constructs import CanaryRollout, InstanceScaling
+from sagemaker_constructs import InstanceScaling
 from sagemaker_constructs.rollout_cli import (
     EXIT_ABORTED,
     EXIT_ERROR,
@@ -77,45 +77,13 @@ FAST = {
 }
 
 
-@dataclass
-class _EndpointRef:
-    endpoint_name: str
-    endpoint_arn: str
-
-
 def _synthesize(outdir: str) -> dict[str, Any]:
-    app = cdk.App(outdir=outdir)
-    stack = cdk.Stack(app, "RolloutCli", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        availability_zones=["us-east-1a", "us-east-1b"],
-        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    specs = (
+        RolloutSpec("Open", "cli-endpoint"),
+        RolloutSpec("Gated", "cli-gated-endpoint", (50,), InstanceScaling(max_instances=2)),
+        RolloutSpec("Scaled", "cli-scaled-endpoint", (), InstanceScaling(max_instances=4)),
     )
-    rollouts: tuple[tuple[str, str, tuple[int, ...], InstanceScaling | None], ...] = (
-        ("Open", "cli-endpoint", (), None),
-        ("Gated", "cli-gated-endpoint", (50,), InstanceScaling(max_instances=2)),
-        ("Scaled", "cli-scaled-endpoint", (), InstanceScaling(max_instances=4)),
-    )
-    for construct_id, endpoint_name, approvals, scaling in rollouts:
-        arn = stack.format_arn(
-            service="sagemaker", resource="endpoint", resource_name=endpoint_name
-        )
-        CanaryRollout(
-            stack,
-            construct_id,
-            endpoint=_EndpointRef(endpoint_name, arn),
-            baseline_variant=BASELINE,
-            canary_variant=CANARY,
-            vpc=vpc,
-            approval_steps=approvals,
-            instance_scaling=scaling,
-        )
-    app.synth()
-    with open(f"{outdir}/RolloutCli.template.json") as handle:
-        template: dict[str, Any] = json.load(handle)
-    return template
+    return synthesize_rollouts(outdir, "RolloutCli", specs, baseline=BASELINE, canary=CANARY)
 
 
 def _clients() -> Clients:

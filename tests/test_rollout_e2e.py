@@ -14,27 +14,22 @@ evaluator's rank test needs to be able to decide at all.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_ec2 as ec2
 from moto import mock_aws
 from moto.core.exceptions import JsonRESTError
 from moto.sagemaker.models import SageMakerModelBackend
 from rollout_harness import (
-    ACCOUNT,
-    REGION,
     Inbox,
     Outcome,
     Profile,
+    RolloutSpec,
     SynthesizedRollout,
     Traffic,
     clients,
@@ -53,10 +48,10 @@ from rollout_harness import (
     set_endpoint_status,
     slow_from,
     start,
+    synthesize_rollouts,
 )
 
 from canary_evaluator.handler import handler
-from sagemaker_constructs.canary_rollout import CanaryRollout
 
 BASELINE = "Baseline"
 CANARY = "Canary"
@@ -69,42 +64,12 @@ FAST = {
 }
 
 
-@dataclass
-class _EndpointRef:
-    endpoint_name: str
-    endpoint_arn: str
-
-
 def _synthesize(outdir: str) -> dict[str, Any]:
-    app = cdk.App(outdir=outdir)
-    stack = cdk.Stack(app, "RolloutE2E", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        availability_zones=["us-east-1a", "us-east-1b"],
-        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    specs = (
+        RolloutSpec("Rollout", "e2e-endpoint"),
+        RolloutSpec("Gated", "e2e-gated-endpoint", (50,)),
     )
-    for construct_id, endpoint_name, approvals in (
-        ("Rollout", "e2e-endpoint", ()),
-        ("Gated", "e2e-gated-endpoint", (50,)),
-    ):
-        arn = stack.format_arn(
-            service="sagemaker", resource="endpoint", resource_name=endpoint_name
-        )
-        CanaryRollout(
-            stack,
-            construct_id,
-            endpoint=_EndpointRef(endpoint_name, arn),
-            baseline_variant=BASELINE,
-            canary_variant=CANARY,
-            vpc=vpc,
-            approval_steps=approvals,
-        )
-    app.synth()
-    with open(f"{outdir}/RolloutE2E.template.json") as handle:
-        template: dict[str, Any] = json.load(handle)
-    return template
+    return synthesize_rollouts(outdir, "RolloutE2E", specs, baseline=BASELINE, canary=CANARY)
 
 
 class World:

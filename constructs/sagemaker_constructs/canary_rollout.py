@@ -70,6 +70,7 @@ from constructs import Construct
 
 from ._assets import lambda_code_root
 from ._iam import ScopedRole
+from ._kms import allow_cloudwatch_logs
 from ._logs import RETENTION_BY_DAYS, retention
 from ._rollout_definition import RolloutDefaults, build_definition
 from ._validation import ValidationProblems, is_token
@@ -258,32 +259,7 @@ class CanaryRollout(Construct):
                 description=f"Canary rollout {self.node.path}: topic and log groups",
                 removal_policy=removal_policy,
             )
-            key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="AllowCloudWatchLogs",
-                    principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                    actions=[
-                        "kms:Encrypt",
-                        "kms:Decrypt",
-                        "kms:ReEncryptFrom",
-                        "kms:ReEncryptTo",
-                        "kms:GenerateDataKey",
-                        "kms:GenerateDataKeyWithoutPlaintext",
-                        "kms:DescribeKey",
-                    ],
-                    resources=["*"],
-                    conditions={
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                                service="logs",
-                                resource="log-group",
-                                resource_name="*",
-                                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                            )
-                        }
-                    },
-                )
-            )
+            allow_cloudwatch_logs(key)
             key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="AllowCloudWatchAlarmsToPublish",
