@@ -28,7 +28,7 @@ from sagemaker_constructs import (
 )
 from sagemaker_constructs._iam import ScopedRole
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources
-from sagemaker_constructs.rollout_cli import STACK_OUTPUT
+from sagemaker_constructs.rollout.contract import STACK_OUTPUT
 
 from .buckets import LoggedBucket
 from .config import EnvironmentConfig, ModelConfig

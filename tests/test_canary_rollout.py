@@ -23,8 +23,8 @@ from aws_cdk.assertions import Match, Template
 from cdk_testing import cfn_lint
 
 from sagemaker_constructs._iam import ScopedRole
-from sagemaker_constructs.canary_rollout import CanaryRollout
 from sagemaker_constructs.compliance import add_compliance_checks
+from sagemaker_constructs.rollout import CanaryRollout
 
 ENV = cdk.Environment(account="111111111111", region="us-east-1")
 

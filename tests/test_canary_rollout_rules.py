@@ -7,7 +7,7 @@ import pytest
 from aws_cdk import aws_ec2 as ec2
 
 from sagemaker_constructs import CanaryRollout, InstanceScaling
-from sagemaker_constructs._rollout_definition import instance_counts
+from sagemaker_constructs.rollout.definition import instance_counts
 
 
 class _Endpoint:

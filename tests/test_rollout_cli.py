@@ -47,7 +47,7 @@ from rollout_harness import (
 
 from canary_evaluator.handler import handler
 from sagemaker_constructs import InstanceScaling
-from sagemaker_constructs.rollout_cli import (
+from sagemaker_constructs.rollout.cli import (
     EXIT_ABORTED,
     EXIT_ERROR,
     EXIT_FAILED,

@@ -9,40 +9,44 @@
 
 from __future__ import annotations
 
-from .canary_rollout import CanaryRollout, IEndpointRef, InstanceScaling
-from .compliance import acknowledge, add_compliance_checks
-from .endpoint import (
-    CapacitySize,
-    CapacitySizeType,
-    DataCapture,
-    DeploymentGuardrails,
-    Endpoint,
-    EndpointBase,
-    ProductionVariant,
-    ServerlessVariant,
-    TrafficRouting,
-    TrafficRoutingType,
-    VariantAutoscaling,
-    VariantProperty,
-)
-from .model import (
-    ContainerDefinition,
-    ContainerImage,
-    ContainerMode,
-    IModel,
-    InferenceExecutionMode,
-    Model,
-    ModelData,
-)
-from .notebook import (
-    CondaPackages,
-    IdleShutdown,
-    LifecycleScript,
-    Notebook,
-    PackageIndex,
-    S3Backup,
-)
-from .pipeline import ImportedPipeline, Pipeline, PipelineDefinition
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .compliance import acknowledge, add_compliance_checks
+    from .endpoint import (
+        CapacitySize,
+        CapacitySizeType,
+        DataCapture,
+        DeploymentGuardrails,
+        Endpoint,
+        EndpointBase,
+        ProductionVariant,
+        ServerlessVariant,
+        TrafficRouting,
+        TrafficRoutingType,
+        VariantAutoscaling,
+        VariantProperty,
+    )
+    from .model import (
+        ContainerDefinition,
+        ContainerImage,
+        ContainerMode,
+        IModel,
+        InferenceExecutionMode,
+        Model,
+        ModelData,
+    )
+    from .notebook import (
+        CondaPackages,
+        IdleShutdown,
+        LifecycleScript,
+        Notebook,
+        PackageIndex,
+        S3Backup,
+    )
+    from .pipeline import ImportedPipeline, Pipeline, PipelineDefinition
+    from .rollout import CanaryRollout, IEndpointRef, InstanceScaling
 
 __version__ = "0.1.0"
 
@@ -82,3 +86,54 @@ __all__ = [
     "acknowledge",
     "add_compliance_checks",
 ]
+
+#: Where each export lives. They load on first use, so a module that needs none of them
+#: (``sagemaker_constructs.rollout.cli``, the command line) starts without AWS CDK or Node.js.
+_EXPORTS = {
+    "CanaryRollout": ".rollout",
+    "CapacitySize": ".endpoint",
+    "CapacitySizeType": ".endpoint",
+    "CondaPackages": ".notebook",
+    "ContainerDefinition": ".model",
+    "ContainerImage": ".model",
+    "ContainerMode": ".model",
+    "DataCapture": ".endpoint",
+    "DeploymentGuardrails": ".endpoint",
+    "Endpoint": ".endpoint",
+    "EndpointBase": ".endpoint",
+    "IEndpointRef": ".rollout",
+    "IModel": ".model",
+    "IdleShutdown": ".notebook",
+    "ImportedPipeline": ".pipeline",
+    "InferenceExecutionMode": ".model",
+    "InstanceScaling": ".rollout",
+    "LifecycleScript": ".notebook",
+    "Model": ".model",
+    "ModelData": ".model",
+    "Notebook": ".notebook",
+    "PackageIndex": ".notebook",
+    "Pipeline": ".pipeline",
+    "PipelineDefinition": ".pipeline",
+    "ProductionVariant": ".endpoint",
+    "S3Backup": ".notebook",
+    "ServerlessVariant": ".endpoint",
+    "TrafficRouting": ".endpoint",
+    "TrafficRoutingType": ".endpoint",
+    "VariantAutoscaling": ".endpoint",
+    "VariantProperty": ".endpoint",
+    "acknowledge": ".compliance",
+    "add_compliance_checks": ".compliance",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

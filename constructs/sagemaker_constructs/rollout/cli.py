@@ -44,6 +44,27 @@ from typing import IO, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from .contract import (
+    APPROVAL_TOKEN_KEY,
+    CONFIG_KEY,
+    CONFIG_STEPS,
+    EXIT_ABORTED,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PROMOTED,
+    EXIT_ROLLED_BACK,
+    EXIT_RUNNING,
+    ROLLED_BACK_ERRORS,
+    STACK_OUTPUT,
+    STEP_KEY,
+    STEP_PERCENT,
+    TAG_BASELINE,
+    TAG_CANARY,
+    TAG_ENDPOINT,
+    Errors,
+)
+
 __all__ = [
     "EXIT_ABORTED",
     "EXIT_ERROR",
@@ -58,24 +79,6 @@ __all__ = [
     "TAG_ENDPOINT",
     "main",
 ]
-
-EXIT_PROMOTED = 0
-#: A command that steers (start without --watch, approve, reject) succeeded.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_ROLLED_BACK = 2
-EXIT_ABORTED = 3
-EXIT_FAILED = 4
-EXIT_RUNNING = 5
-
-#: Tags that bind a rollout's state machine to its endpoint (set by ``CanaryRollout``).
-TAG_ENDPOINT = "sagemaker-constructs:endpoint-name"
-TAG_BASELINE = "sagemaker-constructs:baseline-variant"
-TAG_CANARY = "sagemaker-constructs:canary-variant"
-#: The stack output that names the rollout's state machine.
-STACK_OUTPUT = "RolloutStateMachineArn"
-
-ROLLED_BACK_ERRORS = frozenset({"CanaryRolledBack"})
 
 
 class CliError(Exception):
@@ -300,12 +303,12 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
         elif kind.endswith("StateEntered") and progress.percent is None:
             state_input = _json(event["stateEnteredEventDetails"].get("input"))
             if isinstance(state_input, dict):
-                step = state_input.get("step")
-                if isinstance(step, dict) and isinstance(step.get("percent"), int):
-                    progress.percent = step["percent"]
-                config = state_input.get("config")
-                if isinstance(config, dict) and isinstance(config.get("steps"), list):
-                    progress.steps = [int(s) for s in config["steps"]]
+                step = state_input.get(STEP_KEY)
+                if isinstance(step, dict) and isinstance(step.get(STEP_PERCENT), int):
+                    progress.percent = step[STEP_PERCENT]
+                config = state_input.get(CONFIG_KEY)
+                if isinstance(config, dict) and isinstance(config.get(CONFIG_STEPS), list):
+                    progress.steps = [int(s) for s in config[CONFIG_STEPS]]
     if progress.status == "RUNNING":
         progress.awaiting_approval = _open_approval_token(events) is not None
     try:
@@ -353,8 +356,8 @@ def _open_approval_token(events: list[dict[str, Any]]) -> str | None:
             parameters = _json(details.get("parameters")) or {}
             message = parameters.get("Message")
             message = _json(message) if isinstance(message, str) else message
-            if isinstance(message, dict) and message.get("task_token"):
-                return str(message["task_token"])
+            if isinstance(message, dict) and message.get(APPROVAL_TOKEN_KEY):
+                return str(message[APPROVAL_TOKEN_KEY])
     return None
 
 
@@ -521,7 +524,7 @@ def abort(
         raise CliError(f"another rollout of this endpoint is running; abort that one: {others[0]}")
     if status == "RUNNING":
         clients.sfn.stop_execution(
-            executionArn=execution_arn, error="Aborted", cause=f"aborted: {reason}"
+            executionArn=execution_arn, error=Errors.ABORTED, cause=f"aborted: {reason}"
         )
         out.write(f"stopped {execution_arn}\n")
     desired = [
@@ -666,7 +669,7 @@ def run(
             return EXIT_OK
         if args.command == "reject":
             token = pending_approval_token(clients, args.execution_arn)
-            clients.sfn.send_task_failure(taskToken=token, error="Rejected", cause=args.reason)
+            clients.sfn.send_task_failure(taskToken=token, error=Errors.REJECTED, cause=args.reason)
             out.write("rejected: the rollout rolls back\n")
             return EXIT_OK
         if args.command == "abort":

@@ -1,0 +1,511 @@
+"""``CanaryRollout``: shift an endpoint's traffic to a new variant step by step, safely.
+
+A Step Functions state machine (STANDARD) bound to one endpoint and two of its production
+variants. Each execution moves traffic from the baseline variant to the canary variant
+through ``steps`` (default 5 -> 25 -> 50 -> 100 %). After every step it asks the evaluator
+Lambda (``canary_evaluator``) every ``interval`` whether the canary is healthy:
+
+- FAIL -> roll back at once: all traffic to the baseline (100/0), verified, and the execution
+  FAILS with error ``CanaryRolledBack`` and a cause that names the failed check;
+- PASS at the end of ``bake_time`` -> next step (``STEP_ADVANCED`` notification);
+- INCONCLUSIVE at the end of ``bake_time`` (too little traffic, too few periods) -> the bake
+  is extended by one ``interval`` at a time, at most ``max_extensions`` times, then rolled
+  back (fail safe: missing data is never a pass).
+
+The 100 % step: the baseline serves nothing, so the canary is judged against the baseline's
+figures measured in the last step that still had live baseline traffic (the evaluator's
+``baseline_summary``, passed back as ``baseline_reference``) plus the absolute ceilings and
+alarms. A rollout therefore needs at least one step below 100 %.
+
+Execution input (every key optional; ``{}`` runs the construct's defaults)::
+
+    {"steps": [10, 50, 100], "bake_seconds": 1800, "interval_seconds": 60,
+     "max_extensions": 5, "poll_seconds": 30, "max_polls": 60,
+     "policy": {"min_canary_invocations": 500}}
+
+``policy`` is merged over the construct's policy key by key (top-level keys). The input is
+validated before any traffic moves (error ``InvalidInput``), and a preflight evaluation checks
+the policy and the evaluator's permissions. Only one execution may run at a time: the oldest
+RUNNING execution proceeds, any other fails at once with ``RolloutAlreadyRunning`` (traffic
+untouched). The evaluator may only describe the alarms named at synth time (``alarms`` and
+``policy.alarm_names``); other alarm names in an execution's policy fail the preflight.
+SageMaker throttling and "Cannot update in-progress endpoint" are retried with backoff. A
+rollback that cannot be completed ends in error ``RollbackFailed`` with a CRITICAL notification
+and alarm.
+
+Manual approval (``approval_steps``): before the first step that reaches each listed
+percentage, the execution publishes an ``APPROVAL_REQUIRED`` message with a task token to the
+topic and waits (``approval_timeout``). Approve with ``aws stepfunctions send-task-success
+--task-token <token> --task-output true``; reject with ``send-task-failure`` (-> rollback).
+
+.. code-block:: python
+
+    rollout = CanaryRollout(
+        self, "Rollout",
+        endpoint=endpoint, baseline_variant="Current", canary_variant="Candidate",
+        vpc=vpc, alarms=[business_alarm], approval_steps=[50],
+    )
+    rollout.grant_start_execution(deployer_role)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from .._iam import ScopedRole
+from .._kms import allow_cloudwatch_logs
+from .._logs import retention
+from .._validation import ValidationProblems
+from ..compliance import acknowledge
+from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT
+from .definition import RolloutDefaults, build_definition
+from .evaluator import add_evaluator
+from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
+from .props import IEndpointRef, InstanceScaling
+from .validation import seconds, validate_rollout
+
+__all__ = ["CanaryRollout"]
+
+
+class CanaryRollout(Construct):
+    """A Step Functions canary rollout between two variants of one SageMaker endpoint.
+
+    :param endpoint: the endpoint (any object with ``endpoint_name`` and ``endpoint_arn``).
+    :param baseline_variant: variant serving the current model (gets ``100 - percent``).
+    :param canary_variant: variant serving the new model (gets ``percent``).
+    :param vpc: VPC of the evaluator Lambda (it needs a route to CloudWatch: the
+        ``monitoring`` interface endpoint or NAT).
+    :param vpc_subnets: subnets of the evaluator. Default: the VPC's private subnets.
+    :param security_groups: security groups of the evaluator. Default: a new group that
+        allows all outbound traffic and no inbound traffic.
+    :param steps: canary percentages, integers 1-100, strictly increasing, ending at 100, at
+        least one below 100. Default: ``[5, 25, 50, 100]``.
+    :param bake_time: how long each step is observed before it may pass. Default: 10 minutes.
+    :param interval: time between evaluations (at least 60 s: SageMaker publishes per-minute
+        metrics). Default: 60 seconds. Executions may pass a shorter ``interval_seconds``.
+    :param max_extensions: how many extra ``interval`` s a step whose verdict is still
+        INCONCLUSIVE at the end of the bake may take before it is rolled back. Default: 5.
+    :param poll_interval: time between DescribeEndpoint polls while waiting for
+        ``InService``. Default: 30 seconds.
+    :param max_polls: polls before waiting for ``InService`` gives up (-> rollback).
+        Default: 60 (30 minutes at the default poll interval).
+    :param policy: the evaluator's policy, passed as is (keys ``min_canary_invocations``,
+        ``error_rate``, ``latency``, ``alarm_names``, ``extra_metrics``; see the evaluator).
+        Default: ``{}`` (the evaluator's defaults).
+    :param alarms: CloudWatch alarms that FAIL the canary while in ALARM (added to
+        ``policy.alarm_names``; the evaluator may describe exactly these). Default: none.
+    :param approval_steps: percentages (among ``steps``) before which a person must approve
+        (task token published to the topic). Default: none.
+    :param approval_timeout: how long an approval may take before the rollout rolls back.
+        Default: 24 hours.
+    :param instance_scaling: scale each variant's instance count with its traffic share at
+        every step (``UpdateEndpointWeightsAndCapacities`` sets both): the canary fleet grows
+        as it takes traffic and the baseline's shrinks, down to ``min_instances`` after the
+        promotion; a rollback restores ``max_instances`` on the baseline. Do not combine with
+        autoscaling on the same variants. Default: instance counts are left alone.
+    :param evaluator_reserved_concurrency: concurrency reserved for the evaluator, so a busy
+        account cannot starve a rollout of its judge. Accounts whose concurrency limit is 10
+        (new accounts) cannot reserve any: pass ``None`` there. Default: 5.
+    :param topic: SNS topic for notifications, approvals and alarms. Default: a new topic
+        encrypted with ``encryption_key`` that enforces TLS.
+    :param encryption_key: KMS key of the created topic and log groups. Default: a new key
+        with rotation (an imported key must already allow CloudWatch Logs and alarms).
+    :param log_retention_days: retention of the log groups. Default: 365.
+    :param removal_policy: what happens to the created key and log groups (the audit trail
+        of every rollout) when the construct is removed. Default: ``RETAIN``.
+    :param state_machine_name: physical name of the state machine. Default: derived from the
+        construct path (deterministic, so the state machine can refer to its own ARN).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        endpoint: IEndpointRef,
+        baseline_variant: str,
+        canary_variant: str,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        steps: Sequence[int] = (5, 25, 50, 100),
+        bake_time: cdk.Duration | None = None,
+        interval: cdk.Duration | None = None,
+        max_extensions: int = 5,
+        poll_interval: cdk.Duration | None = None,
+        max_polls: int = 60,
+        policy: Mapping[str, Any] | None = None,
+        alarms: Sequence[cloudwatch.IAlarm] = (),
+        approval_steps: Sequence[int] = (),
+        approval_timeout: cdk.Duration | None = None,
+        topic: sns.ITopic | None = None,
+        encryption_key: kms.IKey | None = None,
+        log_retention_days: int = 365,
+        state_machine_name: str | None = None,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        instance_scaling: InstanceScaling | None = None,
+        evaluator_reserved_concurrency: int | None = 5,
+    ) -> None:
+        super().__init__(scope, id)
+        bake_time = bake_time or cdk.Duration.minutes(10)
+        interval = interval or cdk.Duration.seconds(60)
+        poll_interval = poll_interval or cdk.Duration.seconds(30)
+        approval_timeout = approval_timeout or cdk.Duration.hours(24)
+        policy = dict(policy or {})
+        steps = list(steps)
+        approval_steps = list(approval_steps)
+
+        validate_rollout(
+            ValidationProblems("CanaryRollout", id),
+            endpoint=endpoint,
+            baseline_variant=baseline_variant,
+            canary_variant=canary_variant,
+            steps=steps,
+            bake_time=bake_time,
+            interval=interval,
+            max_extensions=max_extensions,
+            poll_interval=poll_interval,
+            max_polls=max_polls,
+            policy=policy,
+            approval_steps=approval_steps,
+            approval_timeout=approval_timeout,
+            log_retention_days=log_retention_days,
+            state_machine_name=state_machine_name,
+            instance_scaling=instance_scaling,
+        )
+
+        self.endpoint = endpoint
+        self.baseline_variant = baseline_variant
+        self.canary_variant = canary_variant
+        self.steps = steps
+        self.encryption_key = encryption_key or self._new_key(removal_policy)
+        self.topic, topic_key = self._topic(topic)
+        evaluator = add_evaluator(
+            self,
+            policy=policy,
+            alarms=alarms,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+            encryption_key=self.encryption_key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            reserved_concurrency=evaluator_reserved_concurrency,
+        )
+        self.evaluator = evaluator.function
+        self.evaluator_log_group = evaluator.log_group
+
+        name = state_machine_name or cdk.Names.unique_resource_name(
+            self, max_length=80, separator="-"
+        )
+        self.state_machine_name = name
+        self.state_machine_arn = cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=name,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=self.encryption_key,
+            retention=retention(log_retention_days),
+            removal_policy=removal_policy,
+        )
+        self._role = self._state_machine_role(topic_key)
+        definition = build_definition(
+            endpoint_name=endpoint.endpoint_name,
+            baseline_variant=baseline_variant,
+            canary_variant=canary_variant,
+            evaluator_arn=self.evaluator.function_arn,
+            topic_arn=self.topic.topic_arn,
+            state_machine_arn=self.state_machine_arn,
+            defaults=RolloutDefaults(
+                steps=steps,
+                bake_seconds=seconds(bake_time) or 600,
+                interval_seconds=seconds(interval) or 60,
+                max_extensions=max_extensions,
+                poll_seconds=seconds(poll_interval) or 30,
+                max_polls=max_polls,
+                policy=evaluator.policy,
+            ),
+            approval_steps=approval_steps,
+            approval_timeout_seconds=seconds(approval_timeout) or 86400,
+            instance_scaling=(
+                (instance_scaling.min_instances, instance_scaling.max_instances)
+                if instance_scaling
+                else None
+            ),
+        )
+        self.state_machine = self._state_machine(definition)
+
+        self._rollback_failed_metric_name = f"RollbackFailed-{name}"
+        add_rollback_failed_filter(self, self._rollback_failed_metric_name)
+        self.executions_failed_alarm, self.rollback_failed_alarm = add_alarms(self)
+        self.alarms: list[cloudwatch.Alarm] = [
+            self.executions_failed_alarm,
+            self.rollback_failed_alarm,
+        ]
+        self.dashboard = add_dashboard(self)
+
+    # -- parts ------------------------------------------------------------------------------
+
+    def _new_key(self, removal_policy: cdk.RemovalPolicy) -> kms.IKey:
+        """A key with rotation for the topic and the log groups; alarms may publish with it."""
+        key = kms.Key(
+            self,
+            "Key",
+            enable_key_rotation=True,
+            description=f"Canary rollout {self.node.path}: topic and log groups",
+            removal_policy=removal_policy,
+        )
+        allow_cloudwatch_logs(key)
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            )
+        )
+        return key
+
+    def _topic(self, topic: sns.ITopic | None) -> tuple[sns.ITopic, kms.IKey | None]:
+        """The given topic (and its key, when known), or a new encrypted one that enforces TLS."""
+        if topic is not None:
+            return topic, getattr(topic, "master_key", None)
+        created = sns.Topic(
+            self,
+            "Topic",
+            display_name="Canary rollout",
+            master_key=self.encryption_key,
+            enforce_ssl=True,
+        )
+        return created, self.encryption_key
+
+    def _state_machine_role(self, topic_key: kms.IKey | None) -> ScopedRole:
+        """The state machine's role: the tasks' APIs, log delivery, X-Ray, the topic's key."""
+        role = ScopedRole(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description=f"canary rollout state machine {self.state_machine_name}",
+        )
+        role.add_statements(
+            iam.PolicyStatement(
+                sid="ShiftTraffic",
+                actions=[
+                    "sagemaker:UpdateEndpointWeightsAndCapacities",
+                    "sagemaker:DescribeEndpoint",
+                ],
+                resources=[self.endpoint.endpoint_arn],
+            ),
+            iam.PolicyStatement(
+                sid="InvokeEvaluator",
+                actions=["lambda:InvokeFunction"],
+                resources=[self.evaluator.function_arn],
+            ),
+            iam.PolicyStatement(
+                sid="Notify", actions=["sns:Publish"], resources=[self.topic.topic_arn]
+            ),
+            iam.PolicyStatement(
+                sid="OneRolloutAtATime",
+                actions=["states:ListExecutions"],
+                resources=[self.state_machine_arn],
+            ),
+            iam.PolicyStatement(
+                sid="LogDeliveryAndXRay",
+                actions=[
+                    "logs:CreateLogDelivery",
+                    "logs:GetLogDelivery",
+                    "logs:UpdateLogDelivery",
+                    "logs:DeleteLogDelivery",
+                    "logs:ListLogDeliveries",
+                    "logs:PutResourcePolicy",
+                    "logs:DescribeResourcePolicies",
+                    "logs:DescribeLogGroups",
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                ],
+                resources=["*"],
+            ),
+        )
+        if topic_key is not None:
+            role.add_statements(
+                iam.PolicyStatement(
+                    sid="EncryptNotifications",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[topic_key.key_arn],
+                )
+            )
+        acknowledge(
+            role.policy,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "CloudWatch Logs vended log delivery (logs:*LogDelivery, resource policies) and the "
+            "X-Ray trace actions support no resource-level permissions, so their resource is "
+            "'*'; every other statement names its resource.",
+        )
+        return role
+
+    def _state_machine(self, definition: dict[str, Any]) -> sfn.StateMachine:
+        """The state machine, logged (ALL) and traced, tagged with its endpoint and variants."""
+        state_machine = sfn.StateMachine(
+            self,
+            "Resource",
+            state_machine_name=self.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(
+                cdk.Stack.of(self).to_json_string(definition)
+            ),
+            role=self._role.immutable_role,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=True,
+            ),
+            tracing_enabled=True,
+        )
+        state_machine.node.add_dependency(self._role.policy)
+        # The command line (``sagemaker-rollout``) finds a rollout's endpoint by these tags.
+        tags = cdk.Tags.of(state_machine)
+        tags.add(TAG_ENDPOINT, self.endpoint.endpoint_name)
+        tags.add(TAG_BASELINE, self.baseline_variant)
+        tags.add(TAG_CANARY, self.canary_variant)
+        return state_machine
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The state machine's role."""
+        return self._role.role
+
+    @property
+    def role(self) -> iam.IRole:
+        """The state machine's role (permissions in one customer-managed policy)."""
+        return self._role.role
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """Network connections of the evaluator Lambda."""
+        return self.evaluator.connections
+
+    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to start rollouts (``states:StartExecution``)."""
+        return self.state_machine.grant_start_execution(grantee)
+
+    def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to approve or reject steps (SendTaskSuccess/Failure/Heartbeat)."""
+        return self.state_machine.grant_task_response(grantee)
+
+    @property
+    def executions_arn(self) -> str:
+        """The ARN pattern of this state machine's executions."""
+        return cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def grant_operate(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` everything ``sagemaker-rollout`` does with ``--state-machine``.
+
+        Start, watch (describe, history, tags, endpoint weights), approve and reject, and
+        abort (stop the execution and put all traffic back on the baseline variant). The
+        execution ARNs are ``<state machine>:*``, named at start time.
+        """
+        grant = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "states:StartExecution",
+                "states:DescribeStateMachine",
+                "states:ListExecutions",
+                "states:ListTagsForResource",
+                "states:SendTaskSuccess",
+                "states:SendTaskFailure",
+            ],
+            resource_arns=[self.state_machine_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:StopExecution",
+            ],
+            resource_arns=[self.executions_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+            resource_arns=[self.endpoint.endpoint_arn],
+        )
+        return grant
+
+    def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        """Failed executions (rolled back or not). Default: Sum over 1 minute."""
+        return self.state_machine.metric_failed(
+            period=period or cdk.Duration.minutes(1), statistic="Sum"
+        )
+
+    def metric_executions_succeeded(
+        self, *, period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Completed rollouts. Default: Sum over 1 minute."""
+        return self.state_machine.metric_succeeded(
+            period=period or cdk.Duration.minutes(1), statistic="Sum"
+        )
+
+    def metric_executions_started(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        """Started rollouts. Default: Sum over 1 minute."""
+        return self.state_machine.metric_started(
+            period=period or cdk.Duration.minutes(1), statistic="Sum"
+        )
+
+    def metric_rollback_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        """Executions that ended in ``RollbackFailed`` (from the execution log).
+
+        Default: Sum over 1 minute.
+        """
+        return cloudwatch.Metric(
+            namespace=METRIC_NAMESPACE,
+            metric_name=self._rollback_failed_metric_name,
+            statistic="Sum",
+            period=period or cdk.Duration.minutes(1),
+        )
+
+    def metric_variant(
+        self,
+        metric_name: str,
+        variant: str,
+        *,
+        statistic: str = "Sum",
+        period: cdk.Duration | None = None,
+    ) -> cloudwatch.Metric:
+        """A SageMaker endpoint metric of one variant. Default: Sum over 1 minute."""
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=metric_name,
+            dimensions_map={
+                "EndpointName": self.endpoint.endpoint_name,
+                "VariantName": variant,
+            },
+            statistic=statistic,
+            period=period or cdk.Duration.minutes(1),
+            label=variant,
+        )

@@ -1,0 +1,165 @@
+"""The canary rollout's contract: every name that crosses a file or a process boundary.
+
+The state machine, the construct, the command line (``sagemaker-rollout``), the app's stacks,
+CloudWatch metric filters and outside tools all refer to these names. Each is written here
+once and imported everywhere else; changing one is a change of the public contract (note it
+in the README's changelog).
+
+This module imports nothing but the standard library, so the command line can use it without
+AWS CDK or Node.js.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# -- where a rollout is found ---------------------------------------------------------------
+
+#: Tags that bind a rollout's state machine to its endpoint (set by ``CanaryRollout``, read by
+#: ``sagemaker-rollout --endpoint`` and ``target_of``).
+TAG_ENDPOINT = "sagemaker-constructs:endpoint-name"
+TAG_BASELINE = "sagemaker-constructs:baseline-variant"
+TAG_CANARY = "sagemaker-constructs:canary-variant"
+#: The stack output that names the rollout's state machine (``sagemaker-rollout --stack``).
+STACK_OUTPUT = "RolloutStateMachineArn"
+
+# -- execution input ------------------------------------------------------------------------
+
+#: Keys an execution's input may set; each overrides the construct's default of that name.
+INPUT_KEYS = (
+    "steps",
+    "bake_seconds",
+    "interval_seconds",
+    "max_extensions",
+    "poll_seconds",
+    "max_polls",
+    "policy",
+)
+
+# -- the execution's data that other programs read ------------------------------------------
+
+#: Key of the execution data that holds the current step (``percent``: the canary's share).
+STEP_KEY = "step"
+#: Key (in ``STEP_KEY``) of the canary percentage of the step in progress.
+STEP_PERCENT = "percent"
+#: Key of the execution data that holds the merged configuration (``steps``: the schedule).
+CONFIG_KEY = "config"
+#: Key (in ``CONFIG_KEY``) of the schedule of canary percentages.
+CONFIG_STEPS = "steps"
+#: The ``Message`` key of an approval request that carries the task token.
+APPROVAL_TOKEN_KEY = "task_token"  # noqa: S105 (a key name, not a secret)
+
+# -- how an execution ends: error names (``DescribeExecution``'s ``error``) ------------------
+
+
+class Errors:
+    """Error names a failed execution ends with (and the names others send to it)."""
+
+    #: the execution input (or the policy) is invalid; traffic was not changed
+    INVALID_INPUT = "InvalidInput"
+    #: the endpoint could not be described before the rollout; traffic was not changed
+    START_FAILED = "StartFailed"
+    #: the canary already served part of the traffic; traffic was not changed
+    UNEXPECTED_STARTING_WEIGHTS = "UnexpectedStartingWeights"
+    #: another execution of the same rollout was running; traffic was not changed
+    ALREADY_RUNNING = "RolloutAlreadyRunning"
+    #: the evaluator could not be invoked before the rollout; traffic was not changed
+    PREFLIGHT_FAILED = "PreflightFailed"
+    #: the canary failed a check, stayed inconclusive or was rejected: traffic is back on the
+    #: baseline, verified
+    ROLLED_BACK = "CanaryRolledBack"
+    #: traffic could not be returned to the baseline: act now
+    ROLLBACK_FAILED = "RollbackFailed"
+    #: (within a cause) the endpoint did not become InService in time
+    ENDPOINT_NOT_IN_SERVICE = "EndpointNotInService"
+    #: (within a cause) the endpoint reported other weights than were set
+    WEIGHTS_NOT_APPLIED = "WeightsNotApplied"
+    #: the error ``sagemaker-rollout reject`` sends to an approval
+    REJECTED = "Rejected"
+    #: the error ``sagemaker-rollout abort`` stops an execution with
+    ABORTED = "Aborted"
+
+
+#: Errors that mean "the rollout rolled back": traffic is on the baseline, verified.
+ROLLED_BACK_ERRORS = frozenset({Errors.ROLLED_BACK})
+
+# -- notifications (the ``event`` of each SNS message) ---------------------------------------
+
+
+class Events:
+    """The ``event`` of each notification the rollout publishes."""
+
+    STARTED = "ROLLOUT_STARTED"
+    STEP_ADVANCED = "STEP_ADVANCED"
+    APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+    ROLLED_BACK = "ROLLED_BACK"
+    COMPLETED = "ROLLOUT_COMPLETED"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+
+
+# -- what "rolled back" means ---------------------------------------------------------------
+
+#: Weights of a rolled-back endpoint: all traffic on the baseline, none on the canary.
+ROLLED_BACK_BASELINE_WEIGHT = 100
+ROLLED_BACK_CANARY_WEIGHT = 0
+
+
+def is_rolled_back(weights: Mapping[str, float], *, baseline: str, canary: str) -> bool:
+    """True when ``weights`` (variant name -> ``CurrentWeight``) show a finished rollback.
+
+    The state machine's "Rollback Took?" check and ``sagemaker-rollout abort`` both use this
+    rule: the baseline at ``ROLLED_BACK_BASELINE_WEIGHT`` and the canary at
+    ``ROLLED_BACK_CANARY_WEIGHT``, as the endpoint reports them.
+    """
+    return (
+        weights.get(baseline) == ROLLED_BACK_BASELINE_WEIGHT
+        and weights.get(canary) == ROLLED_BACK_CANARY_WEIGHT
+    )
+
+
+# -- CloudWatch -----------------------------------------------------------------------------
+
+#: Namespace of the rollout's own metrics (from its execution log).
+METRIC_NAMESPACE = "SageMakerConstructs/CanaryRollout"
+
+# -- the command line's exit status ---------------------------------------------------------
+
+EXIT_PROMOTED = 0
+#: A command that steers (start without --watch, approve, reject) succeeded.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_ROLLED_BACK = 2
+EXIT_ABORTED = 3
+EXIT_FAILED = 4
+EXIT_RUNNING = 5
+
+# -- state names that one part of the definition hands over to another ----------------------
+
+
+class States:
+    """State names that one phase of the definition hands over to another (or tests read).
+
+    Each phase module builds its own states; these are its entries and exits.
+    """
+
+    #: input and lock: the definition's first state
+    START = "Load Defaults"
+    #: step: where every step begins (computes the step's percentages)
+    START_STEP = "Start Step"
+    #: approval: entered after "Start Step"; exits to ``BEFORE_UPDATE``
+    APPROVAL = "Approval Pending?"
+    #: traffic: wait for InService, set the step's weights, verify them
+    BEFORE_UPDATE = "Before Update"
+    SET_WEIGHTS = "Set Weights"
+    #: bake: the step's evaluation window starts here
+    START_BAKE = "Start Bake"
+    #: rollback: entries by reason
+    FAILED_CHECK = "Failed Check"
+    STILL_INCONCLUSIVE = "Still Inconclusive"
+    STEP_ERROR = "Step Error"
+    ROLLBACK_READY = "Rollback Ready"
+    ROLLBACK_SET_WEIGHTS = "Rollback Set Weights"
+    ROLLED_BACK = "Rolled Back"
+    ROLLBACK_ERROR = "Rollback Error"
+    #: notifications
+    NOTIFY_STARTED = "Notify Started"

@@ -1,0 +1,113 @@
+"""The canary rollout's Amazon States Language definition, built phase by phase (no CDK).
+
+:func:`build_definition` returns the state machine that :class:`~..construct.CanaryRollout`
+deploys. Its values (endpoint name, ARNs) may be CDK tokens: the construct serialises the dict
+with ``Stack.to_json_string`` so the tokens become ``Fn::Join`` parts.
+
+Phases, each a module that returns its entry state and names the states it hands over to
+through ``contract.States``:
+
+=====================  ===============================================================
+``start.py``           input and lock: defaults, execution input, validation, the lock,
+                       the starting weights, a preflight evaluation, the start notice
+``step.py``            step and weights: a step's percentages; wait for InService, set
+                       the weights, verify them
+``approval.py``        approval: a task token before chosen steps
+``bake.py``            bake and evaluation: evaluate every interval, decide, next step
+``rollback.py``        rollback: restore the baseline, verify, fail with the reason
+``notifications.py``   notifications: the messages published on each transition
+``builder.py``         the blocks every phase uses (describe, wait, set weights, evaluate)
+=====================  ===============================================================
+
+The execution state (``$``) holds:
+
+``const``            ``complements`` (``[100, 99, ..., 0]``: baseline weight of a canary
+                     percentage, as JSONPath cannot subtract), ``approval_steps``, ``approvals``
+                     and, with instance scaling, ``instances`` (instance count per traffic
+                     percentage 0-100)
+``config``           the construct's defaults merged with the execution input (shallow)
+``event``            the evaluator event's fixed part: endpoint, variants and ``policy`` (the
+                     construct's policy merged with ``input.policy``, top-level keys)
+``step``             ``index``, ``percent``, ``baseline_weight``, ``approval_index``
+``bake``             ``window`` (``{window_start}``), ``elapsed``, ``extensions``, ``evaluations``
+``evaluation``       the last evaluator answer (verdict, reasons, baseline figures)
+``reference``        ``{}``, then ``{baseline_reference}``: the last live ``baseline_summary``
+``summary``          ``json``: the passed steps as comma-separated JSON objects
+``rollback``         ``reason`` (the execution's failure cause)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..contract import States
+from .approval import build_approval
+from .bake import build_bake_and_evaluation
+from .builder import (
+    LAMBDA_RETRY_ERRORS,
+    SAGEMAKER_RETRY_ERRORS,
+    Builder,
+    RolloutDefaults,
+    instance_counts,
+)
+from .rollback import build_rollback
+from .start import build_input_and_lock
+from .step import build_shift_traffic, build_start_step
+
+__all__ = [
+    "LAMBDA_RETRY_ERRORS",
+    "SAGEMAKER_RETRY_ERRORS",
+    "RolloutDefaults",
+    "build_definition",
+    "instance_counts",
+]
+
+
+def build_definition(
+    *,
+    endpoint_name: str,
+    baseline_variant: str,
+    canary_variant: str,
+    evaluator_arn: str,
+    topic_arn: str,
+    state_machine_arn: str,
+    defaults: RolloutDefaults,
+    approval_steps: Sequence[int] = (),
+    approval_timeout_seconds: int = 86400,
+    instance_scaling: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The rollout state machine as an ASL dict (see the module docstring for ``$``).
+
+    ``instance_scaling`` = ``(minimum, maximum)`` scales each variant's instance count with
+    its traffic share at every step: ``max(minimum, ceil(maximum * share / 100))``.
+    """
+    b = Builder(
+        endpoint_name=endpoint_name,
+        baseline_variant=baseline_variant,
+        canary_variant=canary_variant,
+        evaluator_arn=evaluator_arn,
+        topic_arn=topic_arn,
+        state_machine_arn=state_machine_arn,
+        approval_timeout_seconds=approval_timeout_seconds,
+    )
+    start = build_input_and_lock(
+        b, defaults=defaults, approval_steps=approval_steps, instance_scaling=instance_scaling
+    )
+    build_start_step(b, instance_scaling=instance_scaling)
+    build_approval(
+        b,
+        nxt=States.BEFORE_UPDATE,
+        carry=("canary_instances", "baseline_instances") if instance_scaling else (),
+    )
+    build_shift_traffic(b, instance_scaling=instance_scaling)
+    build_bake_and_evaluation(b)
+    build_rollback(b, instance_scaling=instance_scaling)
+    return {
+        "Comment": (
+            f"Canary rollout of endpoint {endpoint_name}: shift traffic from {baseline_variant} "
+            f"to {canary_variant} step by step, evaluate, roll back on failure."
+        ),
+        "StartAt": start,
+        "States": b.states,
+    }

@@ -1,0 +1,249 @@
+"""Phase "bake and evaluation": observe a step, ask the evaluator, decide, move on.
+
+Entry: ``States.START_BAKE`` (the step's evaluation window starts when its weights are
+verified). Every ``interval_seconds`` the evaluator judges the window: FAIL ->
+``States.FAILED_CHECK``; PASS once ``bake_seconds`` have passed -> the step is recorded and
+the next one starts (``States.START_STEP``), or after the last step the execution succeeds;
+INCONCLUSIVE at the end of the bake -> one more interval, at most ``max_extensions`` times,
+then ``States.STILL_INCONCLUSIVE`` (fail safe: missing data is never a pass).
+"""
+
+from __future__ import annotations
+
+from ..contract import Events, States
+from .builder import Builder
+from .notifications import notify
+
+__all__ = ["build_bake_and_evaluation"]
+
+
+def build_bake_and_evaluation(b: Builder) -> str:
+    """Add the phase's states; returns its entry."""
+    _bake(b)
+    _record_step(b)
+    _next_step(b)
+    return States.START_BAKE
+
+
+def _bake(b: Builder) -> None:
+    """Wait an interval, evaluate, decide: fail, bake on, pass, extend, or give up."""
+    b.add(
+        States.START_BAKE,
+        {
+            "Type": "Pass",
+            "Comment": "The evaluation window of this step starts now.",
+            "Parameters": {
+                "window": {"window_start.$": "$$.State.EnteredTime"},
+                "elapsed": 0,
+                "extensions": 0,
+                "evaluations": 0,
+            },
+            "ResultPath": "$.bake",
+            "Next": "Bake Wait",
+        },
+    )
+    b.add(
+        "Bake Wait",
+        {"Type": "Wait", "SecondsPath": "$.config.interval_seconds", "Next": "Count Interval"},
+    )
+    b.add(
+        "Count Interval",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "window.$": "$.bake.window",
+                "elapsed.$": "States.MathAdd($.bake.elapsed, $.config.interval_seconds)",
+                "extensions.$": "$.bake.extensions",
+                "evaluations.$": "States.MathAdd($.bake.evaluations, 1)",
+            },
+            "ResultPath": "$.bake",
+            "Next": "Evaluate",
+        },
+    )
+    b.add("Evaluate", b.evaluate("$.bake.window", "Verdict?", result_path="$.evaluation"))
+    b.add(
+        "Verdict?",
+        {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.evaluation.verdict",
+                    "StringEquals": "FAIL",
+                    "Next": States.FAILED_CHECK,
+                },
+                {
+                    "Variable": "$.bake.elapsed",
+                    "NumericLessThanPath": "$.config.bake_seconds",
+                    "Next": "Bake Wait",
+                },
+                {"Variable": "$.evaluation.verdict", "StringEquals": "PASS", "Next": "Step Passed"},
+                {
+                    "Variable": "$.bake.extensions",
+                    "NumericLessThanPath": "$.config.max_extensions",
+                    "Next": "Extend Bake",
+                },
+            ],
+            "Default": States.STILL_INCONCLUSIVE,
+        },
+    )
+    b.add(
+        "Extend Bake",
+        {
+            "Type": "Pass",
+            "Comment": "INCONCLUSIVE at the end of the bake: one more interval.",
+            "Parameters": {
+                "window.$": "$.bake.window",
+                "elapsed.$": "$.bake.elapsed",
+                "extensions.$": "States.MathAdd($.bake.extensions, 1)",
+                "evaluations.$": "$.bake.evaluations",
+            },
+            "ResultPath": "$.bake",
+            "Next": "Bake Wait",
+        },
+    )
+
+
+def _record_step(b: Builder) -> None:
+    """Append the passed step to the summary; keep the last live baseline's figures."""
+    b.add(
+        "Step Passed",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "percent.$": "$.step.percent",
+                "verdict.$": "$.evaluation.verdict",
+                "evaluations.$": "$.bake.evaluations",
+                "extensions.$": "$.bake.extensions",
+                "reasons.$": "$.evaluation.reasons",
+                "baseline_source.$": "$.evaluation.baseline_source",
+                "canary_invocations.$": "$.evaluation.canary_invocations",
+            },
+            "ResultPath": "$.step_result",
+            "Next": "First Summary Item?",
+        },
+    )
+    b.add(
+        "First Summary Item?",
+        {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.summary.json", "StringEquals": "", "Next": "Summary First"}
+            ],
+            "Default": "Summary Append",
+        },
+    )
+    b.add(
+        "Summary First",
+        {
+            "Type": "Pass",
+            "Parameters": {"json.$": "States.JsonToString($.step_result)"},
+            "ResultPath": "$.summary",
+            "Next": "Live Baseline?",
+        },
+    )
+    b.add(
+        "Summary Append",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "json.$": (
+                    "States.Format('{},{}', $.summary.json, States.JsonToString($.step_result))"
+                )
+            },
+            "ResultPath": "$.summary",
+            "Next": "Live Baseline?",
+        },
+    )
+    b.add(
+        "Live Baseline?",
+        {
+            "Type": "Choice",
+            "Comment": "Keep the baseline figures of the last step that still had live baseline "
+            "traffic: the 100 % step is judged against them.",
+            "Choices": [
+                {
+                    "Variable": "$.evaluation.baseline_source",
+                    "StringEquals": "live",
+                    "Next": "Save Baseline Reference",
+                }
+            ],
+            "Default": "Next Step",
+        },
+    )
+    b.add(
+        "Save Baseline Reference",
+        {
+            "Type": "Pass",
+            "Parameters": {"baseline_reference.$": "$.evaluation.baseline_summary"},
+            "ResultPath": "$.reference",
+            "Next": "Next Step",
+        },
+    )
+
+
+def _next_step(b: Builder) -> None:
+    """The next step, or the summary of a completed rollout."""
+    b.add(
+        "Next Step",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "index.$": "States.MathAdd($.step.index, 1)",
+                "approval_index.$": "$.step.approval_index",
+                "previous_percent.$": "$.step.percent",
+            },
+            "ResultPath": "$.step",
+            "Next": "More Steps?",
+        },
+    )
+    b.add(
+        "More Steps?",
+        {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.step.index",
+                    "NumericLessThanPath": "$.validate.n",
+                    "Next": "Notify Step Advanced",
+                }
+            ],
+            "Default": "Notify Completed",
+        },
+    )
+    notify(
+        b,
+        "Notify Step Advanced",
+        Events.STEP_ADVANCED,
+        "Canary rollout step passed",
+        {
+            "passed_percent.$": "$.step.previous_percent",
+            "next_percent.$": "States.ArrayGetItem($.config.steps, $.step.index)",
+            "verdict.$": "$.evaluation.verdict",
+            "reasons.$": "$.evaluation.reasons",
+        },
+        States.START_STEP,
+    )
+    notify(
+        b,
+        "Notify Completed",
+        Events.COMPLETED,
+        "Canary rollout completed",
+        {"steps.$": "States.StringToJson(States.Format('[{}]', $.summary.json))"},
+        "Completed",
+    )
+    b.add(
+        "Completed",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "status": "COMPLETED",
+                "endpoint_name": b.endpoint_name,
+                "baseline_variant": b.baseline,
+                "canary_variant": b.canary,
+                "canary_percent": 100,
+                "steps.$": "States.StringToJson(States.Format('[{}]', $.summary.json))",
+            },
+            "Next": "Succeeded",
+        },
+    )
+    b.add("Succeeded", {"Type": "Succeed"})

@@ -1,0 +1,347 @@
+"""Building blocks of the rollout's Amazon States Language definition (pure: no CDK).
+
+:class:`Builder` accumulates uniquely named states and offers the blocks every phase uses:
+describe the endpoint, wait until it is ``InService``, set weights, invoke the evaluator, fail
+on invalid input. No ``null`` appears in the definition (moto's interpreter drops null
+literals, so ``ResultPath: null`` and null parameters are avoided; results go to scratch keys
+instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..contract import Errors, States
+
+__all__ = [
+    "LAMBDA_RETRY_ERRORS",
+    "SAGEMAKER_RETRY_ERRORS",
+    "SFN_RETRY_ERRORS",
+    "SNS_RETRY_ERRORS",
+    "Builder",
+    "RolloutDefaults",
+    "State",
+    "catch",
+    "instance_counts",
+    "integer_rules",
+    "retry",
+]
+
+State = dict[str, Any]
+
+
+#: Errors of the aws-sdk SageMaker tasks that are retried with backoff. Step Functions names
+#: aws-sdk errors ``<Service>.<ErrorCode>`` (``Exception`` appended when missing):
+#: ``ThrottlingException``; ``ValidationException`` is what "Cannot update in-progress
+#: endpoint" is; unmodelled service errors surface as ``SageMaker.SageMakerException`` /
+#: ``SageMaker.AmazonSageMakerException``.
+SAGEMAKER_RETRY_ERRORS = (
+    "SageMaker.ThrottlingException",
+    "SageMaker.ValidationException",
+    "SageMaker.SageMakerException",
+    "SageMaker.AmazonSageMakerException",
+    "SageMaker.InternalFailureException",
+    "SageMaker.ServiceUnavailableException",
+)
+#: Transient errors of the evaluator invocation (the Lambda service, or CloudWatch errors that
+#: the evaluator re-raised after its own retries).
+LAMBDA_RETRY_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "ClientError",
+    "MetricDataError",
+)
+SNS_RETRY_ERRORS = (
+    "SNS.ThrottledException",
+    "SNS.InternalErrorException",
+    "SNS.SdkClientException",
+)
+SFN_RETRY_ERRORS = ("Sfn.ThrottlingException", "Sfn.SfnException", "Sfn.SdkClientException")
+
+
+class RolloutDefaults:
+    """Construct-level defaults of the rollout; every one may be overridden per execution."""
+
+    def __init__(
+        self,
+        *,
+        steps: Sequence[int],
+        bake_seconds: int,
+        interval_seconds: int,
+        max_extensions: int,
+        poll_seconds: int,
+        max_polls: int,
+        policy: Mapping[str, Any],
+    ) -> None:
+        self.steps = list(steps)
+        self.bake_seconds = bake_seconds
+        self.interval_seconds = interval_seconds
+        self.max_extensions = max_extensions
+        self.poll_seconds = poll_seconds
+        self.max_polls = max_polls
+        self.policy = dict(policy)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "bake_seconds": self.bake_seconds,
+            "interval_seconds": self.interval_seconds,
+            "max_extensions": self.max_extensions,
+            "poll_seconds": self.poll_seconds,
+            "max_polls": self.max_polls,
+            "policy": self.policy,
+        }
+
+
+def instance_counts(minimum: int, maximum: int) -> list[int]:
+    """Instance count of a variant for each traffic percentage 0..100."""
+    return [max(minimum, -(-maximum * percent // 100)) for percent in range(101)]
+
+
+def retry(errors: Sequence[str], *, interval: int = 2, attempts: int = 6) -> dict[str, Any]:
+    """A Retry rule for ``errors``: exponential backoff from ``interval`` s, at most 60 s."""
+    return {
+        "ErrorEquals": list(errors),
+        "IntervalSeconds": interval,
+        "MaxAttempts": attempts,
+        "BackoffRate": 2,
+        "MaxDelaySeconds": 60,
+    }
+
+
+def catch(next_state: str, result_path: str | None = "$.error") -> dict[str, Any]:
+    """A Catch rule that sends every error to ``next_state`` (the error at ``result_path``)."""
+    return {"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next_state}
+
+
+class Builder:
+    """Accumulates uniquely named states; holds what every phase binds to (names, ARNs)."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        baseline_variant: str,
+        canary_variant: str,
+        evaluator_arn: str,
+        topic_arn: str,
+        state_machine_arn: str,
+        approval_timeout_seconds: int,
+    ) -> None:
+        self.endpoint_name = endpoint_name
+        self.baseline = baseline_variant
+        self.canary = canary_variant
+        self.evaluator_arn = evaluator_arn
+        self.topic_arn = topic_arn
+        self.state_machine_arn = state_machine_arn
+        self.approval_timeout_seconds = approval_timeout_seconds
+        self.states: dict[str, State] = {}
+
+    def add(self, name: str, state: State) -> str:
+        if name in self.states:
+            raise ValueError(f"duplicate state name {name!r}")
+        self.states[name] = state
+        return name
+
+    # -- building blocks -------------------------------------------------------------------
+
+    def describe(self, name: str, *, with_weights: bool, nxt: str, on_error: str) -> str:
+        selector: dict[str, Any] = {"status.$": "$.EndpointStatus"}
+        if with_weights:
+            for key, variant in (
+                ("baseline_weight", self.baseline),
+                ("canary_weight", self.canary),
+            ):
+                selector[f"{key}.$"] = (
+                    f"$.ProductionVariants[?(@.VariantName == '{variant}')].CurrentWeight"
+                )
+        return self.add(
+            name,
+            {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+                "Parameters": {"EndpointName": self.endpoint_name},
+                "ResultSelector": selector,
+                "ResultPath": "$.endpoint",
+                "Retry": [retry(SAGEMAKER_RETRY_ERRORS)],
+                "Catch": [catch(on_error)],
+                "Next": nxt,
+            },
+        )
+
+    def wait_in_service(
+        self, prefix: str, *, with_weights: bool, on_ready: str, on_failed: str
+    ) -> str:
+        """Poll DescribeEndpoint until InService (bounded by ``config.max_polls``)."""
+        start = self.add(
+            prefix,
+            {
+                "Type": "Pass",
+                "Result": {"n": 0},
+                "ResultPath": "$.polls",
+                "Next": f"{prefix} Describe",
+            },
+        )
+        self.describe(
+            f"{prefix} Describe",
+            with_weights=with_weights,
+            nxt=f"{prefix} InService?",
+            on_error=on_failed,
+        )
+        self.add(
+            f"{prefix} InService?",
+            {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$.endpoint.status",
+                        "StringEquals": "InService",
+                        "Next": on_ready,
+                    },
+                    {
+                        "Or": [
+                            {"Variable": "$.endpoint.status", "StringEquals": "Failed"},
+                            {"Variable": "$.endpoint.status", "StringEquals": "OutOfService"},
+                            {"Variable": "$.endpoint.status", "StringEquals": "Deleting"},
+                            {
+                                "Variable": "$.polls.n",
+                                "NumericGreaterThanEqualsPath": "$.config.max_polls",
+                            },
+                        ],
+                        "Next": f"{prefix} NotInService",
+                    },
+                ],
+                "Default": f"{prefix} Wait",
+            },
+        )
+        self.add(
+            f"{prefix} NotInService",
+            {
+                "Type": "Pass",
+                "Parameters": {
+                    "Error": Errors.ENDPOINT_NOT_IN_SERVICE,
+                    "Cause.$": (
+                        "States.Format('endpoint {} is {} after {} polls "
+                        "(max_polls {}, poll_seconds {})', "
+                        f"'{self.endpoint_name}', $.endpoint.status, $.polls.n, "
+                        "$.config.max_polls, $.config.poll_seconds)"
+                    ),
+                },
+                "ResultPath": "$.error",
+                "Next": on_failed,
+            },
+        )
+        self.add(
+            f"{prefix} Wait",
+            {
+                "Type": "Wait",
+                "SecondsPath": "$.config.poll_seconds",
+                "Next": f"{prefix} Count",
+            },
+        )
+        self.add(
+            f"{prefix} Count",
+            {
+                "Type": "Pass",
+                "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"},
+                "ResultPath": "$.polls",
+                "Next": f"{prefix} Describe",
+            },
+        )
+        return start
+
+    def set_weights(
+        self,
+        name: str,
+        *,
+        baseline: str | int,
+        canary: str | int,
+        nxt: str,
+        on_error: str,
+        baseline_count: str | int | None = None,
+        canary_count: str | int | None = None,
+    ) -> str:
+        def weight(variant: str, value: str | int, count: str | int | None) -> dict[str, Any]:
+            desired: dict[str, Any] = {"VariantName": variant}
+            desired["DesiredWeight.$" if isinstance(value, str) else "DesiredWeight"] = value
+            if count is not None:
+                key = "DesiredInstanceCount.$" if isinstance(count, str) else "DesiredInstanceCount"
+                desired[key] = count
+            return desired
+
+        return self.add(
+            name,
+            {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities",
+                "Parameters": {
+                    "EndpointName": self.endpoint_name,
+                    "DesiredWeightsAndCapacities": [
+                        weight(self.baseline, baseline, baseline_count),
+                        weight(self.canary, canary, canary_count),
+                    ],
+                },
+                "ResultSelector": {"endpoint_arn.$": "$.EndpointArn"},
+                "ResultPath": "$.updated",
+                "Retry": [retry(SAGEMAKER_RETRY_ERRORS, attempts=8)],
+                "Catch": [catch(on_error)],
+                "Next": nxt,
+            },
+        )
+
+    def evaluate(self, window_path: str, nxt: str, *, result_path: str) -> State:
+        """Invoke the evaluator: ``$.event`` + ``$.reference`` (``{}`` or ``{baseline_reference}``)
+        + the window (``{window_start}``), so no key is ever null."""
+        state: State = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": self.evaluator_arn,
+                "Payload.$": (
+                    "States.JsonMerge(States.JsonMerge($.event, $.reference, false), "
+                    f"{window_path}, false)"
+                ),
+            },
+            "Retry": [retry(LAMBDA_RETRY_ERRORS, attempts=4)],
+            "Catch": [catch(States.STEP_ERROR)],
+            "ResultPath": result_path,
+            "Next": nxt,
+        }
+        if result_path == "$.preflight":
+            state["ResultSelector"] = {"verdict.$": "$.Payload.verdict"}
+        else:
+            state["ResultSelector"] = {
+                "verdict.$": "$.Payload.verdict",
+                "reasons.$": "$.Payload.reasons",
+                "baseline_source.$": "$.Payload.baseline_source",
+                "baseline_summary.$": "$.Payload.baseline_summary",
+                "baseline_invocations.$": "$.Payload.baseline_invocations",
+                "canary_invocations.$": "$.Payload.canary_invocations",
+            }
+        return state
+
+    def fail_input(self, name: str, cause_format: str, *args: str) -> str:
+        arguments = "".join(f", {a}" for a in args)
+        return self.add(
+            name,
+            {
+                "Type": "Fail",
+                "Error": Errors.INVALID_INPUT,
+                "CausePath": f"States.Format('{cause_format}'{arguments})",
+            },
+        )
+
+
+def integer_rules(variable: str, text_variable: str, minimum: int) -> dict[str, Any]:
+    """A Choice rule that matches when ``variable`` is NOT an integer >= ``minimum``."""
+    return {
+        "Or": [
+            {"Not": {"Variable": variable, "IsNumeric": True}},
+            {"Variable": text_variable, "StringMatches": "*.*"},
+            {"Variable": variable, "NumericLessThan": minimum},
+        ]
+    }

@@ -1,0 +1,116 @@
+"""Phase "step": enter a step, then move traffic to its weights and verify them.
+
+Entry: ``States.START_STEP`` (computes the step's percentages and instance counts), which hands
+over to the approval phase (``States.APPROVAL``). The approval phase hands back to
+``States.BEFORE_UPDATE``: wait until the endpoint is ``InService``, set the weights (and
+instance counts), wait again and check that the endpoint reports exactly those weights. Exits:
+``States.START_BAKE``, or ``States.STEP_ERROR`` (-> rollback).
+"""
+
+from __future__ import annotations
+
+from ..contract import Errors, States
+from .builder import Builder
+
+__all__ = ["build_shift_traffic", "build_start_step"]
+
+
+def build_start_step(b: Builder, *, instance_scaling: tuple[int, int] | None) -> str:
+    """The step's canary percentage, the baseline's complement and, with instance scaling,
+    both variants' instance counts; returns the entry."""
+    b.add(
+        States.START_STEP,
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "index.$": "$.step.index",
+                "approval_index.$": "$.step.approval_index",
+                "percent.$": "States.ArrayGetItem($.config.steps, $.step.index)",
+                "baseline_weight.$": (
+                    "States.ArrayGetItem($.const.complements, "
+                    "States.ArrayGetItem($.config.steps, $.step.index))"
+                ),
+                **(
+                    {
+                        "canary_instances.$": (
+                            "States.ArrayGetItem($.const.instances, "
+                            "States.ArrayGetItem($.config.steps, $.step.index))"
+                        ),
+                        "baseline_instances.$": (
+                            "States.ArrayGetItem($.const.instances, "
+                            "States.ArrayGetItem($.const.complements, "
+                            "States.ArrayGetItem($.config.steps, $.step.index)))"
+                        ),
+                    }
+                    if instance_scaling
+                    else {}
+                ),
+            },
+            "ResultPath": "$.step",
+            "Next": States.APPROVAL,
+        },
+    )
+    return States.START_STEP
+
+
+def build_shift_traffic(b: Builder, *, instance_scaling: tuple[int, int] | None) -> str:
+    """Wait for InService, set the step's weights, verify them; returns the entry."""
+    b.wait_in_service(
+        States.BEFORE_UPDATE,
+        with_weights=False,
+        on_ready=States.SET_WEIGHTS,
+        on_failed=States.STEP_ERROR,
+    )
+    b.set_weights(
+        States.SET_WEIGHTS,
+        baseline="$.step.baseline_weight",
+        canary="$.step.percent",
+        nxt="After Update",
+        on_error=States.STEP_ERROR,
+        baseline_count="$.step.baseline_instances" if instance_scaling else None,
+        canary_count="$.step.canary_instances" if instance_scaling else None,
+    )
+    b.wait_in_service(
+        "After Update", with_weights=True, on_ready="Weights Took?", on_failed=States.STEP_ERROR
+    )
+    b.add(
+        "Weights Took?",
+        {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "And": [
+                        {
+                            "Variable": "$.endpoint.canary_weight[0]",
+                            "NumericEqualsPath": "$.step.percent",
+                        },
+                        {
+                            "Variable": "$.endpoint.baseline_weight[0]",
+                            "NumericEqualsPath": "$.step.baseline_weight",
+                        },
+                    ],
+                    "Next": States.START_BAKE,
+                }
+            ],
+            "Default": "Weights Not Applied",
+        },
+    )
+    b.add(
+        "Weights Not Applied",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": Errors.WEIGHTS_NOT_APPLIED,
+                "Cause.$": (
+                    "States.Format('after the update the endpoint reports weights {} "
+                    f"(baseline {b.baseline}) and {{}} (canary {b.canary}), "
+                    "expected {} and {}', States.JsonToString($.endpoint.baseline_weight), "
+                    "States.JsonToString($.endpoint.canary_weight), "
+                    "$.step.baseline_weight, $.step.percent)"
+                ),
+            },
+            "ResultPath": "$.error",
+            "Next": States.STEP_ERROR,
+        },
+    )
+    return States.BEFORE_UPDATE

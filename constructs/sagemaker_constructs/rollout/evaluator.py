@@ -1,0 +1,164 @@
+"""The evaluator Lambda of a rollout: function, log group and least-privilege role."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .._assets import lambda_code_root
+from .._iam import ScopedRole
+from .._logs import retention
+from ..compliance import acknowledge
+
+__all__ = ["EVALUATOR_HANDLER", "EVALUATOR_RUNTIME", "EvaluatorParts", "add_evaluator"]
+
+EVALUATOR_HANDLER = "canary_evaluator.handler.handler"
+EVALUATOR_RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+@dataclass(frozen=True)
+class EvaluatorParts:
+    """What :func:`add_evaluator` created, and the policy the evaluator judges by."""
+
+    function: lambda_.Function
+    log_group: logs.LogGroup
+    policy: dict[str, Any]
+
+
+def add_evaluator(
+    scope: Construct,
+    *,
+    policy: dict[str, Any],
+    alarms: Sequence[cloudwatch.IAlarm],
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+    encryption_key: kms.IKey,
+    log_retention_days: int,
+    removal_policy: cdk.RemovalPolicy,
+    reserved_concurrency: int | None,
+) -> EvaluatorParts:
+    """Add the evaluator (``EvaluatorRole``, ``EvaluatorLogs``, ``Evaluator``) to ``scope``.
+
+    ``alarms`` are added to the policy's ``alarm_names``; the evaluator may describe exactly
+    the alarms the returned policy names.
+    """
+    evaluator_role = ScopedRole(
+        scope,
+        "EvaluatorRole",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"canary evaluator of {scope.node.path}",
+    )
+    log_group = logs.LogGroup(
+        scope,
+        "EvaluatorLogs",
+        encryption_key=encryption_key,
+        retention=retention(log_retention_days),
+        removal_policy=removal_policy,
+    )
+    function = lambda_.Function(
+        scope,
+        "Evaluator",
+        description=f"Judges the canary of endpoint rollout {scope.node.path}",
+        runtime=EVALUATOR_RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=EVALUATOR_HANDLER,
+        code=lambda_.Code.from_asset(
+            str(lambda_code_root()), exclude=["__pycache__", "**/__pycache__", "*.pyc"]
+        ),
+        role=evaluator_role.immutable_role,
+        timeout=cdk.Duration.seconds(60),
+        memory_size=256,
+        reserved_concurrent_executions=reserved_concurrency,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        vpc=vpc,
+        vpc_subnets=vpc_subnets,
+        security_groups=list(security_groups) if security_groups is not None else None,
+    )
+    function.node.add_dependency(evaluator_role.policy)
+    for rule in (
+        "HIPAA.Security::HIPAA.Security-LambdaDLQ",
+        "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
+    ):
+        acknowledge(
+            function,
+            rule,
+            "The evaluator is only invoked synchronously by the rollout state machine "
+            "(lambda:invoke, RequestResponse), which retries and then rolls back; a "
+            "dead-letter queue only receives failed asynchronous invocations.",
+        )
+    policy = dict(policy)
+    alarm_names = [a.alarm_name for a in alarms]
+    policy_alarms = [n for n in policy.get("alarm_names", []) if isinstance(n, str)]
+    if alarm_names:
+        policy["alarm_names"] = [*policy_alarms, *alarm_names]
+    _grant_evaluator(scope, evaluator_role, log_group, watched=[*policy_alarms, *alarm_names])
+    return EvaluatorParts(function=function, log_group=log_group, policy=policy)
+
+
+def _grant_evaluator(
+    scope: Construct, evaluator_role: ScopedRole, log_group: logs.LogGroup, *, watched: list[str]
+) -> None:
+    """Its own logs, metrics, X-Ray and VPC interfaces, and the watched alarms only."""
+    stack = cdk.Stack.of(scope)
+    evaluator_role.add_statements(
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            # the log group's Arn attribute ends with ":*" and so covers its streams
+            resources=[log_group.log_group_arn],
+        ),
+        iam.PolicyStatement(
+            sid="ReadMetrics",
+            actions=["cloudwatch:GetMetricData"],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="XRayAndVpcNetworkInterfaces",
+            actions=[
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            resources=["*"],
+        ),
+    )
+    if watched:
+        evaluator_role.add_statements(
+            iam.PolicyStatement(
+                sid="DescribeWatchedAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[
+                    stack.format_arn(
+                        service="cloudwatch",
+                        resource="alarm",
+                        resource_name=name,
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for name in watched
+                ],
+            )
+        )
+    acknowledge(
+        evaluator_role.policy,
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:GetMetricData, the X-Ray trace actions and the Lambda VPC network "
+        "interface actions support no resource-level permissions, so their resource is '*'; "
+        "every other statement names its resource.",
+    )

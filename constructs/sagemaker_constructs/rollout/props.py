@@ -1,0 +1,34 @@
+"""The rollout's public argument types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["IEndpointRef", "InstanceScaling"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceScaling:
+    """Instance counts that follow the traffic share during a rollout.
+
+    A variant with ``share`` percent of the traffic gets
+    ``max(min_instances, ceil(max_instances * share / 100))`` instances.
+
+    :param max_instances: the instances that serve all traffic.
+    :param min_instances: the fewest a variant keeps. Default: 1.
+    """
+
+    max_instances: int
+    min_instances: int = 1
+
+
+@runtime_checkable
+class IEndpointRef(Protocol):
+    """Anything that names a SageMaker endpoint (an ``Endpoint``, an import, a stub)."""
+
+    @property
+    def endpoint_name(self) -> str: ...
+
+    @property
+    def endpoint_arn(self) -> str: ...

@@ -1,0 +1,323 @@
+"""Construction-time validation of ``CanaryRollout``'s arguments (one collected ValueError)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import aws_cdk as cdk
+
+from .._logs import RETENTION_BY_DAYS
+from .._validation import ValidationProblems, is_token
+from .props import IEndpointRef, InstanceScaling
+
+__all__ = [
+    "HISTORY_EVENTS_PER_EVALUATION",
+    "HISTORY_EVENT_BUDGET",
+    "STATE_MACHINE_NAME_PATTERN",
+    "VARIANT_NAME_PATTERN",
+    "seconds",
+    "validate_rollout",
+]
+
+#: SageMaker production variant names.
+VARIANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+STATE_MACHINE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,80}$")
+POLICY_KEYS = ("min_canary_invocations", "error_rate", "latency", "alarm_names", "extra_metrics")
+_POLICY_SUB_KEYS = {
+    "error_rate": ("max_absolute_increase", "alpha", "max_rate"),
+    "latency": ("statistic", "max_relative_increase", "alpha"),
+}
+#: A Standard workflow keeps at most 25,000 history events; one evaluation round (wait,
+#: evaluate, choices) takes about a dozen, and the rest of a rollout needs some too.
+HISTORY_EVENTS_PER_EVALUATION = 14
+HISTORY_EVENT_BUDGET = 20_000
+
+
+def seconds(value: cdk.Duration) -> int | None:
+    """Whole seconds of ``value``; ``None`` for a token."""
+    if is_token(value.to_string()):
+        return None
+    return int(value.to_seconds())
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def validate_rollout(
+    problems: ValidationProblems,
+    *,
+    endpoint: object,
+    baseline_variant: str,
+    canary_variant: str,
+    steps: list[Any],
+    bake_time: cdk.Duration,
+    interval: cdk.Duration,
+    max_extensions: int,
+    poll_interval: cdk.Duration,
+    max_polls: int,
+    policy: dict[str, Any],
+    approval_steps: list[Any],
+    approval_timeout: cdk.Duration,
+    log_retention_days: int,
+    state_machine_name: str | None,
+    instance_scaling: InstanceScaling | None,
+) -> None:
+    """Collect every problem of the arguments, then raise one ValueError."""
+    _validate_instance_scaling(problems, instance_scaling)
+    _validate_endpoint(problems, endpoint, baseline_variant, canary_variant)
+    _validate_schedule(problems, steps, bake_time, interval, max_extensions)
+    _validate_limits(
+        problems,
+        poll_interval=poll_interval,
+        max_extensions=max_extensions,
+        max_polls=max_polls,
+        approval_timeout=approval_timeout,
+        approval_steps=approval_steps,
+        steps=steps,
+        log_retention_days=log_retention_days,
+        state_machine_name=state_machine_name,
+    )
+    _validate_policy(problems, policy)
+    problems.raise_if_any()
+
+
+def _validate_instance_scaling(
+    problems: ValidationProblems, instance_scaling: InstanceScaling | None
+) -> None:
+    if instance_scaling is not None:
+        problems.check(
+            _is_int(instance_scaling.min_instances) and instance_scaling.min_instances >= 1,
+            "instance_scaling.min_instances",
+            instance_scaling.min_instances,
+            "must be an integer of at least 1 (a real-time variant keeps one instance)",
+            "pass min_instances=1 or more",
+        )
+        problems.check(
+            _is_int(instance_scaling.max_instances)
+            and _is_int(instance_scaling.min_instances)
+            and instance_scaling.max_instances >= max(1, instance_scaling.min_instances),
+            "instance_scaling.max_instances",
+            instance_scaling.max_instances,
+            "must be an integer of at least min_instances",
+            "pass the instance count that serves all traffic",
+        )
+
+
+def _validate_endpoint(
+    problems: ValidationProblems, endpoint: object, baseline_variant: str, canary_variant: str
+) -> None:
+    if not isinstance(endpoint, IEndpointRef):
+        problems.add(
+            "endpoint",
+            endpoint,
+            "must have endpoint_name and endpoint_arn attributes",
+            "pass an Endpoint or an object with endpoint_name and endpoint_arn",
+        )
+    known = getattr(endpoint, "variant_names", None)  # an Endpoint knows its variants
+    if isinstance(known, list) and not is_token(known):
+        for argument, variant in (
+            ("baseline_variant", baseline_variant),
+            ("canary_variant", canary_variant),
+        ):
+            problems.check(
+                variant in known,
+                argument,
+                variant,
+                f"must be a variant of the endpoint ({', '.join(known)})",
+                "name one of the endpoint's production variants",
+            )
+    for argument, variant in (
+        ("baseline_variant", baseline_variant),
+        ("canary_variant", canary_variant),
+    ):
+        problems.check_name(argument, variant, pattern=VARIANT_NAME_PATTERN)
+    if baseline_variant == canary_variant and not is_token(baseline_variant):
+        problems.add(
+            "canary_variant",
+            canary_variant,
+            "must differ from baseline_variant",
+            "name the variant that serves the new model",
+        )
+
+
+def _validate_schedule(
+    problems: ValidationProblems,
+    steps: list[Any],
+    bake_time: cdk.Duration,
+    interval: cdk.Duration,
+    max_extensions: int,
+) -> None:
+    """Steps, bake time and interval, and whether a rollout fits in the execution history."""
+    _validate_steps(problems, steps)
+    bake = seconds(bake_time)
+    every = seconds(interval)
+    problems.check_range("interval", every, minimum=60, maximum=3600, unit="seconds")
+    problems.check_range("bake_time", bake, minimum=60, maximum=7 * 86400, unit="seconds")
+    if bake is not None and every is not None and bake < every:
+        problems.add(
+            "bake_time",
+            f"{bake} seconds",
+            f"must be at least the interval ({every} seconds)",
+            "lengthen bake_time or shorten interval",
+        )
+    if (
+        bake is not None
+        and every is not None
+        and every > 0
+        and _is_int(max_extensions)
+        and isinstance(steps, list)
+    ):
+        evaluations = (bake // every + max_extensions) * max(1, len(steps))
+        if evaluations * HISTORY_EVENTS_PER_EVALUATION > HISTORY_EVENT_BUDGET:
+            problems.add(
+                "bake_time",
+                f"{bake} seconds",
+                f"with interval {every} s, max_extensions {max_extensions} and {len(steps)} "
+                f"steps a rollout could need {evaluations} evaluations, more than a Standard "
+                "workflow's 25,000-event history holds "
+                f"(at most {HISTORY_EVENT_BUDGET // HISTORY_EVENTS_PER_EVALUATION})",
+                "shorten bake_time, lengthen interval, or use fewer steps or extensions",
+            )
+
+
+def _validate_limits(
+    problems: ValidationProblems,
+    *,
+    poll_interval: cdk.Duration,
+    max_extensions: int,
+    max_polls: int,
+    approval_timeout: cdk.Duration,
+    approval_steps: list[Any],
+    steps: list[Any],
+    log_retention_days: int,
+    state_machine_name: str | None,
+) -> None:
+    poll = seconds(poll_interval)
+    problems.check_range("poll_interval", poll, minimum=1, maximum=3600, unit="seconds")
+    for argument, number, low, high in (
+        ("max_extensions", max_extensions, 0, 1000),
+        ("max_polls", max_polls, 1, 10000),
+    ):
+        if not _is_int(number):
+            problems.add(argument, number, "must be an integer", "pass a whole number")
+        else:
+            problems.check_range(argument, number, minimum=low, maximum=high)
+    problems.check_range(
+        "approval_timeout",
+        seconds(approval_timeout),
+        minimum=60,
+        maximum=365 * 86400,
+        unit="seconds",
+    )
+    if len(set(map(repr, approval_steps))) != len(approval_steps) or any(
+        s not in steps for s in approval_steps
+    ):
+        problems.add(
+            "approval_steps",
+            approval_steps,
+            f"must be distinct percentages among steps {steps}",
+            "list only percentages that are in steps",
+        )
+    if log_retention_days not in RETENTION_BY_DAYS:
+        problems.add(
+            "log_retention_days",
+            log_retention_days,
+            "must be a CloudWatch Logs retention value",
+            f"choose one of {', '.join(str(d) for d in RETENTION_BY_DAYS)}",
+        )
+    if (
+        state_machine_name is not None
+        and not is_token(state_machine_name)
+        and not STATE_MACHINE_NAME_PATTERN.match(state_machine_name)
+    ):
+        problems.add(
+            "state_machine_name",
+            state_machine_name,
+            "must be 1-80 characters of letters, digits, '-' and '_'",
+            "shorten it or remove other characters",
+        )
+
+
+def _validate_steps(problems: ValidationProblems, steps: list[Any]) -> None:
+    rule = (
+        "must be at least 2 integer percentages between 1 and 100, strictly increasing, "
+        "ending at 100"
+    )
+    fix = "pass for example [5, 25, 50, 100]"
+    if len(steps) < 2:
+        problems.add("steps", steps, rule, fix)
+        return
+    if not all(_is_int(s) and 1 <= s <= 100 for s in steps):
+        problems.add("steps", steps, rule + " (every item an integer 1-100)", fix)
+        return
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        problems.add("steps", steps, rule + " (strictly increasing)", fix)
+    if steps[-1] != 100:
+        problems.add("steps", steps, rule + " (the last step must be 100)", fix)
+
+
+def _validate_policy(problems: ValidationProblems, policy: dict[str, Any]) -> None:
+    if is_token(policy):
+        return
+    for key in policy:
+        if key not in POLICY_KEYS:
+            problems.add(
+                f"policy[{key!r}]",
+                policy[key],
+                f"is not a policy key ({', '.join(POLICY_KEYS)})",
+                "remove or rename the key",
+            )
+    minimum = policy.get("min_canary_invocations")
+    if minimum is not None and (not _is_int(minimum) or minimum < 1):
+        problems.add(
+            "policy['min_canary_invocations']",
+            minimum,
+            "must be an integer >= 1",
+            "pass a whole number of invocations",
+        )
+    for key, sub_keys in _POLICY_SUB_KEYS.items():
+        section = policy.get(key)
+        if section is None:
+            continue
+        if not isinstance(section, Mapping):
+            problems.add(f"policy[{key!r}]", section, "must be an object", "pass a dict")
+            continue
+        for sub, value in section.items():
+            where = f"policy[{key!r}][{sub!r}]"
+            if sub not in sub_keys:
+                problems.add(
+                    where, value, f"is not a key of {key} ({', '.join(sub_keys)})", "remove it"
+                )
+            elif sub == "statistic":
+                if not isinstance(value, str) or not value:
+                    problems.add(where, value, "must be a CloudWatch statistic", "e.g. 'p99'")
+            elif not _is_number(value) or value < 0:
+                problems.add(where, value, "must be a number >= 0", "pass a number")
+    names = policy.get("alarm_names")
+    if names is not None and (
+        not isinstance(names, list | tuple) or not all(isinstance(n, str) and n for n in names)
+    ):
+        problems.add(
+            "policy['alarm_names']",
+            names,
+            "must be a list of alarm names",
+            "pass names, or use the alarms argument",
+        )
+    extra = policy.get("extra_metrics")
+    if extra is not None and (
+        not isinstance(extra, list | tuple) or not all(isinstance(m, Mapping) for m in extra)
+    ):
+        problems.add(
+            "policy['extra_metrics']",
+            extra,
+            "must be a list of metric objects",
+            "pass dicts with namespace, name, dimensions, statistic, direction, tolerance",
+        )
