@@ -354,26 +354,91 @@ def test_no_inline_policies_and_no_wildcard_actions(synthesized: Synthesized) ->
                 assert not action.endswith(":*"), action
 
 
-def test_state_machine_role_is_scoped_to_its_endpoint_evaluator_topic_and_itself(
-    synthesized: Synthesized,
+#: The IAM action of each Step Functions integration the rollout may use, as the Step Functions
+#: developer guide's IAM policies for integrated services state it. A task of another kind
+#: fails the test below until its action is written here.
+TASK_ACTIONS = {
+    "arn:aws:states:::lambda:invoke": "lambda:InvokeFunction",
+    "arn:aws:states:::sns:publish": "sns:Publish",
+    "arn:aws:states:::sns:publish.waitForTaskToken": "sns:Publish",
+    "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint": "sagemaker:DescribeEndpoint",
+    "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities": (
+        "sagemaker:UpdateEndpointWeightsAndCapacities"
+    ),
+    "arn:aws:states:::aws-sdk:sfn:listExecutions": "states:ListExecutions",
+}
+#: Statements of the state machine's role that serve no task (log delivery, tracing, the key).
+NON_TASK_SIDS = {"LogDeliveryAndXRay", "EncryptNotifications"}
+
+
+def _readable(value: Any) -> Any:
+    """``value`` with every token written out: ``Ref`` -> ``ref:<id>``, ``GetAtt`` ->
+    ``<id>.<attribute>``, ``Fn::Join`` joined, ``AWS::Partition`` -> ``aws``."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return "aws" if value["Ref"] == "AWS::Partition" else f"ref:{value['Ref']}"
+        if "Fn::GetAtt" in value:
+            return ".".join(value["Fn::GetAtt"])
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(_readable(p)) for p in parts)
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
+
+
+def _task_calls(raw: dict[str, Any], prefix: str) -> set[tuple[str, str]]:
+    """(IAM action, resource) of every Task state of the synthesized definition."""
+    machine = _one(raw, "AWS::StepFunctions::StateMachine", prefix)
+    definition = json.loads(_readable(machine["Properties"]["DefinitionString"]))
+    calls = set()
+    for name, state in definition["States"].items():
+        if state["Type"] != "Task":
+            continue
+        assert state["Resource"] in TASK_ACTIONS, (name, state["Resource"])
+        parameters = state["Parameters"]
+        if "EndpointName" in parameters:
+            resource = (
+                f"arn:aws:sagemaker:{ENV.region}:{ENV.account}:endpoint/"
+                + parameters["EndpointName"]
+            )
+        else:
+            (resource,) = (
+                parameters[k]
+                for k in ("FunctionName", "TopicArn", "StateMachineArn")
+                if k in parameters
+            )
+        calls.add((TASK_ACTIONS[state["Resource"]], resource))
+    return calls
+
+
+@pytest.mark.parametrize("prefix", ["Rollout", "Gated"])
+def test_state_machine_role_grants_exactly_what_its_tasks_call(
+    synthesized: Synthesized, prefix: str
 ) -> None:
-    statements = {s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedRolePolicy")}
-    shift = statements["ShiftTraffic"]
-    assert set(shift["Action"]) == {
-        "sagemaker:UpdateEndpointWeightsAndCapacities",
-        "sagemaker:DescribeEndpoint",
+    statements = _policy_statements(synthesized.raw, f"{prefix}RolePolicy")
+    granted = {
+        (action, _readable(resource))
+        for statement in statements
+        if statement["Sid"] not in NON_TASK_SIDS
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
     }
-    assert "endpoint/fraud" in json.dumps(shift["Resource"])
-    assert statements["InvokeEvaluator"]["Action"] == "lambda:InvokeFunction"
-    assert "GatedEvaluator" in json.dumps(statements["InvokeEvaluator"]["Resource"])
-    assert statements["Notify"]["Action"] == "sns:Publish"
-    assert "TeamTopic" in json.dumps(statements["Notify"]["Resource"])
-    lock = statements["OneRolloutAtATime"]
-    assert lock["Action"] == "states:ListExecutions"
-    assert "stateMachine:fraud-rollout" in json.dumps(lock["Resource"])
-    assert statements["EncryptNotifications"]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
-    wildcard = [s["Sid"] for s in statements.values() if s["Resource"] == "*"]
+    calls = _task_calls(synthesized.raw, prefix)
+    assert calls - granted == set(), "a task calls an API its role does not grant"
+    assert granted - calls == set(), "the role grants a task permission no task uses"
+    # the tasks call their own endpoint, evaluator, topic and state machine, nothing else
+    resources = {resource for _, resource in calls}
+    assert len(resources) == 4
+    wildcard = [s["Sid"] for s in statements if s["Resource"] == "*"]
     assert wildcard == ["LogDeliveryAndXRay"]
+
+
+def test_state_machine_role_may_use_the_topic_key(synthesized: Synthesized) -> None:
+    statements = {s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedRolePolicy")}
+    assert statements["EncryptNotifications"]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert "TeamKey" in json.dumps(statements["EncryptNotifications"]["Resource"])
 
 
 def test_evaluator_role_reads_metrics_and_only_the_named_alarms(

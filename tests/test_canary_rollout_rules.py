@@ -8,6 +8,7 @@ from aws_cdk import aws_ec2 as ec2
 
 from sagemaker_constructs import CanaryRollout, InstanceScaling
 from sagemaker_constructs.rollout.definition import instance_counts
+from sagemaker_constructs.rollout.definition.builder import Builder, iam_action
 
 
 class _Endpoint:
@@ -117,3 +118,42 @@ def test_a_rollout_must_fit_in_the_execution_history() -> None:
             vpc=vpc,
             bake_time=cdk.Duration.days(1),
         )
+
+
+@pytest.mark.parametrize(
+    ("resource", "action"),
+    [
+        ("arn:aws:states:::aws-sdk:sagemaker:describeEndpoint", "sagemaker:DescribeEndpoint"),
+        ("arn:aws:states:::aws-sdk:sfn:listExecutions", "states:ListExecutions"),
+        ("arn:aws:states:::aws-sdk:dynamodb:putItem", "dynamodb:PutItem"),
+        ("arn:aws:states:::lambda:invoke", "lambda:InvokeFunction"),
+        ("arn:aws:states:::sns:publish.waitForTaskToken", "sns:Publish"),
+    ],
+)
+def test_a_task_resource_names_its_iam_action(resource: str, action: str) -> None:
+    assert iam_action(resource) == action
+
+
+def test_a_task_of_an_unknown_integration_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"no IAM action known for the task resource"):
+        iam_action("arn:aws:states:::ecs:runTask.sync")
+
+
+def test_a_task_cannot_be_added_without_its_permission() -> None:
+    builder = Builder(
+        endpoint_name="ep",
+        endpoint_arn="arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep",
+        baseline_variant="a",
+        canary_variant="b",
+        evaluator_arn="arn:aws:lambda:us-east-1:111111111111:function:f",
+        topic_arn="arn:aws:sns:us-east-1:111111111111:t",
+        state_machine_arn="arn:aws:states:us-east-1:111111111111:stateMachine:m",
+        approval_timeout_seconds=60,
+    )
+    task = {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}
+    with pytest.raises(ValueError, match=r"is a Task: add it with add_task"):
+        builder.add("Publish", task)
+    builder.add_task("Publish", task, resource_arn=builder.topic_arn)
+    assert [(p.action, p.resource, p.state) for p in builder.permissions] == [
+        ("sns:Publish", builder.topic_arn, "Publish")
+    ]

@@ -69,7 +69,7 @@ from .._logs import retention
 from .._validation import ValidationProblems
 from ..compliance import acknowledge
 from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT
-from .definition import RolloutDefaults, build_definition
+from .definition import Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
 from .props import IEndpointRef, InstanceScaling
@@ -223,9 +223,9 @@ class CanaryRollout(Construct):
             retention=retention(log_retention_days),
             removal_policy=removal_policy,
         )
-        self._role = self._state_machine_role(topic_key)
         definition = build_definition(
             endpoint_name=endpoint.endpoint_name,
+            endpoint_arn=endpoint.endpoint_arn,
             baseline_variant=baseline_variant,
             canary_variant=canary_variant,
             evaluator_arn=self.evaluator.function_arn,
@@ -248,7 +248,8 @@ class CanaryRollout(Construct):
                 else None
             ),
         )
-        self.state_machine = self._state_machine(definition)
+        self._role = self._state_machine_role(definition, topic_key)
+        self.state_machine = self._state_machine(definition.asl)
 
         self._rollback_failed_metric_name = f"RollbackFailed-{name}"
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
@@ -295,8 +296,9 @@ class CanaryRollout(Construct):
         )
         return created, self.encryption_key
 
-    def _state_machine_role(self, topic_key: kms.IKey | None) -> ScopedRole:
-        """The state machine's role: the tasks' APIs, log delivery, X-Ray, the topic's key."""
+    def _state_machine_role(self, definition: Definition, topic_key: kms.IKey | None) -> ScopedRole:
+        """The state machine's role: exactly what its tasks call (derived from the definition),
+        log delivery and X-Ray, and the topic's key."""
         role = ScopedRole(
             self,
             "Role",
@@ -304,26 +306,9 @@ class CanaryRollout(Construct):
             description=f"canary rollout state machine {self.state_machine_name}",
         )
         role.add_statements(
-            iam.PolicyStatement(
-                sid="ShiftTraffic",
-                actions=[
-                    "sagemaker:UpdateEndpointWeightsAndCapacities",
-                    "sagemaker:DescribeEndpoint",
-                ],
-                resources=[self.endpoint.endpoint_arn],
-            ),
-            iam.PolicyStatement(
-                sid="InvokeEvaluator",
-                actions=["lambda:InvokeFunction"],
-                resources=[self.evaluator.function_arn],
-            ),
-            iam.PolicyStatement(
-                sid="Notify", actions=["sns:Publish"], resources=[self.topic.topic_arn]
-            ),
-            iam.PolicyStatement(
-                sid="OneRolloutAtATime",
-                actions=["states:ListExecutions"],
-                resources=[self.state_machine_arn],
+            *(
+                iam.PolicyStatement(sid=sid, actions=actions, resources=[resource])
+                for sid, actions, resource in definition.statements()
             ),
             iam.PolicyStatement(
                 sid="LogDeliveryAndXRay",

@@ -83,6 +83,10 @@ class Errors:
 #: Errors that mean "the rollout rolled back": traffic is on the baseline, verified.
 ROLLED_BACK_ERRORS = frozenset({Errors.ROLLED_BACK})
 
+#: The error type the evaluator Lambda raises for an event it rejects (its policy, variants
+#: or window): the state machine ends such an execution in ``InvalidInput``.
+EVALUATOR_INVALID_EVENT = "ValueError"
+
 # -- notifications (the ``event`` of each SNS message) ---------------------------------------
 
 

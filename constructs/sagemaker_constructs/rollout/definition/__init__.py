@@ -39,6 +39,7 @@ The execution state (``$``) holds:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..contract import States
@@ -48,6 +49,7 @@ from .builder import (
     LAMBDA_RETRY_ERRORS,
     SAGEMAKER_RETRY_ERRORS,
     Builder,
+    Permission,
     RolloutDefaults,
     instance_counts,
 )
@@ -58,15 +60,49 @@ from .step import build_shift_traffic, build_start_step
 __all__ = [
     "LAMBDA_RETRY_ERRORS",
     "SAGEMAKER_RETRY_ERRORS",
+    "Definition",
+    "Permission",
     "RolloutDefaults",
     "build_definition",
     "instance_counts",
 ]
 
 
+@dataclass(frozen=True)
+class Definition:
+    """The state machine (``asl``) and what its tasks call (``permissions``)."""
+
+    asl: dict[str, Any]
+    permissions: tuple[Permission, ...]
+
+    def statements(self) -> list[tuple[str, list[str], str]]:
+        """``(sid, actions, resource)`` per resource the tasks call, in the order of first use.
+
+        Exactly the actions the tasks call: the state machine's role gets these and, for its
+        tasks, nothing else.
+        """
+        by_resource: dict[str, list[str]] = {}
+        for permission in self.permissions:
+            actions = by_resource.setdefault(permission.resource, [])
+            if permission.action not in actions:
+                actions.append(permission.action)
+        grouped: list[tuple[str, list[str], str]] = []
+        sids: set[str] = set()
+        for resource, actions in by_resource.items():
+            base = actions[0].split(":")[0].capitalize() + "Tasks"
+            sid = base
+            n = 2
+            while sid in sids:
+                sid, n = f"{base}{n}", n + 1
+            sids.add(sid)
+            grouped.append((sid, sorted(actions), resource))
+        return grouped
+
+
 def build_definition(
     *,
     endpoint_name: str,
+    endpoint_arn: str,
     baseline_variant: str,
     canary_variant: str,
     evaluator_arn: str,
@@ -76,14 +112,15 @@ def build_definition(
     approval_steps: Sequence[int] = (),
     approval_timeout_seconds: int = 86400,
     instance_scaling: tuple[int, int] | None = None,
-) -> dict[str, Any]:
-    """The rollout state machine as an ASL dict (see the module docstring for ``$``).
+) -> Definition:
+    """The rollout state machine (see the module docstring for ``$``) and its permissions.
 
     ``instance_scaling`` = ``(minimum, maximum)`` scales each variant's instance count with
     its traffic share at every step: ``max(minimum, ceil(maximum * share / 100))``.
     """
     b = Builder(
         endpoint_name=endpoint_name,
+        endpoint_arn=endpoint_arn,
         baseline_variant=baseline_variant,
         canary_variant=canary_variant,
         evaluator_arn=evaluator_arn,
@@ -103,7 +140,7 @@ def build_definition(
     build_shift_traffic(b, instance_scaling=instance_scaling)
     build_bake_and_evaluation(b)
     build_rollback(b, instance_scaling=instance_scaling)
-    return {
+    asl = {
         "Comment": (
             f"Canary rollout of endpoint {endpoint_name}: shift traffic from {baseline_variant} "
             f"to {canary_variant} step by step, evaluate, roll back on failure."
@@ -111,3 +148,4 @@ def build_definition(
         "StartAt": start,
         "States": b.states,
     }
+    return Definition(asl=asl, permissions=tuple(b.permissions))

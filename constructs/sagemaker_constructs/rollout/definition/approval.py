@@ -81,7 +81,7 @@ def _request(b: Builder) -> None:
         f"aws stepfunctions send-task-failure --error {Errors.REJECTED} --cause <why> "
         "--task-token {}"
     )
-    b.add(
+    b.add_task(
         "Request Approval",
         {
             "Type": "Task",
@@ -113,6 +113,7 @@ def _request(b: Builder) -> None:
             ],
             "Next": "Approval Granted",
         },
+        resource_arn=b.topic_arn,
     )
     b.add(
         "Approval Rejected",

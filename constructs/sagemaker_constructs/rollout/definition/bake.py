@@ -60,7 +60,7 @@ def _bake(b: Builder) -> None:
             "Next": "Evaluate",
         },
     )
-    b.add("Evaluate", b.evaluate("$.bake.window", "Verdict?", result_path="$.evaluation"))
+    b.evaluate("Evaluate", "$.bake.window", "Verdict?", result_path="$.evaluation")
     b.add(
         "Verdict?",
         {

@@ -9,7 +9,9 @@ instead).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..contract import Errors, States
@@ -20,9 +22,11 @@ __all__ = [
     "SFN_RETRY_ERRORS",
     "SNS_RETRY_ERRORS",
     "Builder",
+    "Permission",
     "RolloutDefaults",
     "State",
     "catch",
+    "iam_action",
     "instance_counts",
     "integer_rules",
     "retry",
@@ -102,6 +106,43 @@ def instance_counts(minimum: int, maximum: int) -> list[int]:
     return [max(minimum, -(-maximum * percent // 100)) for percent in range(101)]
 
 
+#: Step Functions' optimised integrations the rollout uses, and the IAM action each calls.
+_OPTIMISED_INTEGRATIONS = {
+    "arn:aws:states:::lambda:invoke": "lambda:InvokeFunction",
+    "arn:aws:states:::sns:publish": "sns:Publish",
+}
+#: IAM's prefix for an aws-sdk integration's service where it differs from the service name.
+_IAM_PREFIXES = {"sfn": "states"}
+_SDK_INTEGRATION = re.compile(r"^arn:aws:states:::aws-sdk:(?P<service>[a-z0-9]+):(?P<api>\w+)$")
+
+
+def iam_action(task_resource: str) -> str:
+    """The IAM action a Task state's ``Resource`` calls.
+
+    ``arn:aws:states:::aws-sdk:sagemaker:describeEndpoint`` -> ``sagemaker:DescribeEndpoint``;
+    optimised integrations by their table (a ``.waitForTaskToken`` or ``.sync`` suffix calls
+    the same API). Raises ``ValueError`` for an integration it does not know, so a new kind of
+    task cannot reach a template without its permission.
+    """
+    base = re.sub(r"\.(waitForTaskToken|sync(:2)?)$", "", task_resource)
+    if base in _OPTIMISED_INTEGRATIONS:
+        return _OPTIMISED_INTEGRATIONS[base]
+    match = _SDK_INTEGRATION.match(base)
+    if match is None:
+        raise ValueError(f"no IAM action known for the task resource {task_resource!r}")
+    service, api = match["service"], match["api"]
+    return f"{_IAM_PREFIXES.get(service, service)}:{api[0].upper()}{api[1:]}"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One IAM action a task of the definition calls, on one resource (an ARN, maybe a token)."""
+
+    action: str
+    resource: str
+    state: str
+
+
 def retry(errors: Sequence[str], *, interval: int = 2, attempts: int = 6) -> dict[str, Any]:
     """A Retry rule for ``errors``: exponential backoff from ``interval`` s, at most 60 s."""
     return {
@@ -125,6 +166,7 @@ class Builder:
         self,
         *,
         endpoint_name: str,
+        endpoint_arn: str,
         baseline_variant: str,
         canary_variant: str,
         evaluator_arn: str,
@@ -133,6 +175,7 @@ class Builder:
         approval_timeout_seconds: int,
     ) -> None:
         self.endpoint_name = endpoint_name
+        self.endpoint_arn = endpoint_arn
         self.baseline = baseline_variant
         self.canary = canary_variant
         self.evaluator_arn = evaluator_arn
@@ -140,8 +183,21 @@ class Builder:
         self.state_machine_arn = state_machine_arn
         self.approval_timeout_seconds = approval_timeout_seconds
         self.states: dict[str, State] = {}
+        #: what each task calls, in the order the tasks were added
+        self.permissions: list[Permission] = []
 
     def add(self, name: str, state: State) -> str:
+        """Add a state that calls no AWS API (Task states go through :meth:`add_task`)."""
+        if state["Type"] == "Task":
+            raise ValueError(f"state {name!r} is a Task: add it with add_task")
+        return self._add(name, state)
+
+    def add_task(self, name: str, state: State, *, resource_arn: str) -> str:
+        """Add a Task state that calls its API on ``resource_arn``; records the permission."""
+        self.permissions.append(Permission(iam_action(state["Resource"]), resource_arn, name))
+        return self._add(name, state)
+
+    def _add(self, name: str, state: State) -> str:
         if name in self.states:
             raise ValueError(f"duplicate state name {name!r}")
         self.states[name] = state
@@ -159,7 +215,7 @@ class Builder:
                 selector[f"{key}.$"] = (
                     f"$.ProductionVariants[?(@.VariantName == '{variant}')].CurrentWeight"
                 )
-        return self.add(
+        return self.add_task(
             name,
             {
                 "Type": "Task",
@@ -171,6 +227,7 @@ class Builder:
                 "Catch": [catch(on_error)],
                 "Next": nxt,
             },
+            resource_arn=self.endpoint_arn,
         )
 
     def wait_in_service(
@@ -273,7 +330,7 @@ class Builder:
                 desired[key] = count
             return desired
 
-        return self.add(
+        return self.add_task(
             name,
             {
                 "Type": "Task",
@@ -291,11 +348,21 @@ class Builder:
                 "Catch": [catch(on_error)],
                 "Next": nxt,
             },
+            resource_arn=self.endpoint_arn,
         )
 
-    def evaluate(self, window_path: str, nxt: str, *, result_path: str) -> State:
+    def evaluate(
+        self,
+        name: str,
+        window_path: str,
+        nxt: str,
+        *,
+        result_path: str,
+        catches: list[dict[str, Any]] | None = None,
+    ) -> str:
         """Invoke the evaluator: ``$.event`` + ``$.reference`` (``{}`` or ``{baseline_reference}``)
-        + the window (``{window_start}``), so no key is ever null."""
+        + the window (``{window_start}``), so no key is ever null. Errors go to ``catches``
+        (default: ``States.STEP_ERROR``)."""
         state: State = {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke",
@@ -307,7 +374,7 @@ class Builder:
                 ),
             },
             "Retry": [retry(LAMBDA_RETRY_ERRORS, attempts=4)],
-            "Catch": [catch(States.STEP_ERROR)],
+            "Catch": catches or [catch(States.STEP_ERROR)],
             "ResultPath": result_path,
             "Next": nxt,
         }
@@ -322,7 +389,7 @@ class Builder:
                 "baseline_invocations.$": "$.Payload.baseline_invocations",
                 "canary_invocations.$": "$.Payload.canary_invocations",
             }
-        return state
+        return self.add_task(name, state, resource_arn=self.evaluator_arn)
 
     def fail_input(self, name: str, cause_format: str, *args: str) -> str:
         arguments = "".join(f", {a}" for a in args)

@@ -31,7 +31,7 @@ def notify(
     b: Builder, name: str, event: str, subject: str, extra: Mapping[str, Any], nxt: str
 ) -> str:
     """Add a state that publishes one notification, then goes on to ``nxt``."""
-    return b.add(
+    return b.add_task(
         name,
         {
             "Type": "Task",
@@ -47,4 +47,5 @@ def notify(
             "Catch": [catch(nxt, "$.notify_error")],
             "Next": nxt,
         },
+        resource_arn=b.topic_arn,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..contract import Errors, Events, States
+from ..contract import EVALUATOR_INVALID_EVENT, Errors, Events, States
 from .builder import (
     SFN_RETRY_ERRORS,
     Builder,
@@ -249,7 +249,7 @@ def _validate_steps(b: Builder) -> None:
 
 def _lock_and_starting_weights(b: Builder) -> None:
     """One rollout at a time; where traffic is now decides whether this one may move it."""
-    b.add(
+    b.add_task(
         "Check Lock",
         {
             "Type": "Task",
@@ -270,6 +270,7 @@ def _lock_and_starting_weights(b: Builder) -> None:
             "Retry": [retry(SFN_RETRY_ERRORS)],
             "Next": "Another Rollout Running?",
         },
+        resource_arn=b.state_machine_arn,
     )
     b.add(
         "Another Rollout Running?",
@@ -406,19 +407,19 @@ def _preflight(b: Builder) -> None:
             "Next": "Preflight Evaluation",
         },
     )
-    b.add(
+    b.evaluate(
         "Preflight Evaluation",
-        b.evaluate("$.window", States.NOTIFY_STARTED, result_path="$.preflight")
-        | {
-            "Catch": [
-                {"ErrorEquals": ["ValueError"], "ResultPath": "$.error", "Next": "Invalid policy"},
-                {
-                    "ErrorEquals": ["States.ALL"],
-                    "ResultPath": "$.error",
-                    "Next": "Preflight Failed",
-                },
-            ]
-        },
+        "$.window",
+        States.NOTIFY_STARTED,
+        result_path="$.preflight",
+        catches=[
+            {
+                "ErrorEquals": [EVALUATOR_INVALID_EVENT],
+                "ResultPath": "$.error",
+                "Next": "Invalid policy",
+            },
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Preflight Failed"},
+        ],
     )
     b.add(
         "Invalid policy",
