@@ -7,6 +7,7 @@ fails the fixture). Validation tests construct in a fresh stack without synthesi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,16 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from cdk_testing import cfn_lint
 
+from canary_evaluator.policy import parse_policy
 from sagemaker_constructs._iam import ScopedRole
-from sagemaker_constructs.compliance import add_compliance_checks
+from sagemaker_constructs.compliance import acknowledge_wildcard_resources, add_compliance_checks
 from sagemaker_constructs.rollout import CanaryRollout
+from sagemaker_constructs.rollout.contract import (
+    ROLLED_BACK_BASELINE_WEIGHT,
+    ROLLED_BACK_CANARY_WEIGHT,
+    States,
+)
+from sagemaker_constructs.rollout.rules import STEPS_RULE
 
 ENV = cdk.Environment(account="111111111111", region="us-east-1")
 
@@ -58,6 +66,7 @@ class Synthesized:
     outdir: Path
     rollout: CanaryRollout
     gated: CanaryRollout
+    operate_grant: iam.Grant
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +121,15 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
     rollout.grant_start_execution(deployer.grantee)
     rollout.grant_approve(deployer.grantee)
+    operator = ScopedRole(
+        stack, "Operator", assumed_by=iam.AccountRootPrincipal(), description="operator"
+    )
+    operate_grant = gated.grant_operate(operator.grantee)
+    acknowledge_wildcard_resources(operator.policy, "execution names are chosen at start time")
     # WHEN the app is synthesized with the compliance packs (a finding raises here)
     app.synth()
     raw = json.loads((outdir / "Rollouts.template.json").read_text())
-    return Synthesized(Template.from_json(raw), raw, outdir, rollout, gated)
+    return Synthesized(Template.from_json(raw), raw, outdir, rollout, gated, operate_grant)
 
 
 def _resources(raw: dict[str, Any], kind: str, prefix: str = "") -> dict[str, Any]:
@@ -435,6 +449,39 @@ def test_state_machine_role_grants_exactly_what_its_tasks_call(
     assert wildcard == ["LogDeliveryAndXRay"]
 
 
+def test_rollback_sets_and_checks_the_contracts_rolled_back_weights(
+    synthesized: Synthesized,
+) -> None:
+    states = _definition(synthesized.raw, "Rollout")["States"]
+    desired = states[States.ROLLBACK_SET_WEIGHTS]["Parameters"]["DesiredWeightsAndCapacities"]
+    assert [d["DesiredWeight"] for d in desired] == [
+        ROLLED_BACK_BASELINE_WEIGHT,
+        ROLLED_BACK_CANARY_WEIGHT,
+    ]
+    took = states["Rollback Took?"]["Choices"][0]
+    assert took["Next"] == "Notify Rolled Back"
+    assert {(c["Variable"], c["NumericEquals"]) for c in took["And"]} == {
+        ("$.endpoint.baseline_weight[0]", ROLLED_BACK_BASELINE_WEIGHT),
+        ("$.endpoint.canary_weight[0]", ROLLED_BACK_CANARY_WEIGHT),
+    }
+
+
+def test_an_invalid_steps_input_fails_with_the_constructs_rule(synthesized: Synthesized) -> None:
+    cause = _definition(synthesized.raw, "Rollout")["States"]["Invalid steps"]["CausePath"]
+    assert STEPS_RULE in cause
+
+
+def test_grant_operate_returns_every_statement_it_granted(synthesized: Synthesized) -> None:
+    granted = synthesized.operate_grant.principal_statements
+    actions = {a for statement in granted for a in statement.actions}
+    assert {
+        "states:StartExecution",
+        "states:StopExecution",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    } <= actions
+    assert len(granted) == 3
+
+
 def test_state_machine_role_may_use_the_topic_key(synthesized: Synthesized) -> None:
     statements = {s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedRolePolicy")}
     assert statements["EncryptNotifications"]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -558,15 +605,15 @@ def _build(**overrides: Any) -> CanaryRollout:
 @pytest.mark.parametrize(
     ("steps", "detail"),
     [
-        ([], "at least 2"),
-        ([100], "at least 2"),
-        ([5, 5, 100], "strictly increasing"),
-        ([50, 25, 100], "strictly increasing"),
-        ([5, 25, 50], "last step must be 100"),
-        ([0, 100], "every item an integer 1-100"),
-        ([5, 101], "every item an integer 1-100"),
-        ([5.5, 100], "every item an integer 1-100"),
-        ([True, 100], "every item an integer 1-100"),
+        ([], "fewer than 2 steps"),
+        ([100], "fewer than 2 steps"),
+        ([5, 5, 100], "not strictly increasing"),
+        ([50, 25, 100], "not strictly increasing"),
+        ([5, 25, 50], "the last step must be 100"),
+        ([0, 100], "every item must be an integer 1-100"),
+        ([5, 101], "every item must be an integer 1-100"),
+        ([5.5, 100], "every item must be an integer 1-100"),
+        ([True, 100], "every item must be an integer 1-100"),
     ],
 )
 def test_fails_on_invalid_steps(steps: list[Any], detail: str) -> None:
@@ -600,29 +647,39 @@ def test_fails_when_an_approval_step_is_not_a_step() -> None:
         _build(approval_steps=[30])
 
 
-def test_fails_on_unknown_policy_keys_and_bad_types() -> None:
+def test_fails_on_unknown_policy_keys_and_bad_types_with_the_evaluators_messages() -> None:
+    policy = {
+        "min_invocations": 10,
+        "min_canary_invocations": 0,
+        "latency": {"statistic": 99, "max_increase": 0.1},
+        "error_rate": {"alpha": "low"},
+        "alarm_names": "one-alarm",
+        "extra_metrics": {"name": "x"},
+    }
     with pytest.raises(ValueError, match=r"\(7 problems\)") as raised:
-        _build(
-            policy={
-                "min_invocations": 10,
-                "min_canary_invocations": 0,
-                "latency": {"statistic": 99, "max_increase": 0.1},
-                "error_rate": {"alpha": "low"},
-                "alarm_names": "one-alarm",
-                "extra_metrics": {"name": "x"},
-            }
-        )
+        _build(policy=policy)
     message = str(raised.value)
-    for fragment in (
-        "policy['min_invocations']",
-        "policy['min_canary_invocations']=0",
-        "policy['latency']['statistic']=99",
-        "policy['latency']['max_increase']",
-        "policy['error_rate']['alpha']='low'",
-        "policy['alarm_names']='one-alarm'",
-        "policy['extra_metrics']",
-    ):
-        assert fragment in message, fragment
+    with pytest.raises(ValueError, match=r"Invalid canary policy") as evaluator:
+        parse_policy(policy)
+    objections = str(evaluator.value).splitlines()[1:]
+    assert len(objections) == 7
+    for objection in objections:  # each of the evaluator's own lines, word for word
+        assert objection.strip() in message
+
+
+@pytest.mark.parametrize(
+    ("policy", "objection"),
+    [
+        ({"error_rate": {"alpha": 0}}, "policy.error_rate.alpha: got 0; allowed: a number in (0"),
+        ({"latency": {"alpha": 1}}, "policy.latency.alpha: got 1; allowed: a number in (0"),
+        ({"latency": {"statistic": "p101"}}, "policy.latency.statistic: got 'p101'"),
+    ],
+)
+def test_a_policy_the_evaluator_rejects_is_rejected_at_construction(
+    policy: dict[str, Any], objection: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(objection)):
+        _build(policy=policy)
 
 
 @pytest.mark.parametrize(

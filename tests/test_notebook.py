@@ -565,6 +565,12 @@ def test_full_role_is_scoped_to_prefix_key_repository_pipeline_and_endpoint(
     )
     assert by_action["sagemaker:StartPipelineExecution"]["Resource"] == PIPELINE_ARN
     assert by_action["sagemaker:InvokeEndpoint"]["Resource"] == ENDPOINT_ARN
+    # the same actions Endpoint.grant_invoke grants: one definition of "invoke an endpoint"
+    assert set(actions([by_action["sagemaker:InvokeEndpoint"]])) == {
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:InvokeEndpointAsync",
+        "sagemaker:InvokeEndpointWithResponseStream",
+    }
     assert "notebook-instance/research" in flatten(by_action["sagemaker:StopNotebookInstance"])
 
 

@@ -65,6 +65,11 @@ class ValidationProblems:
         """Record one problem: ``argument`` received ``value``, which breaks ``rule``."""
         self._problems.append(f"{argument}={value!r}: {rule}. Fix: {fix}.")
 
+    def add_reported(self, report: str, fix: str) -> None:
+        """Record a problem another checker reported, already naming argument, value and rule
+        (for example the evaluator's policy parser)."""
+        self._problems.append(f"{report}. Fix: {fix}.")
+
     def check(self, ok: bool, argument: str, value: Any, rule: str, fix: str) -> bool:
         """Record a problem unless ``ok``; returns ``ok`` so checks can be chained."""
         if not ok:

@@ -57,6 +57,7 @@ __all__ = [
     "TrafficRoutingType",
     "VariantAutoscaling",
     "VariantProperty",
+    "grant_invoke_endpoint",
 ]
 
 #: Invocation metrics (counts and latencies) are published here ...
@@ -69,6 +70,16 @@ _INVOKE_ACTIONS = [
     "sagemaker:InvokeEndpointAsync",
     "sagemaker:InvokeEndpointWithResponseStream",
 ]
+
+
+def grant_invoke_endpoint(grantee: iam.IGrantable, endpoint_arn: str) -> iam.Grant:
+    """Allow ``grantee`` to invoke the endpoint ``endpoint_arn`` (real-time, async and
+    streaming). The one place that knows which actions invoking an endpoint takes; prefer
+    ``endpoint.grant_invoke(grantee)`` where the endpoint is a construct."""
+    return iam.Grant.add_to_principal(
+        grantee=grantee, actions=_INVOKE_ACTIONS, resource_arns=[endpoint_arn]
+    )
+
 
 _KMS_RULES = (
     "HIPAA.Security::HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
@@ -278,9 +289,7 @@ class EndpointBase(Construct):
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to invoke this endpoint (real-time, async and streaming)."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee, actions=_INVOKE_ACTIONS, resource_arns=[self.endpoint_arn]
-        )
+        return grant_invoke_endpoint(grantee, self.endpoint_arn)
 
     def metric(
         self,

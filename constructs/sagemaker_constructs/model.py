@@ -469,6 +469,7 @@ class _ImportedModel(Construct):
 # --------------------------------------------------------------------------- Model
 
 
+@jsii.implements(iam.IGrantable)
 class Model(Construct):
     """A SageMaker model (``AWS::SageMaker::Model``) with a least-privilege role.
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -44,6 +45,8 @@ from . import _notebook_scripts as scripts
 from ._iam import ScopedRole
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
+from .endpoint import EndpointBase, grant_invoke_endpoint
+from .pipeline import ImportedPipeline, Pipeline, grant_start_pipeline_execution
 
 __all__ = [
     "CondaPackages",
@@ -208,6 +211,7 @@ class S3Backup:
     interval: cdk.Duration = field(default_factory=lambda: cdk.Duration.hours(1))
 
 
+@jsii.implements(iam.IGrantable)
 class Notebook(Construct):
     """AWS::SageMaker::NotebookInstance with its lifecycle configuration, role, key and group.
 
@@ -530,29 +534,22 @@ class Notebook(Construct):
         return grant
 
     def grant_start_pipeline(self, pipeline: str | _HasPipelineArn) -> iam.Grant:
-        """Start, describe and list executions of one pipeline (an ARN or an object with
-        ``pipeline_arn``)."""
+        """Start, describe and list executions of one pipeline (a ``Pipeline``, an ARN, or an
+        object with ``pipeline_arn``). A ``Pipeline`` grants it (``grant_start_execution``)."""
+        if isinstance(pipeline, Pipeline | ImportedPipeline):
+            return pipeline.grant_start_execution(self)
         arn = pipeline if isinstance(pipeline, str) else pipeline.pipeline_arn
         _check_arn("Notebook.grant_start_pipeline", self.node.id, "pipeline", arn, _PIPELINE_ARN)
-        return iam.Grant.add_to_principal(
-            grantee=self._grantee,
-            actions=[
-                "sagemaker:StartPipelineExecution",
-                "sagemaker:DescribePipeline",
-                "sagemaker:ListPipelineExecutions",
-            ],
-            resource_arns=[arn],
-        )
+        return grant_start_pipeline_execution(self, [arn])
 
     def grant_invoke_endpoint(self, endpoint: str | _HasEndpointArn) -> iam.Grant:
-        """Invoke one endpoint (an ARN or an object with ``endpoint_arn``)."""
+        """Invoke one endpoint (an ``Endpoint``, an ARN, or an object with ``endpoint_arn``):
+        real-time, async and streaming. An ``Endpoint`` grants it (``grant_invoke``)."""
+        if isinstance(endpoint, EndpointBase):
+            return endpoint.grant_invoke(self)
         arn = endpoint if isinstance(endpoint, str) else endpoint.endpoint_arn
         _check_arn("Notebook.grant_invoke_endpoint", self.node.id, "endpoint", arn, _ENDPOINT_ARN)
-        return iam.Grant.add_to_principal(
-            grantee=self._grantee,
-            actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"],
-            resource_arns=[arn],
-        )
+        return grant_invoke_endpoint(self, arn)
 
     # ---- permissions the instance needs ----
 

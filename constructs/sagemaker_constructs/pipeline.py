@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -52,6 +53,7 @@ __all__ = [
     "ImportedPipeline",
     "Pipeline",
     "PipelineDefinition",
+    "grant_start_pipeline_execution",
 ]
 
 #: Definitions up to this many characters (compact JSON) are inlined into the template;
@@ -112,6 +114,25 @@ _STEP_PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Model quality and Clarify checks run processing jobs.
 _STEP_PERMISSIONS["QualityCheck"] = _STEP_PERMISSIONS["Processing"]
 _STEP_PERMISSIONS["ClarifyCheck"] = _STEP_PERMISSIONS["Processing"]
+
+
+def grant_start_pipeline_execution(
+    grantee: iam.IGrantable, pipeline_arns: Sequence[str]
+) -> iam.Grant:
+    """Allow ``grantee`` to start the pipelines ``pipeline_arns`` and list their executions.
+
+    The one place that knows which actions starting a pipeline takes; prefer
+    ``pipeline.grant_start_execution(grantee)`` where the pipeline is a construct.
+    """
+    return iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=[
+            "sagemaker:StartPipelineExecution",
+            "sagemaker:DescribePipeline",
+            "sagemaker:ListPipelineExecutions",
+        ],
+        resource_arns=list(pipeline_arns),
+    )
 
 
 class PipelineDefinition:
@@ -219,15 +240,7 @@ class _PipelineBase(Construct):
         Grants ``sagemaker:StartPipelineExecution``, ``sagemaker:DescribePipeline`` and
         ``sagemaker:ListPipelineExecutions`` on the pipeline's ARN only (no wildcard).
         """
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=[
-                "sagemaker:StartPipelineExecution",
-                "sagemaker:DescribePipeline",
-                "sagemaker:ListPipelineExecutions",
-            ],
-            resource_arns=self._arns_for_policies(),
-        )
+        return grant_start_pipeline_execution(grantee, self._arns_for_policies())
 
     def grant_manage_executions(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` follow, stop and retry this pipeline's executions.
@@ -268,6 +281,7 @@ class ImportedPipeline(_PipelineBase):
         self.pipeline_arn = _pipeline_arn(self, pipeline_name)
 
 
+@jsii.implements(iam.IGrantable)
 class Pipeline(_PipelineBase):
     """A SageMaker Pipelines pipeline whose definition is checked before it is deployed.
 

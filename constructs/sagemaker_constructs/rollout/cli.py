@@ -55,6 +55,8 @@ from .contract import (
     EXIT_PROMOTED,
     EXIT_ROLLED_BACK,
     EXIT_RUNNING,
+    ROLLED_BACK_BASELINE_WEIGHT,
+    ROLLED_BACK_CANARY_WEIGHT,
     ROLLED_BACK_ERRORS,
     STACK_OUTPUT,
     STEP_KEY,
@@ -63,6 +65,7 @@ from .contract import (
     TAG_CANARY,
     TAG_ENDPOINT,
     Errors,
+    is_rolled_back,
 )
 
 __all__ = [
@@ -528,8 +531,11 @@ def abort(
         )
         out.write(f"stopped {execution_arn}\n")
     desired = [
-        {"VariantName": target.baseline_variant, "DesiredWeight": 100.0},
-        {"VariantName": target.canary_variant, "DesiredWeight": 0.0},
+        {
+            "VariantName": target.baseline_variant,
+            "DesiredWeight": float(ROLLED_BACK_BASELINE_WEIGHT),
+        },
+        {"VariantName": target.canary_variant, "DesiredWeight": float(ROLLED_BACK_CANARY_WEIGHT)},
     ]
     for _ in range(120):
         endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
@@ -551,7 +557,9 @@ def abort(
             v["VariantName"]: float(v.get("CurrentWeight", 0.0))
             for v in endpoint.get("ProductionVariants", [])
         }
-        if endpoint["EndpointStatus"] == "InService" and weights.get(target.canary_variant) == 0:
+        if endpoint["EndpointStatus"] == "InService" and is_rolled_back(
+            weights, baseline=target.baseline_variant, canary=target.canary_variant
+        ):
             out.write(
                 f"all traffic on {target.baseline_variant} of {target.endpoint_name} (verified)\n"
             )

@@ -54,6 +54,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -78,6 +79,7 @@ from .validation import seconds, validate_rollout
 __all__ = ["CanaryRollout"]
 
 
+@jsii.implements(iam.IGrantable)
 class CanaryRollout(Construct):
     """A Step Functions canary rollout between two variants of one SageMaker endpoint.
 
@@ -412,9 +414,10 @@ class CanaryRollout(Construct):
 
         Start, watch (describe, history, tags, endpoint weights), approve and reject, and
         abort (stop the execution and put all traffic back on the baseline variant). The
-        execution ARNs are ``<state machine>:*``, named at start time.
+        execution ARNs are ``<state machine>:*``, named at start time. Returns the combined
+        grant of the three statements (state machine, executions, endpoint).
         """
-        grant = iam.Grant.add_to_principal(
+        machine = iam.Grant.add_to_principal(
             grantee=grantee,
             actions=[
                 "states:StartExecution",
@@ -426,7 +429,7 @@ class CanaryRollout(Construct):
             ],
             resource_arns=[self.state_machine_arn],
         )
-        iam.Grant.add_to_principal(
+        executions = iam.Grant.add_to_principal(
             grantee=grantee,
             actions=[
                 "states:DescribeExecution",
@@ -435,12 +438,12 @@ class CanaryRollout(Construct):
             ],
             resource_arns=[self.executions_arn],
         )
-        iam.Grant.add_to_principal(
+        endpoint = iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
             resource_arns=[self.endpoint.endpoint_arn],
         )
-        return grant
+        return machine.combine(executions).combine(endpoint)
 
     def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
         """Failed executions (rolled back or not). Default: Sum over 1 minute."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -12,6 +10,7 @@ import aws_cdk as cdk
 from .._logs import RETENTION_BY_DAYS
 from .._validation import ValidationProblems, is_token
 from .props import IEndpointRef, InstanceScaling
+from .rules import STEPS_EXAMPLE, STEPS_RULE, check_policy, steps_problem
 
 __all__ = [
     "HISTORY_EVENTS_PER_EVALUATION",
@@ -25,11 +24,6 @@ __all__ = [
 #: SageMaker production variant names.
 VARIANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 STATE_MACHINE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,80}$")
-POLICY_KEYS = ("min_canary_invocations", "error_rate", "latency", "alarm_names", "extra_metrics")
-_POLICY_SUB_KEYS = {
-    "error_rate": ("max_absolute_increase", "alpha", "max_rate"),
-    "latency": ("statistic", "max_relative_increase", "alpha"),
-}
 #: A Standard workflow keeps at most 25,000 history events; one evaluation round (wait,
 #: evaluate, choices) takes about a dozen, and the rest of a rollout needs some too.
 HISTORY_EVENTS_PER_EVALUATION = 14
@@ -45,10 +39,6 @@ def seconds(value: cdk.Duration) -> int | None:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def validate_rollout(
@@ -247,77 +237,18 @@ def _validate_limits(
 
 
 def _validate_steps(problems: ValidationProblems, steps: list[Any]) -> None:
-    rule = (
-        "must be at least 2 integer percentages between 1 and 100, strictly increasing, "
-        "ending at 100"
-    )
-    fix = "pass for example [5, 25, 50, 100]"
-    if len(steps) < 2:
-        problems.add("steps", steps, rule, fix)
-        return
-    if not all(_is_int(s) and 1 <= s <= 100 for s in steps):
-        problems.add("steps", steps, rule + " (every item an integer 1-100)", fix)
-        return
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        problems.add("steps", steps, rule + " (strictly increasing)", fix)
-    if steps[-1] != 100:
-        problems.add("steps", steps, rule + " (the last step must be 100)", fix)
+    problem = steps_problem(steps)
+    if problem is not None:
+        problems.add(
+            "steps", steps, f"must be {STEPS_RULE} ({problem})", f"pass for example {STEPS_EXAMPLE}"
+        )
 
 
 def _validate_policy(problems: ValidationProblems, policy: dict[str, Any]) -> None:
+    """The evaluator's own parser judges the policy: what it rejects never reaches a template."""
     if is_token(policy):
         return
-    for key in policy:
-        if key not in POLICY_KEYS:
-            problems.add(
-                f"policy[{key!r}]",
-                policy[key],
-                f"is not a policy key ({', '.join(POLICY_KEYS)})",
-                "remove or rename the key",
-            )
-    minimum = policy.get("min_canary_invocations")
-    if minimum is not None and (not _is_int(minimum) or minimum < 1):
-        problems.add(
-            "policy['min_canary_invocations']",
-            minimum,
-            "must be an integer >= 1",
-            "pass a whole number of invocations",
-        )
-    for key, sub_keys in _POLICY_SUB_KEYS.items():
-        section = policy.get(key)
-        if section is None:
-            continue
-        if not isinstance(section, Mapping):
-            problems.add(f"policy[{key!r}]", section, "must be an object", "pass a dict")
-            continue
-        for sub, value in section.items():
-            where = f"policy[{key!r}][{sub!r}]"
-            if sub not in sub_keys:
-                problems.add(
-                    where, value, f"is not a key of {key} ({', '.join(sub_keys)})", "remove it"
-                )
-            elif sub == "statistic":
-                if not isinstance(value, str) or not value:
-                    problems.add(where, value, "must be a CloudWatch statistic", "e.g. 'p99'")
-            elif not _is_number(value) or value < 0:
-                problems.add(where, value, "must be a number >= 0", "pass a number")
-    names = policy.get("alarm_names")
-    if names is not None and (
-        not isinstance(names, list | tuple) or not all(isinstance(n, str) and n for n in names)
-    ):
-        problems.add(
-            "policy['alarm_names']",
-            names,
-            "must be a list of alarm names",
-            "pass names, or use the alarms argument",
-        )
-    extra = policy.get("extra_metrics")
-    if extra is not None and (
-        not isinstance(extra, list | tuple) or not all(isinstance(m, Mapping) for m in extra)
-    ):
-        problems.add(
-            "policy['extra_metrics']",
-            extra,
-            "must be a list of metric objects",
-            "pass dicts with namespace, name, dimensions, statistic, direction, tolerance",
+    for objection in check_policy(policy):
+        problems.add_reported(
+            objection, "change it to an allowed value, or leave the key out for its default"
         )

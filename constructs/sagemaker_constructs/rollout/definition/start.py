@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..contract import EVALUATOR_INVALID_EVENT, Errors, Events, States
+from ..rules import STEPS_EXAMPLE, STEPS_RULE
 from .builder import (
     SFN_RETRY_ERRORS,
     Builder,
@@ -32,10 +33,7 @@ _MINIMUMS = {
     "max_polls": 1,
 }
 _NUMBERS = tuple(_MINIMUMS)
-_STEPS_RULE = (
-    "steps must be a list of at least 2 integer percentages between 1 and 100, "
-    "strictly increasing and ending at 100, such as [5, 25, 50, 100] (got {})"
-)
+_STEPS_RULE = f"steps must be {STEPS_RULE}, such as {STEPS_EXAMPLE} (got {{}})"
 
 
 def build_input_and_lock(
