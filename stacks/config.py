@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import botocore.session
 from botocore.model import StringShape
 
-from sagemaker_constructs._logs import RETENTION_BY_DAYS
+from sagemaker_constructs.log_groups import RETENTION_BY_DAYS
 
 __all__ = [
     "CONTEXT_KEY",

@@ -26,8 +26,8 @@ from sagemaker_constructs import (
     ProductionVariant,
     VariantProperty,
 )
-from sagemaker_constructs._iam import ScopedRole
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources
+from sagemaker_constructs.roles import ScopedRole
 from sagemaker_constructs.rollout.contract import STACK_OUTPUT
 
 from .buckets import LoggedBucket

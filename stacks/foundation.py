@@ -9,9 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from sagemaker_constructs._iam import ScopedRole
-from sagemaker_constructs._kms import allow_cloudwatch_logs
-from sagemaker_constructs._logs import retention
+from sagemaker_constructs.log_groups import allow_cloudwatch_logs, retention
+from sagemaker_constructs.roles import ScopedRole
 
 from .config import EnvironmentConfig, ExistingVpcConfig, NewVpcConfig
 

@@ -24,8 +24,8 @@ from aws_cdk.assertions import Match, Template
 from cdk_testing import cfn_lint
 
 from canary_evaluator.policy import parse_policy
-from sagemaker_constructs._iam import ScopedRole
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources, add_compliance_checks
+from sagemaker_constructs.roles import ScopedRole
 from sagemaker_constructs.rollout import CanaryRollout
 from sagemaker_constructs.rollout.contract import (
     ROLLED_BACK_BASELINE_WEIGHT,

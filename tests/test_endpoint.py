@@ -16,7 +16,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from cdk_testing import cfn_lint
 
-from sagemaker_constructs._iam import ScopedRole
 from sagemaker_constructs.compliance import add_compliance_checks
 from sagemaker_constructs.endpoint import (
     CapacitySize,
@@ -31,6 +30,7 @@ from sagemaker_constructs.endpoint import (
     VariantProperty,
 )
 from sagemaker_constructs.model import ContainerDefinition, ContainerImage, Model
+from sagemaker_constructs.roles import ScopedRole
 
 ENV = cdk.Environment(account="111111111111", region="us-east-1")
 DLC = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"

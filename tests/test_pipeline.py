@@ -23,13 +23,13 @@ from cdk_testing import cfn_lint
 
 from sagemaker_constructs import _pipeline_definition as spec
 from sagemaker_constructs import acknowledge, add_compliance_checks
-from sagemaker_constructs._iam import ScopedRole
 from sagemaker_constructs.pipeline import (
     INLINE_DEFINITION_MAX_LENGTH,
     PIPELINE_NAME_PATTERN,
     Pipeline,
     PipelineDefinition,
 )
+from sagemaker_constructs.roles import ScopedRole
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINING_PIPELINE = REPO / "pipelines" / "training_pipeline.json"

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         S3Backup,
     )
     from .pipeline import ImportedPipeline, Pipeline, PipelineDefinition
+    from .roles import ManagedPolicyGrantee, ScopedRole
     from .rollout import CanaryRollout, IEndpointRef, InstanceScaling
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __all__ = [
     "InferenceExecutionMode",
     "InstanceScaling",
     "LifecycleScript",
+    "ManagedPolicyGrantee",
     "Model",
     "ModelData",
     "Notebook",
@@ -77,6 +79,7 @@ __all__ = [
     "PipelineDefinition",
     "ProductionVariant",
     "S3Backup",
+    "ScopedRole",
     "ServerlessVariant",
     "TrafficRouting",
     "TrafficRoutingType",
@@ -108,6 +111,7 @@ _EXPORTS = {
     "InferenceExecutionMode": ".model",
     "InstanceScaling": ".rollout",
     "LifecycleScript": ".notebook",
+    "ManagedPolicyGrantee": ".roles",
     "Model": ".model",
     "ModelData": ".model",
     "Notebook": ".notebook",
@@ -116,6 +120,7 @@ _EXPORTS = {
     "PipelineDefinition": ".pipeline",
     "ProductionVariant": ".endpoint",
     "S3Backup": ".notebook",
+    "ScopedRole": ".roles",
     "ServerlessVariant": ".endpoint",
     "TrafficRouting": ".endpoint",
     "TrafficRoutingType": ".endpoint",

@@ -41,9 +41,9 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
-from ._iam import ScopedRole
 from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
+from .roles import ScopedRole
 
 __all__ = [
     "ContainerDefinition",

@@ -42,11 +42,11 @@ from constructs import Construct
 from jsii.errors import JSIIError
 
 from . import _notebook_scripts as scripts
-from ._iam import ScopedRole
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
 from .endpoint import EndpointBase, grant_invoke_endpoint
 from .pipeline import ImportedPipeline, Pipeline, grant_start_pipeline_execution
+from .roles import ScopedRole
 
 __all__ = [
     "CondaPackages",
@@ -311,47 +311,16 @@ class Notebook(Construct):
             backup_prefix = s3_backup.prefix if s3_backup.prefix is not None else backup_prefix
             backup_schedule = self._validate_backup(problems, s3_backup)
 
-        fragments: list[str] = []
-        if idle_minutes is not None:
-            fragments.append(scripts.idle_shutdown_fragment(idle_minutes))
-        if conda_packages is not None and conda_packages.packages:
-            fragments.append(
-                scripts.conda_packages_fragment(
-                    conda_packages.environment,
-                    list(conda_packages.packages),
-                    _index_fragment(conda_packages.index),
-                )
-            )
-        if s3_backup is not None and backup_schedule is not None:
-            fragments.append(
-                scripts.s3_backup_fragment(
-                    s3_backup.bucket.bucket_name, backup_prefix, *backup_schedule
-                )
-            )
-        create_text = on_create._read("on_create", problems) if on_create else None
-        start_text = on_start._read("on_start", problems) if on_start else None
-        on_create_content = (
-            _encode_script("on_create", scripts.compose([], create_text), problems)
-            if create_text is not None
-            else None
+        on_create_content, on_start_content = self._lifecycle_contents(
+            problems,
+            on_create=on_create,
+            on_start=on_start,
+            idle_minutes=idle_minutes,
+            conda_packages=conda_packages,
+            s3_backup=s3_backup,
+            backup_prefix=backup_prefix,
+            backup_schedule=backup_schedule,
         )
-        on_start_content = (
-            _encode_script("on_start", scripts.compose(fragments, start_text), problems)
-            if fragments or start_text is not None
-            else None
-        )
-        for argument, text in (("on_create", create_text), ("on_start", start_text)):
-            if text is not None:
-                problems.check(
-                    bool(text.strip()), argument, text, "must not be empty", "pass a script or None"
-                )
-                problems.check(
-                    "\r" not in text,
-                    argument,
-                    "<script with CR characters>",
-                    "must use Unix line endings (bash fails on CRLF: $'\\r': command not found)",
-                    "convert the script to LF line endings",
-                )
         problems.raise_if_any()
 
         # ---- resources ----
@@ -383,40 +352,12 @@ class Notebook(Construct):
             role = self._scoped_role.role
         self.role: iam.IRole = role
 
-        self.security_group: ec2.ISecurityGroup | None = None
-        groups = list(security_groups or [])
-        if vpc is not None and not groups:
-            group = ec2.SecurityGroup(
-                self,
-                "SecurityGroup",
-                vpc=vpc,
-                description=f"Notebook instance {name}: HTTPS to the VPC endpoints only",
-                allow_all_outbound=False,
-            )
-            group.add_egress_rule(
-                ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS to the VPC endpoints"
-            )
-            if s3_prefix_list_id is not None:
-                group.add_egress_rule(
-                    ec2.Peer.prefix_list(s3_prefix_list_id),
-                    ec2.Port.tcp(443),
-                    "HTTPS to the S3 gateway endpoint",
-                )
-            self.security_group = group
-            groups = [group]
+        groups = self._security_groups(vpc, security_groups, s3_prefix_list_id, name)
         self.connections = ec2.Connections(security_groups=groups)
 
-        needs_s3 = s3_backup is not None or (
-            conda_packages is not None
-            and conda_packages.index is not None
-            and conda_packages.index.domain is not None
+        self._warn_without_s3_egress(
+            vpc, s3_backup, conda_packages, direct_internet_access, s3_prefix_list_id
         )
-        if needs_s3 and not direct_internet_access and s3_prefix_list_id is None and vpc:
-            cdk.Annotations.of(self).add_warning_v2(
-                "sagemaker-constructs:notebook-s3-egress",
-                "S3 backups and CodeArtifact downloads reach S3; pass s3_prefix_list_id (the "
-                "S3 gateway endpoint's prefix list) or allow it through notebook.connections.",
-            )
 
         self._grant_runtime(kms_key, name, idle_minutes is not None)
         if conda_packages is not None and conda_packages.index is not None:
@@ -461,6 +402,115 @@ class Notebook(Construct):
         # The role's permissions must exist before the instance starts its scripts.
         if self._scoped_role is not None:
             self.resource.node.add_dependency(self._scoped_role.policy)
+
+    def _security_groups(
+        self,
+        vpc: ec2.IVpc | None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None,
+        s3_prefix_list_id: str | None,
+        name: str,
+    ) -> list[ec2.ISecurityGroup]:
+        """The given groups, or in a VPC a new one that allows HTTPS to the VPC (and S3) only."""
+        self.security_group: ec2.ISecurityGroup | None = None
+        groups = list(security_groups or [])
+        if vpc is not None and not groups:
+            group = ec2.SecurityGroup(
+                self,
+                "SecurityGroup",
+                vpc=vpc,
+                description=f"Notebook instance {name}: HTTPS to the VPC endpoints only",
+                allow_all_outbound=False,
+            )
+            group.add_egress_rule(
+                ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS to the VPC endpoints"
+            )
+            if s3_prefix_list_id is not None:
+                group.add_egress_rule(
+                    ec2.Peer.prefix_list(s3_prefix_list_id),
+                    ec2.Port.tcp(443),
+                    "HTTPS to the S3 gateway endpoint",
+                )
+            self.security_group = group
+            groups = [group]
+        return groups
+
+    @staticmethod
+    def _lifecycle_contents(
+        problems: ValidationProblems,
+        *,
+        on_create: LifecycleScript | None,
+        on_start: LifecycleScript | None,
+        idle_minutes: int | None,
+        conda_packages: CondaPackages | None,
+        s3_backup: S3Backup | None,
+        backup_prefix: str,
+        backup_schedule: tuple[str, str] | None,
+    ) -> tuple[str | None, str | None]:
+        """The base64 contents of the on-create and on-start scripts (``None`` when absent):
+        the user's scripts, plus the fragments for idle shutdown, conda packages and backups."""
+        fragments: list[str] = []
+        if idle_minutes is not None:
+            fragments.append(scripts.idle_shutdown_fragment(idle_minutes))
+        if conda_packages is not None and conda_packages.packages:
+            fragments.append(
+                scripts.conda_packages_fragment(
+                    conda_packages.environment,
+                    list(conda_packages.packages),
+                    _index_fragment(conda_packages.index),
+                )
+            )
+        if s3_backup is not None and backup_schedule is not None:
+            fragments.append(
+                scripts.s3_backup_fragment(
+                    s3_backup.bucket.bucket_name, backup_prefix, *backup_schedule
+                )
+            )
+        create_text = on_create._read("on_create", problems) if on_create else None
+        start_text = on_start._read("on_start", problems) if on_start else None
+        on_create_content = (
+            _encode_script("on_create", scripts.compose([], create_text), problems)
+            if create_text is not None
+            else None
+        )
+        on_start_content = (
+            _encode_script("on_start", scripts.compose(fragments, start_text), problems)
+            if fragments or start_text is not None
+            else None
+        )
+        for argument, text in (("on_create", create_text), ("on_start", start_text)):
+            if text is not None:
+                problems.check(
+                    bool(text.strip()), argument, text, "must not be empty", "pass a script or None"
+                )
+                problems.check(
+                    "\r" not in text,
+                    argument,
+                    "<script with CR characters>",
+                    "must use Unix line endings (bash fails on CRLF: $'\\r': command not found)",
+                    "convert the script to LF line endings",
+                )
+        return on_create_content, on_start_content
+
+    def _warn_without_s3_egress(
+        self,
+        vpc: ec2.IVpc | None,
+        s3_backup: S3Backup | None,
+        conda_packages: CondaPackages | None,
+        direct_internet_access: bool,
+        s3_prefix_list_id: str | None,
+    ) -> None:
+        """Backups and CodeArtifact reach S3: warn when the network gives them no way there."""
+        needs_s3 = s3_backup is not None or (
+            conda_packages is not None
+            and conda_packages.index is not None
+            and conda_packages.index.domain is not None
+        )
+        if needs_s3 and not direct_internet_access and s3_prefix_list_id is None and vpc:
+            cdk.Annotations.of(self).add_warning_v2(
+                "sagemaker-constructs:notebook-s3-egress",
+                "S3 backups and CodeArtifact downloads reach S3; pass s3_prefix_list_id (the "
+                "S3 gateway endpoint's prefix list) or allow it through notebook.connections.",
+            )
 
     # ---- public API ----
 

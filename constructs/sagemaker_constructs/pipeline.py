@@ -44,9 +44,9 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from . import _pipeline_definition as spec
-from ._iam import ScopedRole
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge_wildcard_resources
+from .roles import ScopedRole
 
 __all__ = [
     "INLINE_DEFINITION_MAX_LENGTH",

@@ -64,11 +64,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from .._iam import ScopedRole
-from .._kms import allow_cloudwatch_logs
-from .._logs import retention
 from .._validation import ValidationProblems
 from ..compliance import acknowledge
+from ..log_groups import allow_cloudwatch_logs, retention
+from ..roles import ScopedRole
 from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT
 from .definition import Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator

@@ -16,9 +16,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .._assets import lambda_code_root
-from .._iam import ScopedRole
-from .._logs import retention
 from ..compliance import acknowledge
+from ..log_groups import retention
+from ..roles import ScopedRole
 
 __all__ = ["EVALUATOR_HANDLER", "EVALUATOR_RUNTIME", "EvaluatorParts", "add_evaluator"]
 

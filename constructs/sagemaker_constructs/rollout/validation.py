@@ -7,8 +7,8 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from .._logs import RETENTION_BY_DAYS
 from .._validation import ValidationProblems, is_token
+from ..log_groups import RETENTION_BY_DAYS
 from .props import IEndpointRef, InstanceScaling
 from .rules import STEPS_EXAMPLE, STEPS_RULE, check_policy, steps_problem
 

@@ -5,6 +5,18 @@ HIPAA Security, NIST 800-53 R5 and PCI DSS 3.2.1 all reject inline IAM policies
 inline ``DefaultPolicy``; the constructs in this library therefore hand CDK a
 :class:`ManagedPolicyGrantee` instead of the role itself, so every statement lands in the
 role's own ``AWS::IAM::ManagedPolicy`` while the permissions stay exactly as narrow.
+
+Public: use :class:`ScopedRole` for your own roles that must pass those packs too.
+
+.. code-block:: python
+
+    from sagemaker_constructs import ScopedRole
+
+    job_role = ScopedRole(self, "JobRole",
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description="training jobs of the churn pipeline")
+    bucket.grant_read(job_role.grantee)      # lands in the role's managed policy
+    pipeline = Pipeline(self, "Pipeline", ..., job_role=job_role.role)
 """
 
 from __future__ import annotations
