@@ -51,6 +51,7 @@ test: lint typecheck unit
 bench: setup
 	$(PYTHON) benchmarks/synth_time.py
 	$(PYTHON) benchmarks/evaluator_cost.py
+	$(PYTHON) benchmarks/cli_startup.py
 	$(PYTHON) benchmarks/rollout_simulation.py --quick
 
 clean:

@@ -121,3 +121,21 @@ def test_the_evaluator_asset_comes_from_the_installed_wheel(consumer: dict[str, 
         "canary_evaluator/metrics.py",
         "canary_evaluator/policy.py",
     ]
+
+
+def test_the_command_line_runs_without_nodejs(consumer: dict[str, Any], tmp_path: Path) -> None:
+    """GIVEN the installed wheel and a PATH on which there is no ``node`` at all, WHEN
+    ``sagemaker-rollout --help`` runs, THEN it prints its usage: it needs boto3, not CDK."""
+    script = Path(consumer["venv"]) / "bin" / "sagemaker-rollout"
+    no_node = tmp_path / "bin"  # the only directory on PATH, and empty
+    no_node.mkdir()
+    result = subprocess.run(
+        [str(script), "--help"],
+        env={"PATH": str(no_node), "HOME": str(tmp_path), "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: sagemaker-rollout")
+    assert result.stderr == ""  # no traceback, no Node.js end-of-life banner
