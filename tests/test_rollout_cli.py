@@ -439,6 +439,8 @@ def test_approve_lets_a_gated_rollout_continue_to_100_percent(
 ) -> None:
     approved = scenarios["approved"]
     assert "waiting  for approval" in approved.runs["waiting"].out
+    # the step and the schedule, read from the key the state machine publishes (contract)
+    assert "step     50 % (step 2 of 3)" in approved.runs["waiting"].out
     assert approved.runs["decision"].code == EXIT_OK
     assert approved.runs["watch"].code == EXIT_PROMOTED, approved.runs["watch"]
     assert approved.final_weights == {BASELINE: 0.0, CANARY: 100.0}

@@ -46,8 +46,6 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from .contract import (
     APPROVAL_TOKEN_KEY,
-    CONFIG_KEY,
-    CONFIG_STEPS,
     EXIT_ABORTED,
     EXIT_ERROR,
     EXIT_FAILED,
@@ -61,6 +59,7 @@ from .contract import (
     STACK_OUTPUT,
     STEP_KEY,
     STEP_PERCENT,
+    STEP_STEPS,
     TAG_BASELINE,
     TAG_CANARY,
     TAG_ENDPOINT,
@@ -309,9 +308,8 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
                 step = state_input.get(STEP_KEY)
                 if isinstance(step, dict) and isinstance(step.get(STEP_PERCENT), int):
                     progress.percent = step[STEP_PERCENT]
-                config = state_input.get(CONFIG_KEY)
-                if isinstance(config, dict) and isinstance(config.get(CONFIG_STEPS), list):
-                    progress.steps = [int(s) for s in config[CONFIG_STEPS]]
+                    if isinstance(step.get(STEP_STEPS), list):
+                        progress.steps = [int(s) for s in step[STEP_STEPS]]
     if progress.status == "RUNNING":
         progress.awaiting_approval = _open_approval_token(events) is not None
     try:

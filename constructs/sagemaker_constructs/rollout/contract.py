@@ -38,14 +38,16 @@ INPUT_KEYS = (
 
 # -- the execution's data that other programs read ------------------------------------------
 
-#: Key of the execution data that holds the current step (``percent``: the canary's share).
+#: The execution data the state machine publishes for other programs (``sagemaker-rollout``
+#: reads only this, from the input of each entered state): an object with
+#:
+#: - ``STEP_PERCENT``: the canary's percentage in the step in progress (absent between steps),
+#: - ``STEP_STEPS``: the schedule of canary percentages of this execution.
+#:
+#: Its other keys are the state machine's own working data; do not rely on them.
 STEP_KEY = "step"
-#: Key (in ``STEP_KEY``) of the canary percentage of the step in progress.
 STEP_PERCENT = "percent"
-#: Key of the execution data that holds the merged configuration (``steps``: the schedule).
-CONFIG_KEY = "config"
-#: Key (in ``CONFIG_KEY``) of the schedule of canary percentages.
-CONFIG_STEPS = "steps"
+STEP_STEPS = "steps"
 #: The ``Message`` key of an approval request that carries the task token.
 APPROVAL_TOKEN_KEY = "task_token"  # noqa: S105 (a key name, not a secret)
 

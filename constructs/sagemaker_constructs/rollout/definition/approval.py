@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..contract import APPROVAL_TOKEN_KEY, Errors, Events, States
+from ..contract import APPROVAL_TOKEN_KEY, STEP_STEPS, Errors, Events, States
 from .builder import Builder
 from .notifications import message
 
@@ -143,6 +143,7 @@ def _granted(b: Builder, *, nxt: str, carry: Sequence[str]) -> None:
                 "percent.$": "$.step.percent",
                 "baseline_weight.$": "$.step.baseline_weight",
                 "approval_index.$": "States.MathAdd($.step.approval_index, 1)",
+                f"{STEP_STEPS}.$": "$.config.steps",
                 # everything else "Start Step" put in $.step (instance counts) carries over
                 **{f"{key}.$": f"$.step.{key}" for key in carry},
             },

@@ -10,7 +10,7 @@ then ``States.STILL_INCONCLUSIVE`` (fail safe: missing data is never a pass).
 
 from __future__ import annotations
 
-from ..contract import Events, States
+from ..contract import STEP_STEPS, Events, States
 from .builder import Builder
 from .notifications import notify
 
@@ -190,6 +190,7 @@ def _next_step(b: Builder) -> None:
             "Parameters": {
                 "index.$": "States.MathAdd($.step.index, 1)",
                 "approval_index.$": "$.step.approval_index",
+                f"{STEP_STEPS}.$": "$.config.steps",
                 "previous_percent.$": "$.step.percent",
             },
             "ResultPath": "$.step",

@@ -9,7 +9,7 @@ instance counts), wait again and check that the endpoint reports exactly those w
 
 from __future__ import annotations
 
-from ..contract import Errors, States
+from ..contract import STEP_KEY, STEP_PERCENT, STEP_STEPS, Errors, States
 from .builder import Builder
 
 __all__ = ["build_shift_traffic", "build_start_step"]
@@ -25,7 +25,8 @@ def build_start_step(b: Builder, *, instance_scaling: tuple[int, int] | None) ->
             "Parameters": {
                 "index.$": "$.step.index",
                 "approval_index.$": "$.step.approval_index",
-                "percent.$": "States.ArrayGetItem($.config.steps, $.step.index)",
+                f"{STEP_STEPS}.$": "$.config.steps",
+                f"{STEP_PERCENT}.$": "States.ArrayGetItem($.config.steps, $.step.index)",
                 "baseline_weight.$": (
                     "States.ArrayGetItem($.const.complements, "
                     "States.ArrayGetItem($.config.steps, $.step.index))"
@@ -46,7 +47,8 @@ def build_start_step(b: Builder, *, instance_scaling: tuple[int, int] | None) ->
                     else {}
                 ),
             },
-            "ResultPath": "$.step",
+            # published for other programs: see contract.STEP_KEY
+            "ResultPath": f"$.{STEP_KEY}",
             "Next": States.APPROVAL,
         },
     )
