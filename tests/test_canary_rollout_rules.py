@@ -8,7 +8,7 @@ from aws_cdk import aws_ec2 as ec2
 
 from sagemaker_constructs import CanaryRollout, InstanceScaling
 from sagemaker_constructs.rollout.definition import instance_counts
-from sagemaker_constructs.rollout.definition.builder import Builder, iam_action
+from sagemaker_constructs.rollout.definition.builder import Bindings, Builder, iam_action
 
 
 class _Endpoint:
@@ -140,7 +140,7 @@ def test_a_task_of_an_unknown_integration_is_refused() -> None:
 
 
 def test_a_task_cannot_be_added_without_its_permission() -> None:
-    builder = Builder(
+    bindings = Bindings(
         endpoint_name="ep",
         endpoint_arn="arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep",
         baseline_variant="a",
@@ -148,8 +148,8 @@ def test_a_task_cannot_be_added_without_its_permission() -> None:
         evaluator_arn="arn:aws:lambda:us-east-1:111111111111:function:f",
         topic_arn="arn:aws:sns:us-east-1:111111111111:t",
         state_machine_arn="arn:aws:states:us-east-1:111111111111:stateMachine:m",
-        approval_timeout_seconds=60,
     )
+    builder = Builder(bindings, approval_timeout_seconds=60)
     task = {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}
     with pytest.raises(ValueError, match=r"is a Task: add it with add_task"):
         builder.add("Publish", task)

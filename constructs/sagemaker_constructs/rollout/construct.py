@@ -69,7 +69,7 @@ from ..compliance import acknowledge
 from ..log_groups import allow_cloudwatch_logs, retention
 from ..roles import ScopedRole
 from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT
-from .definition import Definition, RolloutDefaults, build_definition
+from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
 from .props import IEndpointRef, InstanceScaling
@@ -225,13 +225,15 @@ class CanaryRollout(Construct):
             removal_policy=removal_policy,
         )
         definition = build_definition(
-            endpoint_name=endpoint.endpoint_name,
-            endpoint_arn=endpoint.endpoint_arn,
-            baseline_variant=baseline_variant,
-            canary_variant=canary_variant,
-            evaluator_arn=self.evaluator.function_arn,
-            topic_arn=self.topic.topic_arn,
-            state_machine_arn=self.state_machine_arn,
+            Bindings(
+                endpoint_name=endpoint.endpoint_name,
+                endpoint_arn=endpoint.endpoint_arn,
+                baseline_variant=baseline_variant,
+                canary_variant=canary_variant,
+                evaluator_arn=self.evaluator.function_arn,
+                topic_arn=self.topic.topic_arn,
+                state_machine_arn=self.state_machine_arn,
+            ),
             defaults=RolloutDefaults(
                 steps=steps,
                 bake_seconds=seconds(bake_time) or 600,

@@ -48,6 +48,7 @@ from .bake import build_bake_and_evaluation
 from .builder import (
     LAMBDA_RETRY_ERRORS,
     SAGEMAKER_RETRY_ERRORS,
+    Bindings,
     Builder,
     Permission,
     RolloutDefaults,
@@ -60,6 +61,7 @@ from .step import build_shift_traffic, build_start_step
 __all__ = [
     "LAMBDA_RETRY_ERRORS",
     "SAGEMAKER_RETRY_ERRORS",
+    "Bindings",
     "Definition",
     "Permission",
     "RolloutDefaults",
@@ -100,14 +102,8 @@ class Definition:
 
 
 def build_definition(
+    bindings: Bindings,
     *,
-    endpoint_name: str,
-    endpoint_arn: str,
-    baseline_variant: str,
-    canary_variant: str,
-    evaluator_arn: str,
-    topic_arn: str,
-    state_machine_arn: str,
     defaults: RolloutDefaults,
     approval_steps: Sequence[int] = (),
     approval_timeout_seconds: int = 86400,
@@ -118,16 +114,7 @@ def build_definition(
     ``instance_scaling`` = ``(minimum, maximum)`` scales each variant's instance count with
     its traffic share at every step: ``max(minimum, ceil(maximum * share / 100))``.
     """
-    b = Builder(
-        endpoint_name=endpoint_name,
-        endpoint_arn=endpoint_arn,
-        baseline_variant=baseline_variant,
-        canary_variant=canary_variant,
-        evaluator_arn=evaluator_arn,
-        topic_arn=topic_arn,
-        state_machine_arn=state_machine_arn,
-        approval_timeout_seconds=approval_timeout_seconds,
-    )
+    b = Builder(bindings, approval_timeout_seconds=approval_timeout_seconds)
     start = build_input_and_lock(
         b, defaults=defaults, approval_steps=approval_steps, instance_scaling=instance_scaling
     )
@@ -142,8 +129,8 @@ def build_definition(
     build_rollback(b, instance_scaling=instance_scaling)
     asl = {
         "Comment": (
-            f"Canary rollout of endpoint {endpoint_name}: shift traffic from {baseline_variant} "
-            f"to {canary_variant} step by step, evaluate, roll back on failure."
+            f"Canary rollout of endpoint {b.endpoint_name}: shift traffic from {b.baseline} "
+            f"to {b.canary} step by step, evaluate, roll back on failure."
         ),
         "StartAt": start,
         "States": b.states,

@@ -21,6 +21,7 @@ __all__ = [
     "SAGEMAKER_RETRY_ERRORS",
     "SFN_RETRY_ERRORS",
     "SNS_RETRY_ERRORS",
+    "Bindings",
     "Builder",
     "Permission",
     "RolloutDefaults",
@@ -159,28 +160,30 @@ def catch(next_state: str, result_path: str | None = "$.error") -> dict[str, Any
     return {"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next_state}
 
 
+@dataclass(frozen=True, kw_only=True)
+class Bindings:
+    """What a rollout's definition is bound to at synth time (values may be CDK tokens)."""
+
+    endpoint_name: str
+    endpoint_arn: str
+    baseline_variant: str
+    canary_variant: str
+    evaluator_arn: str
+    topic_arn: str
+    state_machine_arn: str
+
+
 class Builder:
     """Accumulates uniquely named states; holds what every phase binds to (names, ARNs)."""
 
-    def __init__(
-        self,
-        *,
-        endpoint_name: str,
-        endpoint_arn: str,
-        baseline_variant: str,
-        canary_variant: str,
-        evaluator_arn: str,
-        topic_arn: str,
-        state_machine_arn: str,
-        approval_timeout_seconds: int,
-    ) -> None:
-        self.endpoint_name = endpoint_name
-        self.endpoint_arn = endpoint_arn
-        self.baseline = baseline_variant
-        self.canary = canary_variant
-        self.evaluator_arn = evaluator_arn
-        self.topic_arn = topic_arn
-        self.state_machine_arn = state_machine_arn
+    def __init__(self, bindings: Bindings, *, approval_timeout_seconds: int) -> None:
+        self.endpoint_name = bindings.endpoint_name
+        self.endpoint_arn = bindings.endpoint_arn
+        self.baseline = bindings.baseline_variant
+        self.canary = bindings.canary_variant
+        self.evaluator_arn = bindings.evaluator_arn
+        self.topic_arn = bindings.topic_arn
+        self.state_machine_arn = bindings.state_machine_arn
         self.approval_timeout_seconds = approval_timeout_seconds
         self.states: dict[str, State] = {}
         #: what each task calls, in the order the tasks were added
