@@ -2,13 +2,14 @@
 
 What is real here: the ASL definition (read from the synthesized template and resolved to moto
 resources), moto's Step Functions interpreter, moto's SageMaker endpoint (weights, status),
-moto's CloudWatch (metrics the traffic simulator puts), moto's SNS/SQS (notifications) and the
-evaluator's own handler code.
+moto's SNS/SQS (notifications) and the evaluator's own handler code. CloudWatch, the clock
+and the traffic are modelled as strictly as AWS behaves in ``strict_aws.py`` (moto's
+GetMetricData neither rounds StartTime nor computes percentiles).
 
-Two adapters, both needed because moto cannot do what AWS does:
+Three adapters, all needed because moto cannot do what AWS does:
 
 - Lambda: moto runs no Lambda code without Docker, so ``LambdaFunction.invoke`` is routed to
-  ``canary_evaluator.handler.handler`` in-process (an exception becomes an ``Unhandled``
+  the evaluator in-process (``StrictAws.handler``) (an exception becomes an ``Unhandled``
   function error with ``errorType``, as the Lambda service reports it).
 - aws-sdk error names: Step Functions names aws-sdk task errors ``<Service>.<ErrorCode>``
   (PascalCase service, ``Exception`` appended), e.g. ``SageMaker.ThrottlingException``. moto
@@ -28,7 +29,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aws_cdk as cdk
@@ -354,6 +354,15 @@ def weights(endpoint_name: str) -> dict[str, float]:
     }
 
 
+def backend_weights(endpoint_name: str) -> dict[str, float]:
+    """CurrentWeight per variant, read from moto's backend (cheap enough for every tick)."""
+    endpoint = sagemaker_backend().endpoints[endpoint_name]
+    return {
+        str(v["VariantName"]): float(v.get("CurrentWeight") or 0.0)
+        for v in endpoint.production_variants
+    }
+
+
 @dataclass
 class Inbox:
     """An SQS queue subscribed (raw delivery) to a scenario's topic."""
@@ -400,109 +409,6 @@ class Inbox:
 
     def events(self) -> list[str]:
         return [str(m.get("event")) for m in self.drain()]
-
-
-# -- traffic --------------------------------------------------------------------------------
-
-#: (invocations, 5XX errors, latency in microseconds) of one variant in one tick.
-Figures = tuple[int, int, float]
-#: canary percent -> (baseline figures, canary figures) for one tick of ``total`` requests.
-Profile = Callable[[float, int], tuple[Figures, Figures]]
-
-
-def healthy(percent: float, total: int) -> tuple[Figures, Figures]:
-    canary = round(total * percent / 100)
-    return (total - canary, 0, 20000.0), (canary, 0, 20000.0)
-
-
-def errors_5xx(rate: float) -> Profile:
-    def profile(percent: float, total: int) -> tuple[Figures, Figures]:
-        canary = round(total * percent / 100)
-        return (total - canary, 0, 20000.0), (canary, round(canary * rate), 20000.0)
-
-    return profile
-
-
-def slow_from(threshold_percent: float, factor: float) -> Profile:
-    def profile(percent: float, total: int) -> tuple[Figures, Figures]:
-        canary = round(total * percent / 100)
-        latency = 20000.0 * (factor if percent >= threshold_percent else 1.0)
-        return (total - canary, 0, 20000.0), (canary, 0, latency)
-
-    return profile
-
-
-def no_canary_traffic(percent: float, total: int) -> tuple[Figures, Figures]:
-    return (total, 0, 20000.0), (0, 0, 20000.0)
-
-
-class Traffic(threading.Thread):
-    """Puts the endpoint's per-variant metrics every ``tick`` seconds, split by current weight."""
-
-    def __init__(
-        self,
-        endpoint_name: str,
-        baseline: str,
-        canary: str,
-        profile: Profile,
-        *,
-        total: int = 4000,
-        tick: float = 0.5,
-    ) -> None:
-        super().__init__(daemon=True)
-        self.endpoint_name = endpoint_name
-        self.baseline = baseline
-        self.canary = canary
-        self.profile = profile
-        self.total = total
-        self.tick = tick
-        self.stopped = threading.Event()
-        self.error: Exception | None = None
-
-    def run(self) -> None:
-        try:
-            self._run()
-        except Exception as error:  # re-raised by stop(): a silent simulator would fake data
-            self.error = error
-
-    def _run(self) -> None:
-        cloudwatch = clients()["cloudwatch"]
-        while not self.stopped.is_set():
-            now = datetime.now(UTC)  # the requests were served with the weights read now
-            current = weights(self.endpoint_name)
-            total_weight = sum(current.values()) or 1.0
-            percent = 100.0 * current.get(self.canary, 0.0) / total_weight
-            data: list[dict[str, Any]] = []
-            for variant, (invocations, errors, latency) in zip(
-                (self.baseline, self.canary), self.profile(percent, self.total), strict=True
-            ):
-                if invocations <= 0:
-                    continue  # a variant without traffic publishes nothing
-                dims = [
-                    {"Name": "EndpointName", "Value": self.endpoint_name},
-                    {"Name": "VariantName", "Value": variant},
-                ]
-                for name, value in (
-                    ("Invocations", invocations),
-                    ("Invocation5XXErrors", errors),
-                    ("Invocation4XXErrors", 0),
-                    ("ModelLatency", latency),
-                ):
-                    data.append(
-                        {"MetricName": name, "Dimensions": dims, "Timestamp": now, "Value": value}
-                    )
-            if data:
-                cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
-            self.stopped.wait(self.tick)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-        if self.error is not None:
-            raise RuntimeError(f"traffic simulator of {self.endpoint_name} failed") from self.error
-
-
-# -- executions -----------------------------------------------------------------------------
 
 
 @dataclass

@@ -3,9 +3,10 @@
 GIVEN three CanaryRollout state machines synthesized once (one plain, one with an approval gate
 at 50 % and instance scaling, one with instance scaling),
 resolved to moto resources and executed by moto's Step Functions engine with the evaluator's
-real handler (see tests/rollout_harness.py), WHEN the command line starts, watches, approves,
-rejects and aborts rollouts, THEN its exit status and output say how each one ended and the
-endpoint's weights are where they must be.
+real handler and AWS modelled as strictly as it behaves (tests/strict_aws.py: compressed time,
+CloudWatch rounding and p99 from requests, so the construct's default policy), WHEN the
+command line starts, watches, approves, rejects and aborts rollouts, THEN its exit status and
+output say how each one ended and the endpoint's weights are where they must be.
 """
 
 from __future__ import annotations
@@ -31,21 +32,18 @@ from rollout_harness import (
     FAKE_ROLE_ARN,
     REGION,
     Inbox,
-    Profile,
     RolloutSpec,
-    Traffic,
+    backend_weights,
     create_endpoint,
     create_shared,
-    errors_5xx,
     find_rollout,
-    healthy,
     history,
     patch_moto,
     synthesize_rollouts,
     weights,
 )
+from strict_aws import RequestProfile, StrictAws, StrictTraffic, errors_5xx, healthy
 
-from canary_evaluator.handler import handler
 from sagemaker_constructs import InstanceScaling
 from sagemaker_constructs.rollout.cli import (
     EXIT_ABORTED,
@@ -67,13 +65,15 @@ from sagemaker_constructs.rollout.cli import (
 
 BASELINE = "baseline"
 CANARY = "candidate"
+#: One real second is this many simulated seconds (see tests/strict_aws.py).
+TIME_FACTOR = 120.0
+#: The schedule in real seconds; the policy is the construct's default.
 FAST = {
     "steps": [25, 50, 100],
-    "bake_seconds": 2,
+    "bake_seconds": 3,
     "interval_seconds": 1,
     "poll_seconds": 1,
     "max_extensions": 2,
-    "policy": {"latency": {"statistic": "Average", "alpha": 0.5}},
 }
 
 
@@ -126,7 +126,8 @@ class Scenario:
 
 
 class World:
-    def __init__(self, template: dict[str, Any]) -> None:
+    def __init__(self, template: dict[str, Any], strict: StrictAws) -> None:
+        self.strict = strict
         self.open = find_rollout(template, "Open", "cli-endpoint")
         self.gated = find_rollout(template, "Gated", "cli-gated-endpoint")
         self.scaled = find_rollout(template, "Scaled", "cli-scaled-endpoint")
@@ -156,8 +157,12 @@ class World:
         return Scenario(name, arn, endpoint, inbox)
 
 
-def _with_traffic(scenario: Scenario, profile: Profile, body: Callable[[], None]) -> Scenario:
-    traffic = Traffic(scenario.endpoint, BASELINE, CANARY, profile)
+def _with_traffic(
+    world: World, scenario: Scenario, profile: RequestProfile, body: Callable[[], None]
+) -> Scenario:
+    traffic = StrictTraffic(
+        world.strict, scenario.endpoint, BASELINE, CANARY, profile, backend_weights, tick=0.05
+    )
     traffic.start()
     try:
         body()
@@ -215,7 +220,7 @@ def scenario_promoted(world: World) -> Scenario:
         arn = _execution_arn(scenario.runs["start"])
         scenario.runs["status"] = cli("status", arn)
 
-    return _with_traffic(scenario, healthy, body)
+    return _with_traffic(world, scenario, healthy, body)
 
 
 def scenario_rolled_back(world: World) -> Scenario:
@@ -224,7 +229,7 @@ def scenario_rolled_back(world: World) -> Scenario:
     def body() -> None:
         scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
 
-    return _with_traffic(scenario, errors_5xx(0.2), body)
+    return _with_traffic(world, scenario, errors_5xx(0.2), body)
 
 
 def scenario_aborted(world: World) -> Scenario:
@@ -240,7 +245,7 @@ def scenario_aborted(world: World) -> Scenario:
         scenario.runs["status"] = cli("status", _execution_arn(started))
         scenario.runs["abort again"] = cli("abort", _execution_arn(started))
 
-    return _with_traffic(scenario, healthy, body)
+    return _with_traffic(world, scenario, healthy, body)
 
 
 def scenario_scaled(world: World) -> Scenario:
@@ -250,7 +255,7 @@ def scenario_scaled(world: World) -> Scenario:
         scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
         scenario.instances_seen = requested_instances(_execution_arn(scenario.runs["start"]))
 
-    return _with_traffic(scenario, healthy, body)
+    return _with_traffic(world, scenario, healthy, body)
 
 
 def requested_instances(execution_arn: str) -> list[dict[str, int]]:
@@ -285,7 +290,7 @@ def _decide(world: World, name: str, decision: str) -> Scenario:
         )
         scenario.runs["watch"] = cli("watch", arn, "--interval", "0.5")
 
-    return _with_traffic(scenario, healthy, body)
+    return _with_traffic(world, scenario, healthy, body)
 
 
 def scenario_approved(world: World) -> Scenario:
@@ -313,7 +318,7 @@ def scenario_already_promoted(world: World) -> Scenario:
     def body() -> None:
         scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
 
-    return _with_traffic(scenario, healthy, body)
+    return _with_traffic(world, scenario, healthy, body)
 
 
 def scenario_weights_owned_elsewhere(world: World) -> Scenario:
@@ -323,7 +328,7 @@ def scenario_weights_owned_elsewhere(world: World) -> Scenario:
     def body() -> None:
         scenario.runs["start"] = _start(scenario, "--watch", "--interval", "0.5")
 
-    return _with_traffic(scenario, healthy, body)
+    return _with_traffic(world, scenario, healthy, body)
 
 
 SCENARIOS = (
@@ -344,9 +349,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
     mock.start()
-    undo = patch_moto(handler)
+    strict = StrictAws(factor=TIME_FACTOR)
+    undo = patch_moto(strict.handler)
     try:
-        yield World(template)
+        yield World(template, strict)
     finally:
         undo()
         mock.stop()

@@ -6,10 +6,12 @@ traffic simulator that splits requests by the endpoint's current weights, and th
 real handler; WHEN rollouts run (all scenarios concurrently, short intervals from the execution
 input); THEN the endpoint ends where the behaviour contract says and the execution reports it.
 
-moto's GetMetricData computes no percentiles, so the executions override the policy with
-``latency.statistic = "Average"``; and because a few-second window holds one 60 s period,
-``latency.alpha = 0.5`` (the smallest p-value one period per variant can reach), which the
-evaluator's rank test needs to be able to decide at all.
+AWS is modelled as strictly as AWS behaves (tests/strict_aws.py): time is compressed (one
+real second is two simulated minutes, the simulated clock not on a minute boundary), CloudWatch
+rounds StartTime down to the period, publishes with a delay and computes p99 from individual
+requests, and every evaluator answer is checked against Step Functions' 256 KiB limit. So the
+executions run the construct's DEFAULT policy (p99, alpha 0.05, 100 canary invocations): the
+execution input only shortens the schedule (bake 3 s = 6 simulated minutes, interval 1 s).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -28,40 +31,43 @@ from moto.sagemaker.models import SageMakerModelBackend
 from rollout_harness import (
     Inbox,
     Outcome,
-    Profile,
     RolloutSpec,
     SynthesizedRollout,
-    Traffic,
+    backend_weights,
     clients,
     create_endpoint,
     create_shared,
     create_state_machine,
-    errors_5xx,
     find_rollout,
     finish,
-    healthy,
     history,
     invocations_for,
     iter_task_tokens,
-    no_canary_traffic,
     patch_moto,
     set_endpoint_status,
-    slow_from,
     start,
     synthesize_rollouts,
 )
-
-from canary_evaluator.handler import handler
+from strict_aws import (
+    Behaviour,
+    RequestProfile,
+    StrictAws,
+    StrictTraffic,
+    errors_5xx,
+    healthy,
+    slow_from,
+)
 
 BASELINE = "Baseline"
 CANARY = "Canary"
-FAST = {
-    "bake_seconds": 3,
-    "interval_seconds": 1,
-    "poll_seconds": 1,
-    "max_extensions": 2,
-    "policy": {"latency": {"statistic": "Average", "alpha": 0.5}},
-}
+#: One real second is this many simulated seconds.
+TIME_FACTOR = 120.0
+#: The schedule in real seconds; the policy is the construct's default.
+FAST = {"bake_seconds": 3, "interval_seconds": 1, "poll_seconds": 1, "max_extensions": 2}
+
+
+def no_canary_traffic(percent: float) -> tuple[Behaviour, Behaviour]:
+    return Behaviour(), Behaviour()
 
 
 def _synthesize(outdir: str) -> dict[str, Any]:
@@ -75,7 +81,8 @@ def _synthesize(outdir: str) -> dict[str, Any]:
 class World:
     """Shared moto resources; ``scenario`` builds one isolated endpoint + state machine."""
 
-    def __init__(self, template: dict[str, Any]) -> None:
+    def __init__(self, template: dict[str, Any], strict: StrictAws) -> None:
+        self.strict = strict
         self.rollout = find_rollout(template, "Rollout", "e2e-endpoint")
         self.gated = find_rollout(template, "Gated", "e2e-gated-endpoint")
         self.evaluator_arn = create_shared()
@@ -99,7 +106,7 @@ class World:
 def _run(
     world: World,
     name: str,
-    profile: Profile,
+    profile: RequestProfile,
     execution_input: dict[str, Any],
     *,
     rollout: SynthesizedRollout | None = None,
@@ -109,7 +116,15 @@ def _run(
     machine, endpoint, inbox = world.scenario(name, rollout or world.rollout)
     if before:
         before(endpoint)
-    traffic = Traffic(endpoint, BASELINE, CANARY, profile)
+    split = backend_weights
+    if profile is no_canary_traffic:  # the canary's weight serves nobody
+
+        def split(endpoint_name: str) -> dict[str, float]:
+            return {BASELINE: 100.0, CANARY: 0.0}
+
+    traffic = StrictTraffic(
+        world.strict, endpoint, BASELINE, CANARY, profile, split, rate=20.0, tick=0.05
+    )
     traffic.start()
     try:
         execution = start(machine, execution_input)
@@ -274,6 +289,7 @@ class Outcomes(dict[str, Outcome]):
     def __init__(self) -> None:
         super().__init__()
         self.errors: dict[str, Exception] = {}
+        self.violations: list[str] = []
 
     def __missing__(self, key: str) -> Outcome:
         raise AssertionError(f"scenario {key!r} did not complete; harness errors: {self.errors!r}")
@@ -286,10 +302,11 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
     mock.start()
-    undo = patch_moto(handler)
+    strict = StrictAws(factor=TIME_FACTOR)
+    undo = patch_moto(strict.handler)
     original_update = SageMakerModelBackend.update_endpoint_weights_and_capacities
     try:
-        world = World(template)
+        world = World(template, strict)
 
         def update(self: Any, endpoint_name: str, desired_weights_and_capacities: Any) -> str:
             with world.lock:
@@ -318,6 +335,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
 
         with ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
             list(pool.map(run, SCENARIOS))
+        results.violations = strict.violations
         yield results
     finally:
         SageMakerModelBackend.update_endpoint_weights_and_capacities = original_update  # type: ignore[method-assign]
@@ -355,10 +373,24 @@ def test_healthy_canary_reaches_100_percent_and_summarises_every_step(
     last_at_50 = calls[first_step_end + per_step[1] + per_step[2] - 1][1]
     assert last_at_50 is not None
     assert last_at_50["baseline_source"] == "live"
-    for event, answer in calls[len(calls) - per_step[3] :]:
+    at_100 = calls[len(calls) - per_step[3] :]
+    for event, answer in at_100:
         assert event["baseline_reference"] == last_at_50["baseline_summary"]
+        assert event["baseline_weight"] == 0
         assert answer is not None
-        assert answer["verdict"] == "PASS"
+        assert answer["verdict"] != "FAIL"
+        # the baseline's stray last requests never count as a live baseline at 100 %
+        assert answer["baseline_source"] == "reference"
+    assert at_100[-1][1] is not None
+    assert at_100[-1][1]["verdict"] == "PASS"
+    # every step was judged on whole periods of its own weights, with the default p99
+    for event, answer in calls[1:]:
+        assert answer is not None
+        assert "policy" not in event or "latency" not in event["policy"]
+        periods_start = datetime.fromisoformat(answer["periods_start"])
+        assert periods_start >= datetime.fromisoformat(answer["window_start"])
+        assert periods_start.second == 0
+    assert outcomes.violations == []
     assert outcome.events == [
         "ROLLOUT_STARTED",
         "STEP_ADVANCED",

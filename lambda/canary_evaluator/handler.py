@@ -9,6 +9,17 @@ Event (JSON object)::
     window_end          str      optional; default: now
     policy              object   optional thresholds, see ``policy.py`` (every key optional)
     baseline_reference  object   optional extension, same shape as ``baseline_summary``
+    baseline_weight     number   optional: the baseline's traffic share (percent) in the window
+
+**Whole periods only** (``window.py``): the evaluator counts the 60 s periods that begin at or
+after ``window_start`` rounded UP and end by ``window_end`` rounded DOWN, leaving out periods
+that ended less than a minute ago (SageMaker publishes metrics with a delay). A window without
+a whole period is judged on no data (never a PASS); CloudWatch is still read once, for the
+last published period, so that missing permissions show at once, and the figures are dropped.
+
+``baseline_weight`` 0: the baseline served nothing under the window's weights, so the live
+baseline never counts (whatever stray traffic the window holds); the relative checks use
+``baseline_reference`` only.
 
 ``baseline_reference`` (extension): when given AND the baseline variant served fewer than
 ``policy.min_canary_invocations`` requests in the window (e.g. the final 100 % step of a
@@ -24,8 +35,11 @@ Response (JSON object): ``verdict`` ("PASS" | "FAIL" | "INCONCLUSIVE"), ``reason
 ``baseline_source`` ("live" | "reference" | "none"), ``baseline_summary`` and
 ``canary_summary`` (``invocations``, ``errors_5xx``, ``errors_4xx``, ``latency_values``,
 ``extra_values``), plus the echoed ``endpoint_name``, variants, ``window_start`` and
-``window_end``. Invocation4XXErrors are informational: the ``client_errors`` check always has
-verdict PASS and ``informational: true``.
+``window_end``, and ``periods_start``, ``periods_end``, ``periods`` (the whole periods judged).
+The answer stays under ``MAX_RESPONSE_BYTES`` (32 KiB) for any window: the summaries' per-period
+series keep their most recent values (``summary_periods`` says how many at most) and values
+are rounded to 6 significant digits. Invocation4XXErrors are informational: the
+``client_errors`` check always has verdict PASS and ``informational: true``.
 
 Unknown event keys are ignored (callers may pass their own state along) and logged as a
 warning.
@@ -40,12 +54,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .judge import VariantFigures, evaluate_window
 from .metrics import CloudWatchClient, fetch_alarm_states, fetch_figures
 from .policy import parse_policy
+from .window import PERIOD_SECONDS, whole_periods
 
 logger = logging.getLogger("canary_evaluator")
 logger.setLevel(logging.INFO)
@@ -59,7 +74,10 @@ _EVENT_KEYS = (
     "window_end",
     "policy",
     "baseline_reference",
+    "baseline_weight",
 )
+#: The answer flows through Step Functions (256 KiB per payload, not catchable): keep it small.
+MAX_RESPONSE_BYTES = 32 * 1024
 
 
 def default_client() -> CloudWatchClient:
@@ -114,6 +132,15 @@ def _parse_event(event: object, now: datetime) -> dict[str, Any]:
             f"window_end {end.isoformat()} is not after window_start {start.isoformat()}"
         )
     reference = event.get("baseline_reference")
+    weight = event.get("baseline_weight")
+    if weight is not None and (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not 0 <= weight <= 100  # NaN fails this too
+    ):
+        raise ValueError(
+            f"baseline_weight: got {weight!r}; allowed: a number of percent from 0 to 100"
+        )
     return {
         "endpoint_name": event["endpoint_name"],
         "baseline_variant": event["baseline_variant"],
@@ -122,6 +149,7 @@ def _parse_event(event: object, now: datetime) -> dict[str, Any]:
         "end": end,
         "policy": parse_policy(event.get("policy")),
         "reference": None if reference is None else VariantFigures.from_summary(reference),
+        "baseline_weight": weight,
     }
 
 
@@ -129,20 +157,34 @@ def evaluate(
     event: Mapping[str, Any], *, cloudwatch: CloudWatchClient, now: datetime | None = None
 ) -> dict[str, Any]:
     """Evaluate one window: read CloudWatch with ``cloudwatch``, judge, return the response."""
-    parsed = _parse_event(event, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    parsed = _parse_event(event, now)
     policy = parsed["policy"]
+    periods = whole_periods(parsed["start"], parsed["end"], now)
+    if periods.count:
+        start, end = periods.start, periods.end
+    else:  # nothing to judge yet; one read still proves the permissions
+        end = periods.end
+        start = end - timedelta(seconds=PERIOD_SECONDS)
     baseline, canary = fetch_figures(
         cloudwatch,
         parsed["endpoint_name"],
         parsed["baseline_variant"],
         parsed["canary_variant"],
         policy,
-        parsed["start"],
-        parsed["end"],
+        start,
+        end,
     )
+    if not periods.count:
+        baseline = canary = VariantFigures(invocations=0, errors_5xx=0, errors_4xx=0)
     alarm_states = fetch_alarm_states(cloudwatch, policy.alarm_names) if policy.alarm_names else {}
     judgement = evaluate_window(
-        baseline, canary, policy, reference=parsed["reference"], alarm_states=alarm_states
+        baseline,
+        canary,
+        policy,
+        reference=parsed["reference"],
+        alarm_states=alarm_states,
+        baseline_live=parsed["baseline_weight"] != 0,
     )
     response = judgement.to_dict()
     response.update(
@@ -151,8 +193,48 @@ def evaluate(
         canary_variant=parsed["canary_variant"],
         window_start=parsed["start"].isoformat(),
         window_end=parsed["end"].isoformat(),
+        periods_start=periods.start.isoformat(),
+        periods_end=periods.end.isoformat(),
+        periods=periods.count,
     )
+    if parsed["baseline_weight"] is not None:
+        response["baseline_weight"] = parsed["baseline_weight"]
+    return bound_response(response)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def _size(response: Mapping[str, Any]) -> int:
+    return len(json.dumps(response).encode())
+
+
+def bound_response(response: dict[str, Any], limit: int = MAX_RESPONSE_BYTES) -> dict[str, Any]:
+    """``response`` under ``limit`` bytes of JSON: summary series rounded, then cut to their most
+    recent values (halving until it fits), then long reasons shortened."""
+    summaries = [response[k] for k in ("baseline_summary", "canary_summary") if k in response]
+    series: list[tuple[dict[str, Any], str]] = []
+    for summary in summaries:
+        series.append((summary, "latency_values"))
+        series.extend((summary["extra_values"], key) for key in summary.get("extra_values", {}))
+    for owner, key in series:
+        owner[key] = [_round(v) for v in owner[key]]
+    keep = max((len(owner[key]) for owner, key in series), default=0)
+    while _size(response) > limit and keep > 1:
+        keep //= 2
+        for owner, key in series:
+            owner[key] = owner[key][-keep:]
+    response["summary_periods"] = keep
+    if _size(response) > limit:  # only with dozens of extra metrics, each with a long reason
+        for check in response.get("checks", []):
+            check["reason"] = _shorten(check["reason"])
+        response["reasons"] = [_shorten(reason) for reason in response.get("reasons", [])]
     return response
+
+
+def _shorten(text: str, length: int = 120) -> str:
+    return text if len(text) <= length else text[: length - 3] + "..."
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:

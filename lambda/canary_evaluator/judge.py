@@ -588,18 +588,21 @@ def evaluate_window(
     *,
     reference: VariantFigures | None = None,
     alarm_states: Mapping[str, str | None] | None = None,
+    baseline_live: bool = True,
 ) -> Judgement:
     """Judge one window of the canary against the baseline.
 
     ``reference`` (figures carried forward from an earlier window) replaces the live baseline
     in the relative checks when the live baseline served fewer than ``min_canary_invocations``.
     ``alarm_states`` maps each of ``policy.alarm_names`` to its CloudWatch state value, or to
-    ``None`` when the alarm does not exist.
+    ``None`` when the alarm does not exist. ``baseline_live=False`` (the baseline had weight 0
+    in the window) never counts the live baseline, whatever stray traffic it served: the
+    relative checks use ``reference`` only.
     """
     policy = policy or Policy()
     compare: VariantFigures | None
     source: Literal["live", "reference", "none"]
-    if baseline.invocations >= policy.min_canary_invocations:
+    if baseline_live and baseline.invocations >= policy.min_canary_invocations:
         compare, source = baseline, "live"
     elif reference is not None:
         compare, source = reference, "reference"

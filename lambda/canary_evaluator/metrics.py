@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 from .judge import VariantFigures
 from .policy import Policy
+from .window import PERIOD_SECONDS
 
 NAMESPACE = "AWS/SageMaker"
-PERIOD_SECONDS = 60
 _ROLES = ("baseline", "canary")
 _SUMS = (("inv", "Invocations"), ("e5", "Invocation5XXErrors"), ("e4", "Invocation4XXErrors"))
 

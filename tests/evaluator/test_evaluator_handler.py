@@ -32,6 +32,8 @@ ENDPOINT = "fraud-detector"
 BASELINE = "blue"
 CANARY = "green"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+#: When the ten minutes before NOW are all published (the last one ended a minute ago).
+LATER = NOW + timedelta(minutes=1)
 MOTO_POLICY: dict[str, Any] = {"latency": {"statistic": "Maximum"}}
 
 
@@ -104,7 +106,7 @@ def event(**overrides: Any) -> dict[str, Any]:
 
 
 def run(client: Any, ev: Mapping[str, Any]) -> dict[str, Any]:
-    return evaluate(ev, cloudwatch=cast(CloudWatchClient, client), now=NOW)
+    return evaluate(ev, cloudwatch=cast(CloudWatchClient, client), now=LATER)
 
 
 def verdicts(response: Mapping[str, Any]) -> dict[str, str]:
@@ -325,7 +327,7 @@ class FakeCloudWatch:
 def test_default_request_reads_every_metric_of_both_variants_in_one_call() -> None:
     fake = FakeCloudWatch([{"MetricDataResults": []}])
     response = evaluate(
-        {k: v for k, v in event().items() if k != "policy"}, cloudwatch=fake, now=NOW
+        {k: v for k, v in event().items() if k != "policy"}, cloudwatch=fake, now=LATER
     )
     assert response["verdict"] == "INCONCLUSIVE"  # no data is never a PASS
     (request,) = fake.requests
@@ -471,11 +473,13 @@ def test_handler_uses_a_lazily_created_retrying_client_and_logs_json(
     assert logged[-1]["endpoint_name"] == ENDPOINT
 
 
-def test_window_end_defaults_to_now() -> None:
+def test_window_end_defaults_to_now_less_the_publishing_delay() -> None:
     fake = FakeCloudWatch([{"MetricDataResults": []}])
-    response = evaluate(event(), cloudwatch=fake, now=NOW)
-    assert fake.requests[0]["EndTime"] == NOW
-    assert response["window_end"] == NOW.isoformat()
+    response = evaluate(event(), cloudwatch=fake, now=LATER)
+    assert fake.requests[0]["EndTime"] == NOW  # the minute before LATER may be incomplete
+    assert response["window_end"] == LATER.isoformat()
+    assert response["periods_end"] == NOW.isoformat()
+    assert response["periods"] == 10
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,9 @@ def scipy_farrington_manning(e_c: int, n_c: int, e_b: int, n_b: int, margin: flo
         method="bounded",
         options={"xatol": 1e-13},
     )
-    p_b = float(result.x)
+    # Brent's bounded search never lands exactly on a bound: where the likelihood is largest at
+    # a bound (all requests failed, say) the bound is the maximiser.
+    p_b = min((float(result.x), 0.0, 1.0 - margin), key=negative_log_likelihood)
     p_c = p_b + margin
     variance = p_c * (1 - p_c) / n_c + p_b * (1 - p_b) / n_b
     z = (e_c / n_c - e_b / n_b - margin) / math.sqrt(variance)

@@ -31,9 +31,14 @@ def _bake(b: Builder) -> None:
         States.START_BAKE,
         {
             "Type": "Pass",
-            "Comment": "The evaluation window of this step starts now.",
+            "Comment": "The step's weights are verified: its evaluation window starts now. The "
+            "evaluator counts whole periods from here on, and knows the baseline's share (0 at "
+            "100 %: stray baseline requests never count as a live baseline).",
             "Parameters": {
-                "window": {"window_start.$": "$$.State.EnteredTime"},
+                "window": {
+                    "window_start.$": "$$.State.EnteredTime",
+                    "baseline_weight.$": "$.step.baseline_weight",
+                },
                 "elapsed": 0,
                 "extensions": 0,
                 "evaluations": 0,

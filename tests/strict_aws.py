@@ -1,0 +1,310 @@
+"""AWS as strict as AWS: what the rollout's tests add where moto is kinder than the real service.
+
+This module is the one place that models AWS behaviour moto does not have. Each model names
+the documentation it follows:
+
+- **Simulated time** (:class:`SimClock`): a rollout bakes for minutes; the tests compress time
+  (one real second is ``factor`` simulated seconds) so whole 60 s metric periods exist in a
+  test that runs for seconds. The state machine runs on real time in moto; the evaluator and
+  the traffic see simulated time, converted at the evaluator's boundary
+  (:meth:`StrictAws.handler`). The simulated origin is NOT on a minute boundary, so windows
+  never happen to align with periods.
+- **CloudWatch GetMetricData** (:class:`StrictCloudWatch`), per the GetMetricData API
+  reference: StartTime is rounded DOWN to the period ("12:32:34 is rounded down to
+  12:32:00" for a 60 s period); a data point's timestamp is its period's start and a period is
+  returned when it starts before EndTime; only periods with data are returned; percentile
+  statistics (``p99``, ``p99.9``) are computed from the individual requests, as SageMaker
+  publishes ``ModelLatency`` as statistic sets per request; a request reaches CloudWatch
+  ``publish_lag`` seconds after it was served (SageMaker publishes with a delay), so the
+  latest periods are incomplete; StartTime not before EndTime and invalid statistics are
+  ``ValidationError`` s; at most 500 queries per call.
+- **Payload limit**: Step Functions fails an execution with ``States.DataLimitExceeded`` (which
+  no Catch can handle) when a task result exceeds 256 KiB; :meth:`StrictAws.handler` records
+  every evaluator answer over the limit in ``violations``.
+
+Traffic (:class:`StrictTraffic`) is generated per request, at a rate in requests per simulated
+second, split between the variants by the endpoint's current weights, with log-normal
+latencies (median 20 ms) and a per-variant 5XX probability.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from botocore.exceptions import ClientError
+
+from canary_evaluator.handler import evaluate
+
+PERIOD = 60
+#: Step Functions' payload limit for a task's result (bytes, UTF-8).
+PAYLOAD_LIMIT = 256 * 1024
+_STATISTIC = re.compile(r"^(SampleCount|Average|Sum|Minimum|Maximum|p(\d{1,2}(\.\d{1,2})?|100))$")
+
+
+def _validation_error(message: str, operation: str = "GetMetricData") -> ClientError:
+    return ClientError({"Error": {"Code": "ValidationError", "Message": message}}, operation)
+
+
+class SimClock:
+    """Simulated UTC time: ``origin + (real elapsed) * factor``."""
+
+    def __init__(self, factor: float, origin: datetime | None = None) -> None:
+        self.factor = factor
+        # 12:00:23.456: windows never start on a minute boundary by accident
+        self.origin = origin or datetime(2026, 11, 26, 12, 0, 23, 456000, tzinfo=UTC)
+        self.real_origin = time.time()
+
+    def now(self) -> datetime:
+        return self.to_sim(datetime.now(UTC))
+
+    def to_sim(self, real: datetime) -> datetime:
+        elapsed = real.timestamp() - self.real_origin
+        return self.origin + timedelta(seconds=elapsed * self.factor)
+
+
+@dataclass
+class _Requests:
+    """The requests one variant served, by period start (epoch seconds)."""
+
+    by_period: dict[int, list[np.ndarray]] = field(default_factory=dict)
+
+    def add(self, times: np.ndarray, latencies: np.ndarray, statuses: np.ndarray) -> None:
+        periods = (times // PERIOD).astype(np.int64) * PERIOD
+        for period in np.unique(periods):
+            mask = periods == period
+            rows = np.stack([times[mask], latencies[mask], statuses[mask]])
+            self.by_period.setdefault(int(period), []).append(rows)
+
+
+class StrictCloudWatch:
+    """GetMetricData as AWS serves it, over individual requests (see the module docstring)."""
+
+    def __init__(self, now: Callable[[], datetime], *, publish_lag: float = 40.0) -> None:
+        self.now = now
+        self.publish_lag = publish_lag
+        self.alarm_states: dict[str, str] = {}
+        self._variants: dict[tuple[str, str], _Requests] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        endpoint: str,
+        variant: str,
+        times: np.ndarray,
+        latencies_us: np.ndarray,
+        statuses: np.ndarray,
+    ) -> None:
+        """Requests served at ``times`` (epoch seconds, simulated)."""
+        with self._lock:
+            requests = self._variants.setdefault((endpoint, variant), _Requests())
+            requests.add(times, latencies_us, statuses)
+
+    def _visible(self, endpoint: str, variant: str, period: int, cutoff: float) -> np.ndarray:
+        requests = self._variants.get((endpoint, variant))
+        chunks = [] if requests is None else requests.by_period.get(period, [])
+        if not chunks:
+            return np.empty((3, 0))
+        rows = np.concatenate(chunks, axis=1)
+        return rows[:, rows[0] <= cutoff]
+
+    def get_metric_data(self, **request: Any) -> Mapping[str, Any]:
+        queries = request["MetricDataQueries"]
+        start: datetime = request["StartTime"]
+        end: datetime = request["EndTime"]
+        if len(queries) > 500:
+            raise _validation_error("The collection MetricDataQueries must not exceed 500.")
+        if start >= end:
+            raise _validation_error("The parameter StartTime must be less than EndTime.")
+        cutoff = self.now().timestamp() - self.publish_lag
+        first = int(start.timestamp()) // PERIOD * PERIOD  # rounded DOWN to the period
+        results = []
+        with self._lock:
+            for query in queries:
+                stat = query["MetricStat"]
+                if stat["Period"] != PERIOD:
+                    raise _validation_error("only 60 s periods are modelled")
+                if not _STATISTIC.match(stat["Stat"]):
+                    raise _validation_error(f"Invalid statistic {stat['Stat']!r}.")
+                results.append(self._series(query["Id"], stat, first, end, cutoff))
+        return {"MetricDataResults": results, "Messages": []}
+
+    def _series(
+        self, query_id: str, stat: Mapping[str, Any], first: int, end: datetime, cutoff: float
+    ) -> dict[str, Any]:
+        metric = stat["Metric"]
+        dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        timestamps: list[datetime] = []
+        values: list[float] = []
+        if metric["Namespace"] == "AWS/SageMaker" and set(dims) == {"EndpointName", "VariantName"}:
+            period = first
+            while period < end.timestamp():
+                rows = self._visible(dims["EndpointName"], dims["VariantName"], period, cutoff)
+                if rows.shape[1]:
+                    value = _statistic(metric["MetricName"], stat["Stat"], rows)
+                    if value is not None:
+                        timestamps.append(datetime.fromtimestamp(period, UTC))
+                        values.append(value)
+                period += PERIOD
+        return {
+            "Id": query_id,
+            "Label": metric["MetricName"],
+            "Timestamps": timestamps,
+            "Values": values,
+            "StatusCode": "Complete",
+        }
+
+    def describe_alarms(self, **request: Any) -> Mapping[str, Any]:
+        names = request.get("AlarmNames", [])
+        return {
+            "MetricAlarms": [
+                {"AlarmName": n, "StateValue": self.alarm_states[n]}
+                for n in names
+                if n in self.alarm_states
+            ],
+            "CompositeAlarms": [],
+        }
+
+
+def _statistic(metric_name: str, statistic: str, rows: np.ndarray) -> float | None:
+    latencies, statuses = rows[1], rows[2]
+    if metric_name == "Invocations":
+        samples = np.ones(rows.shape[1])
+    elif metric_name == "Invocation5XXErrors":
+        samples = (statuses >= 500).astype(float)
+    elif metric_name == "Invocation4XXErrors":
+        samples = ((statuses >= 400) & (statuses < 500)).astype(float)
+    elif metric_name == "ModelLatency":
+        samples = latencies
+    else:
+        return None
+    if statistic == "Sum":
+        return float(samples.sum())
+    if statistic == "SampleCount":
+        return float(samples.size)
+    if statistic == "Average":
+        return float(samples.mean())
+    if statistic == "Minimum":
+        return float(samples.min())
+    if statistic == "Maximum":
+        return float(samples.max())
+    return float(np.percentile(samples, float(statistic[1:])))
+
+
+# -- traffic --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How one variant serves: its 5XX probability and latency factor (median 20 ms)."""
+
+    error_rate: float = 0.0
+    latency_factor: float = 1.0
+
+
+#: canary percent -> (baseline behaviour, canary behaviour)
+RequestProfile = Callable[[float], tuple[Behaviour, Behaviour]]
+
+
+def healthy(percent: float) -> tuple[Behaviour, Behaviour]:
+    return Behaviour(), Behaviour()
+
+
+def errors_5xx(rate: float) -> RequestProfile:
+    return lambda percent: (Behaviour(), Behaviour(error_rate=rate))
+
+
+def slow_from(threshold_percent: float, factor: float) -> RequestProfile:
+    def profile(percent: float) -> tuple[Behaviour, Behaviour]:
+        return Behaviour(), Behaviour(latency_factor=factor if percent >= threshold_percent else 1)
+
+    return profile
+
+
+class StrictTraffic(threading.Thread):
+    """Requests at ``rate`` per simulated second, split by the endpoint's current weights."""
+
+    def __init__(
+        self,
+        aws: StrictAws,
+        endpoint: str,
+        baseline: str,
+        canary: str,
+        profile: RequestProfile,
+        weights: Callable[[str], dict[str, float]],
+        *,
+        rate: float = 20.0,
+        tick: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.aws, self.endpoint, self.baseline, self.canary = aws, endpoint, baseline, canary
+        self.profile, self.weights, self.rate, self.tick = profile, weights, rate, tick
+        self.rng = np.random.default_rng(seed)
+        self.stopped = threading.Event()
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            last = self.aws.clock.now().timestamp()
+            while not self.stopped.wait(self.tick):
+                now = self.aws.clock.now().timestamp()
+                self._serve(last, now)
+                last = now
+        except Exception as error:  # re-raised by stop(): a silent simulator would fake data
+            self.error = error
+
+    def _serve(self, start: float, end: float) -> None:
+        current = self.weights(self.endpoint)
+        total = sum(current.values()) or 1.0
+        percent = 100.0 * current.get(self.canary, 0.0) / total
+        count = int(self.rng.poisson(self.rate * (end - start)))
+        to_canary = self.rng.random(count) < percent / 100.0
+        times = np.sort(self.rng.uniform(start, end, count))
+        for variant, behaviour, mask in zip(
+            (self.baseline, self.canary),
+            self.profile(percent),
+            (~to_canary, to_canary),
+            strict=True,
+        ):
+            n = int(mask.sum())
+            if not n:
+                continue
+            latencies = 20_000.0 * behaviour.latency_factor * self.rng.lognormal(0.0, 0.25, n)
+            statuses = np.where(self.rng.random(n) < behaviour.error_rate, 500, 200)
+            self.aws.cloudwatch.record(self.endpoint, variant, times[mask], latencies, statuses)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+        if self.error is not None:
+            raise self.error
+
+
+class StrictAws:
+    """The simulated clock, the strict CloudWatch, and the evaluator as the Lambda runs it."""
+
+    def __init__(self, factor: float = 60.0) -> None:
+        self.clock = SimClock(factor)
+        self.cloudwatch = StrictCloudWatch(self.clock.now)
+        self.violations: list[str] = []
+
+    def handler(self, event: Mapping[str, Any], context: object) -> dict[str, Any]:
+        """The evaluator, with the event's real times converted to simulated time."""
+        simulated = dict(event)
+        for key in ("window_start", "window_end"):
+            if isinstance(simulated.get(key), str):
+                real = datetime.fromisoformat(simulated[key].replace("Z", "+00:00"))
+                simulated[key] = self.clock.to_sim(real).isoformat()
+        answer = evaluate(simulated, cloudwatch=self.cloudwatch, now=self.clock.now())
+        size = len(json.dumps(answer).encode())
+        if size > PAYLOAD_LIMIT:
+            self.violations.append(f"evaluator answer of {size} bytes > 256 KiB")
+        return answer
