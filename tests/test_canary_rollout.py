@@ -458,7 +458,8 @@ def test_rollback_sets_and_checks_the_contracts_rolled_back_weights(
         ROLLED_BACK_BASELINE_WEIGHT,
         ROLLED_BACK_CANARY_WEIGHT,
     ]
-    took = states["Rollback Took?"]["Choices"][0]
+    unreported, took = states["Rollback Took?"]["Choices"]
+    assert unreported["Next"] == "Rollback Retry?"  # weights not reported: not rolled back
     assert took["Next"] == "Notify Rolled Back"
     assert {(c["Variable"], c["NumericEquals"]) for c in took["And"]} == {
         ("$.endpoint.baseline_weight[0]", ROLLED_BACK_BASELINE_WEIGHT),
@@ -721,3 +722,43 @@ def test_reports_every_problem_at_once() -> None:
 def test_valid_arguments_construct() -> None:
     rollout = _build(steps=[1, 100], approval_steps=[100], max_extensions=0)
     assert rollout.steps == [1, 100]
+
+
+def _compared_paths(rule: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(paths the rule compares, paths it tests for presence), through And/Or/Not."""
+    compared: set[str] = set()
+    present: set[str] = set()
+    for key in ("And", "Or"):
+        for sub in rule.get(key, []):
+            c, p = _compared_paths(sub)
+            compared |= c
+            present |= p
+    if "Not" in rule:
+        c, p = _compared_paths(rule["Not"])
+        compared |= c
+        present |= p
+    if "Variable" in rule:
+        if "IsPresent" in rule:
+            present.add(rule["Variable"])
+        elif not any(k.startswith("Is") for k in rule):
+            compared.add(rule["Variable"])
+    return compared, present
+
+
+def test_weights_from_aws_are_compared_only_after_their_presence_was_checked(
+    synthesized: Synthesized,
+) -> None:
+    """A Choice that compares an absent path fails the execution with States.Runtime, which
+    no Catch handles: every optional field read from DescribeEndpoint (a variant's
+    CurrentWeight) is guarded first. ``EndpointStatus`` is a required member of the answer."""
+    for prefix in ("Rollout", "Gated"):
+        states = _definition(synthesized.raw, prefix)["States"]
+        for name, state in states.items():
+            if state["Type"] != "Choice":
+                continue
+            guarded: set[str] = set()
+            for rule in state["Choices"]:
+                compared, present = _compared_paths(rule)
+                unguarded = {p for p in compared if p.endswith("_weight[0]")} - guarded
+                assert not unguarded, (prefix, name, unguarded)
+                guarded |= present

@@ -46,7 +46,9 @@ warning.
 
 CloudWatch is read with ONE GetMetricData request per evaluation (plus DescribeAlarms when the
 policy names alarms). The client retries throttling (standard mode, 8 attempts); a call that
-still fails raises, and an invalid event raises ``ValueError``: the state machine decides.
+still fails raises ``CloudWatchUnavailableError`` (transient: the state machine retries) or
+``CloudWatchRejectedError`` (access denied, invalid: it does not), incomplete data raises
+``MetricDataError``, and an invalid event raises ``ValueError``: the state machine decides.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .judge import VariantFigures, evaluate_window
-from .metrics import CloudWatchClient, fetch_alarm_states, fetch_figures
+from .metrics import CloudWatchClient, classify, fetch_alarm_states, fetch_figures
 from .policy import parse_policy
 from .window import PERIOD_SECONDS, whole_periods
 
@@ -166,18 +168,23 @@ def evaluate(
     else:  # nothing to judge yet; one read still proves the permissions
         end = periods.end
         start = end - timedelta(seconds=PERIOD_SECONDS)
-    baseline, canary = fetch_figures(
-        cloudwatch,
-        parsed["endpoint_name"],
-        parsed["baseline_variant"],
-        parsed["canary_variant"],
-        policy,
-        start,
-        end,
-    )
+    try:
+        baseline, canary = fetch_figures(
+            cloudwatch,
+            parsed["endpoint_name"],
+            parsed["baseline_variant"],
+            parsed["canary_variant"],
+            policy,
+            start,
+            end,
+        )
+        alarm_states = (
+            fetch_alarm_states(cloudwatch, policy.alarm_names) if policy.alarm_names else {}
+        )
+    except Exception as error:  # named for the state machine: retry, or go to rollback
+        raise classify(error) from error
     if not periods.count:
         baseline = canary = VariantFigures(invocations=0, errors_5xx=0, errors_4xx=0)
-    alarm_states = fetch_alarm_states(cloudwatch, policy.alarm_names) if policy.alarm_names else {}
     judgement = evaluate_window(
         baseline,
         canary,

@@ -34,7 +34,51 @@ class CloudWatchClient(Protocol):
 
 
 class MetricDataError(RuntimeError):
-    """CloudWatch answered, but not with complete data for every query."""
+    """CloudWatch answered, but not with complete data for every query (worth retrying)."""
+
+
+class CloudWatchUnavailableError(RuntimeError):
+    """CloudWatch failed transiently (throttled, a 5xx, unreachable) after the client's own
+    retries: the state machine retries the evaluation."""
+
+
+class CloudWatchRejectedError(RuntimeError):
+    """CloudWatch rejected the request (access denied, invalid): retrying cannot help, so the
+    state machine goes straight to its error path."""
+
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalServiceFault",
+    }
+)
+
+
+def classify(error: Exception) -> Exception:
+    """``error`` of a CloudWatch call as :class:`CloudWatchUnavailableError` (transient) or
+    :class:`CloudWatchRejectedError` (permanent); other exceptions unchanged."""
+    from botocore.exceptions import BotoCoreError, ClientError  # boto3 ships in the runtime
+
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        code = str(details.get("Code", ""))
+        text = f"CloudWatch {code}: {details.get('Message', error)}"
+        if code in _TRANSIENT_CODES or status >= 500:
+            return CloudWatchUnavailableError(text)
+        return CloudWatchRejectedError(text)
+    if isinstance(error, BotoCoreError):
+        return CloudWatchUnavailableError(f"CloudWatch unreachable: {error}")
+    return error
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,14 @@ from moto import mock_aws
 
 from canary_evaluator import handler as handler_module
 from canary_evaluator.handler import evaluate, handler
-from canary_evaluator.metrics import CloudWatchClient, MetricDataError
+from canary_evaluator.metrics import (
+    CloudWatchClient,
+    CloudWatchRejectedError,
+    CloudWatchUnavailableError,
+    MetricDataError,
+)
+from sagemaker_constructs.rollout.contract import EVALUATOR_TRANSIENT_ERRORS
+from sagemaker_constructs.rollout.definition import LAMBDA_RETRY_ERRORS
 
 ENDPOINT = "fraud-detector"
 BASELINE = "blue"
@@ -437,12 +444,52 @@ def test_throttling_is_retried(client: Any, monkeypatch: pytest.MonkeyPatch) -> 
     assert attempts == ["throttled"] * 3 + ["answered"]
 
 
-def test_persistent_throttling_raises(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_persistent_throttling_raises_a_transient_error(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     attempts = _throttle_after(client, 1000, monkeypatch)
-    with pytest.raises(ClientError, match="Throttling"):
+    with pytest.raises(CloudWatchUnavailableError, match="Throttling") as raised:
         run(client, event())
+    assert isinstance(raised.value.__cause__, ClientError)
     assert len(attempts) == client.meta.config.retries["total_max_attempts"]
     assert len(attempts) > 1
+    # the state machine retries exactly the evaluator's transient errors
+    assert type(raised.value).__name__ in EVALUATOR_TRANSIENT_ERRORS
+    assert set(EVALUATOR_TRANSIENT_ERRORS) <= set(LAMBDA_RETRY_ERRORS)
+
+
+class _Rejecting(FakeCloudWatch):
+    def __init__(self, code: str, status: int) -> None:
+        super().__init__([])
+        self.code, self.status = code, status
+
+    def get_metric_data(self, **kwargs: Any) -> Mapping[str, Any]:
+        raise ClientError(
+            {
+                "Error": {"Code": self.code, "Message": "no"},
+                "ResponseMetadata": {"HTTPStatusCode": self.status},
+            },
+            "GetMetricData",
+        )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "transient"),
+    [
+        ("AccessDenied", 403, False),
+        ("InvalidParameterValue", 400, False),
+        ("InternalServiceFault", 500, True),
+        ("Throttling", 400, True),
+        ("SomethingNew", 503, True),
+    ],
+)
+def test_cloudwatch_errors_are_named_transient_or_rejected(
+    code: str, status: int, transient: bool
+) -> None:
+    expected = CloudWatchUnavailableError if transient else CloudWatchRejectedError
+    with pytest.raises(expected, match=code):
+        evaluate(event(), cloudwatch=_Rejecting(code, status), now=LATER)
+    assert (expected.__name__ in EVALUATOR_TRANSIENT_ERRORS) is transient
 
 
 # ------------------------------------------------------------------------------------------

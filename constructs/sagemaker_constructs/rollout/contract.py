@@ -88,6 +88,10 @@ ROLLED_BACK_ERRORS = frozenset({Errors.ROLLED_BACK})
 #: The error type the evaluator Lambda raises for an event it rejects (its policy, variants
 #: or window): the state machine ends such an execution in ``InvalidInput``.
 EVALUATOR_INVALID_EVENT = "ValueError"
+#: The evaluator's error types that a retry may cure (CloudWatch throttled or unavailable after
+#: the client's own retries, incomplete data); ``CloudWatchRejectedError`` (access denied)
+#: is not among them.
+EVALUATOR_TRANSIENT_ERRORS = ("CloudWatchUnavailableError", "MetricDataError")
 
 # -- notifications (the ``event`` of each SNS message) ---------------------------------------
 

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract import Errors, States
+from ..contract import EVALUATOR_TRANSIENT_ERRORS, Errors, States
 
 __all__ = [
+    "BASELINE_WEIGHT",
+    "CANARY_WEIGHT",
     "LAMBDA_RETRY_ERRORS",
     "SAGEMAKER_RETRY_ERRORS",
     "SFN_RETRY_ERRORS",
@@ -31,6 +33,7 @@ __all__ = [
     "instance_counts",
     "integer_rules",
     "retry",
+    "weights_reported",
 ]
 
 State = dict[str, Any]
@@ -49,16 +52,17 @@ SAGEMAKER_RETRY_ERRORS = (
     "SageMaker.InternalFailureException",
     "SageMaker.ServiceUnavailableException",
 )
-#: Transient errors of the evaluator invocation (the Lambda service, or CloudWatch errors that
-#: the evaluator re-raised after its own retries).
+#: Transient errors of the evaluator invocation: the Lambda service's own (AWS recommends
+#: retrying these, ``ClientExecutionTimeoutException`` included) and the evaluator's transient
+#: CloudWatch failures (``contract.EVALUATOR_TRANSIENT_ERRORS``).
 LAMBDA_RETRY_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.Unknown",
-    "ClientError",
-    "MetricDataError",
+    *EVALUATOR_TRANSIENT_ERRORS,
 )
 SNS_RETRY_ERRORS = (
     "SNS.ThrottledException",
@@ -404,6 +408,26 @@ class Builder:
                 "CausePath": f"States.Format('{cause_format}'{arguments})",
             },
         )
+
+
+#: Where a DescribeEndpoint result (``$.endpoint``) holds each variant's CurrentWeight.
+CANARY_WEIGHT = "$.endpoint.canary_weight[0]"
+BASELINE_WEIGHT = "$.endpoint.baseline_weight[0]"
+
+
+def weights_reported() -> dict[str, Any]:
+    """A Choice rule that matches when the endpoint reported both variants' weights.
+
+    A comparison of a path that is absent fails the execution (``States.Runtime``, which no
+    Catch handles); so every Choice that compares weights first sends "not reported" away
+    with this rule, in a rule of its own.
+    """
+    return {
+        "And": [
+            {"Variable": CANARY_WEIGHT, "IsPresent": True},
+            {"Variable": BASELINE_WEIGHT, "IsPresent": True},
+        ]
+    }
 
 
 def integer_rules(variable: str, text_variable: str, minimum: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ..contract import (
     Events,
     States,
 )
-from .builder import Builder
+from .builder import BASELINE_WEIGHT, CANARY_WEIGHT, Builder, weights_reported
 from .notifications import notify
 
 __all__ = ["build_rollback"]
@@ -113,20 +113,27 @@ def _restore(b: Builder, instance_scaling: tuple[int, int] | None) -> None:
         {
             "Type": "Choice",
             "Choices": [
+                {"Not": weights_reported(), "Next": "Rollback Retry?"},
                 {
                     "And": [
+                        {"Variable": CANARY_WEIGHT, "NumericEquals": ROLLED_BACK_CANARY_WEIGHT},
                         {
-                            "Variable": "$.endpoint.canary_weight[0]",
-                            "NumericEquals": ROLLED_BACK_CANARY_WEIGHT,
-                        },
-                        {
-                            "Variable": "$.endpoint.baseline_weight[0]",
+                            "Variable": BASELINE_WEIGHT,
                             "NumericEquals": ROLLED_BACK_BASELINE_WEIGHT,
                         },
                     ],
                     "Next": "Notify Rolled Back",
                 },
-                {"Variable": "$.rollback.attempts", "NumericLessThan": 2, "Next": "Rollback Again"},
+            ],
+            "Default": "Rollback Retry?",
+        },
+    )
+    b.add(
+        "Rollback Retry?",
+        {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.rollback.attempts", "NumericLessThan": 2, "Next": "Rollback Again"}
             ],
             "Default": "Rollback Not Applied",
         },

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from ..contract import EVALUATOR_INVALID_EVENT, Errors, Events, States
 from ..rules import STEPS_EXAMPLE, STEPS_RULE
 from .builder import (
+    BASELINE_WEIGHT,
+    CANARY_WEIGHT,
     SFN_RETRY_ERRORS,
     Builder,
     RolloutDefaults,
@@ -294,21 +296,16 @@ def _lock_and_starting_weights(b: Builder) -> None:
                 "Canary at 0 -> roll out. Canary serving everything -> an earlier rollout "
                 "promoted it: nothing to do. Anything else -> another change owns the weights."
             ),
+            # one comparison per rule, after the rule that checks its path is present
             "Choices": [
+                {"Variable": CANARY_WEIGHT, "IsPresent": False, "Next": "Preflight Wait"},
+                {"Variable": CANARY_WEIGHT, "NumericEquals": 0, "Next": "Preflight Wait"},
                 {
-                    "Or": [
-                        {"Variable": "$.endpoint.canary_weight[0]", "IsPresent": False},
-                        {"Variable": "$.endpoint.canary_weight[0]", "NumericEquals": 0},
-                    ],
-                    "Next": "Preflight Wait",
+                    "Variable": BASELINE_WEIGHT,
+                    "IsPresent": False,
+                    "Next": "Unexpected Starting Weights",
                 },
-                {
-                    "And": [
-                        {"Variable": "$.endpoint.baseline_weight[0]", "IsPresent": True},
-                        {"Variable": "$.endpoint.baseline_weight[0]", "NumericEquals": 0},
-                    ],
-                    "Next": "Already Promoted",
-                },
+                {"Variable": BASELINE_WEIGHT, "NumericEquals": 0, "Next": "Already Promoted"},
             ],
             "Default": "Unexpected Starting Weights",
         },

@@ -10,7 +10,7 @@ instance counts), wait again and check that the endpoint reports exactly those w
 from __future__ import annotations
 
 from ..contract import STEP_KEY, STEP_PERCENT, STEP_STEPS, Errors, States
-from .builder import Builder
+from .builder import BASELINE_WEIGHT, CANARY_WEIGHT, Builder, weights_reported
 
 __all__ = ["build_shift_traffic", "build_start_step"]
 
@@ -80,19 +80,17 @@ def build_shift_traffic(b: Builder, *, instance_scaling: tuple[int, int] | None)
         {
             "Type": "Choice",
             "Choices": [
+                {"Not": weights_reported(), "Next": "Weights Not Applied"},
                 {
                     "And": [
+                        {"Variable": CANARY_WEIGHT, "NumericEqualsPath": "$.step.percent"},
                         {
-                            "Variable": "$.endpoint.canary_weight[0]",
-                            "NumericEqualsPath": "$.step.percent",
-                        },
-                        {
-                            "Variable": "$.endpoint.baseline_weight[0]",
+                            "Variable": BASELINE_WEIGHT,
                             "NumericEqualsPath": "$.step.baseline_weight",
                         },
                     ],
                     "Next": States.START_BAKE,
-                }
+                },
             ],
             "Default": "Weights Not Applied",
         },
