@@ -451,7 +451,7 @@ def create_state_machine(name: str, definition: str) -> str:
     )
 
 
-def start(state_machine_arn: str, execution_input: Mapping[str, Any]) -> str:
+def start(state_machine_arn: str, execution_input: Any) -> str:
     sfn = clients()["stepfunctions"]
     return str(
         sfn.start_execution(

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from canary_evaluator.handler import evaluate
+from canary_evaluator.handler import dispatch
 
 PERIOD = 60
 #: Step Functions' payload limit for a task's result (bytes, UTF-8).
@@ -303,7 +303,7 @@ class StrictAws:
             if isinstance(simulated.get(key), str):
                 real = datetime.fromisoformat(simulated[key].replace("Z", "+00:00"))
                 simulated[key] = self.clock.to_sim(real).isoformat()
-        answer = evaluate(simulated, cloudwatch=self.cloudwatch, now=self.clock.now())
+        answer = dispatch(simulated, cloudwatch=self.cloudwatch, now=self.clock.now())
         size = len(json.dumps(answer).encode())
         if size > PAYLOAD_LIMIT:
             self.violations.append(f"evaluator answer of {size} bytes > 256 KiB")

@@ -23,11 +23,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from cdk_testing import cfn_lint
 
+from canary_evaluator import rollout_input
 from canary_evaluator.policy import parse_policy
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources, add_compliance_checks
 from sagemaker_constructs.roles import ScopedRole
 from sagemaker_constructs.rollout import CanaryRollout
 from sagemaker_constructs.rollout.contract import (
+    EVALUATOR_INVALID_EVENT,
     ROLLED_BACK_BASELINE_WEIGHT,
     ROLLED_BACK_CANARY_WEIGHT,
     States,
@@ -467,9 +469,19 @@ def test_rollback_sets_and_checks_the_contracts_rolled_back_weights(
     }
 
 
-def test_an_invalid_steps_input_fails_with_the_constructs_rule(synthesized: Synthesized) -> None:
-    cause = _definition(synthesized.raw, "Rollout")["States"]["Invalid steps"]["CausePath"]
-    assert STEPS_RULE in cause
+def test_the_execution_input_is_validated_in_python_before_the_lock(
+    synthesized: Synthesized,
+) -> None:
+    states = _definition(synthesized.raw, "Rollout")["States"]
+    validate = states[states[States.START]["Next"]]
+    assert validate["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert validate["Parameters"]["Payload"]["validate_input.$"] == "$$.Execution.Input"
+    invalid = states[validate["Catch"][0]["Next"]]
+    assert validate["Catch"][0]["ErrorEquals"] == [EVALUATOR_INVALID_EVENT]
+    assert invalid == {**invalid, "Type": "Fail", "Error": "InvalidInput"}
+    assert states[validate["Next"]]["Next"] == "Check Lock"
+    # the construct's steps rule is the one every execution's input is checked with
+    assert STEPS_RULE == rollout_input.STEPS_RULE
 
 
 def test_grant_operate_returns_every_statement_it_granted(synthesized: Synthesized) -> None:

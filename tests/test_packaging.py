@@ -120,6 +120,7 @@ def test_the_evaluator_asset_comes_from_the_installed_wheel(consumer: dict[str, 
         "canary_evaluator/judge.py",
         "canary_evaluator/metrics.py",
         "canary_evaluator/policy.py",
+        "canary_evaluator/rollout_input.py",
         "canary_evaluator/window.py",
     ]
 

@@ -107,7 +107,7 @@ def _run(
     world: World,
     name: str,
     profile: RequestProfile,
-    execution_input: dict[str, Any],
+    execution_input: Any,
     *,
     rollout: SynthesizedRollout | None = None,
     before: Callable[[str], None] | None = None,
@@ -266,6 +266,10 @@ def scenario_invalid(world: World) -> dict[str, Outcome]:
             healthy,
             {**FAST, "policy": {"latency": {"statistic": "p101"}}},
         ),
+        "typo": _run(world, "typo", healthy, {**FAST, "stepz": [10, 100]}),
+        "steps_text": _run(world, "stepstext", healthy, {**FAST, "steps": "10,50,100"}),
+        "not_an_object": _run(world, "list", healthy, [10, 50, 100]),
+        "history": _run(world, "history", healthy, {**FAST, "bake_seconds": 86400}),
     }
 
 
@@ -497,15 +501,20 @@ def test_invalid_execution_input_fails_before_traffic_moves(
     outcomes: Outcomes,
 ) -> None:
     for key, expected in (
-        ("bad_steps", "steps must be"),
-        ("bad_interval", "interval_seconds must be an integer >= 1 and <= bake_seconds (got 5)"),
+        ("bad_steps", "steps: got [5, 50]"),
+        ("bad_interval", "interval_seconds: got 5; allowed: at most bake_seconds (2)"),
         ("bad_policy", "latency.statistic"),
+        ("typo", "stepz: unknown key"),
+        ("steps_text", "steps: got '10,50,100'"),
+        ("not_an_object", "allowed: a JSON object"),
+        ("history", "history events in the worst case"),
     ):
         outcome = outcomes[key]
         assert outcome.status == "FAILED"
         assert outcome.error == "InvalidInput"
         assert expected in (outcome.cause or ""), outcome.cause
-        assert outcome.entered("Set Weights") == 0
+        assert outcome.entered("Check Lock") == 0  # before the lock ...
+        assert outcome.entered("Set Weights") == 0  # ... and before any weight change
         assert outcome.weights == {BASELINE: 100.0, CANARY: 0.0}
 
 

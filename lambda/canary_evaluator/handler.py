@@ -44,6 +44,10 @@ are rounded to 6 significant digits. Invocation4XXErrors are informational: the
 Unknown event keys are ignored (callers may pass their own state along) and logged as a
 warning.
 
+**Validate mode**: an event ``{"validate_input": <execution input>, "defaults": {...}}``
+answers ``{"config": <the defaults merged with the input>}`` or raises ``ValueError`` listing
+every problem of the input (``rollout_input.py``); the state machine calls it first.
+
 CloudWatch is read with ONE GetMetricData request per evaluation (plus DescribeAlarms when the
 policy names alarms). The client retries throttling (standard mode, 8 attempts); a call that
 still fails raises ``CloudWatchUnavailableError`` (transient: the state machine retries) or
@@ -62,6 +66,7 @@ from typing import Any, cast
 from .judge import VariantFigures, evaluate_window
 from .metrics import CloudWatchClient, classify, fetch_alarm_states, fetch_figures
 from .policy import parse_policy
+from .rollout_input import check_input
 from .window import PERIOD_SECONDS, whole_periods
 
 logger = logging.getLogger("canary_evaluator")
@@ -244,8 +249,28 @@ def _shorten(text: str, length: int = 120) -> str:
     return text if len(text) <= length else text[: length - 3] + "..."
 
 
+def validate_input(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``validate_input`` mode: ``{"config": <defaults merged with the input>}``, or a
+    ``ValueError`` listing every problem of the input (``rollout_input.py``)."""
+    defaults = event.get("defaults")
+    if not isinstance(defaults, Mapping):
+        raise ValueError(f"defaults: got {defaults!r}; allowed: the construct's defaults")
+    return {"config": check_input(event["validate_input"], defaults)}
+
+
+def dispatch(
+    event: Mapping[str, Any], *, cloudwatch: CloudWatchClient, now: datetime | None = None
+) -> dict[str, Any]:
+    """Validate an execution input (``validate_input`` in the event) or evaluate a window."""
+    if isinstance(event, Mapping) and "validate_input" in event:
+        return validate_input(event)
+    return evaluate(event, cloudwatch=cloudwatch, now=now)
+
+
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """AWS Lambda handler: ``evaluate`` with the module's client; logs one JSON line."""
+    """AWS Lambda handler: ``dispatch`` with the module's client; logs one JSON line."""
+    if isinstance(event, Mapping) and "validate_input" in event:
+        return validate_input(event)
     response = evaluate(event, cloudwatch=default_client())
     logger.info(
         json.dumps(

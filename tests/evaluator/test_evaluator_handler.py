@@ -464,13 +464,11 @@ class _Rejecting(FakeCloudWatch):
         self.code, self.status = code, status
 
     def get_metric_data(self, **kwargs: Any) -> Mapping[str, Any]:
-        raise ClientError(
-            {
-                "Error": {"Code": self.code, "Message": "no"},
-                "ResponseMetadata": {"HTTPStatusCode": self.status},
-            },
-            "GetMetricData",
-        )
+        response: Any = {
+            "Error": {"Code": self.code, "Message": "no"},
+            "ResponseMetadata": {"HTTPStatusCode": self.status},
+        }
+        raise ClientError(response, "GetMetricData")
 
 
 @pytest.mark.parametrize(

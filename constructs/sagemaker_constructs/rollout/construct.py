@@ -24,8 +24,9 @@ Execution input (every key optional; ``{}`` runs the construct's defaults)::
      "policy": {"min_canary_invocations": 500}}
 
 ``policy`` is merged over the construct's policy key by key (top-level keys). The input is
-validated before any traffic moves (error ``InvalidInput``), and a preflight evaluation checks
-the policy and the evaluator's permissions. Only one execution may run at a time: the oldest
+validated in Python by the evaluator before the lock or any traffic moves (unknown keys,
+types, ranges, steps, policy, worst-case history: error ``InvalidInput`` listing every
+problem), and a preflight evaluation checks the evaluator's permissions and alarms. Only one execution may run at a time: the oldest
 RUNNING execution proceeds, any other fails at once with ``RolloutAlreadyRunning`` (traffic
 untouched). The evaluator may only describe the alarms named at synth time (``alarms`` and
 ``policy.alarm_names``); other alarm names in an execution's policy fail the preflight.

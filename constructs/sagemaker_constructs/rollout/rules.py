@@ -1,63 +1,83 @@
-"""Rules that the construct, the state machine and the command line share (no AWS CDK).
+"""Rules that the construct and the state machine share, written once in the evaluator (no CDK).
 
-- the schedule: :data:`STEPS_RULE` and :func:`steps_problem` (the construct checks its
-  ``steps`` with it; the state machine fails an execution input's ``steps`` with the same text);
-- the evaluator's policy: :func:`check_policy` runs the evaluator's own parser (the code the
-  Lambda runs, shipped in the wheel), so the construct accepts exactly the policies the
-  evaluator accepts.
+The evaluator Lambda's code (shipped in the wheel, see ``_assets``) holds the rules a rollout's
+execution input must follow (``canary_evaluator/rollout_input.py``: the schedule, the history
+budget, the policy) and the policy's own parser (``policy.py``). The state machine asks the
+evaluator to check each execution's input; the construct checks its defaults with the very
+same code, loaded here as the private package ``sagemaker_constructs._evaluator``. So the
+construct accepts exactly what an execution accepts.
 
 What "rolled back" means lives in :mod:`.contract` (``is_rolled_back``).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
-import itertools
 import json
 import sys
-from collections.abc import Callable
 from functools import cache
 from types import ModuleType
+from typing import Any
 
 from .._assets import lambda_code_root
 
-__all__ = ["STEPS_EXAMPLE", "STEPS_RULE", "check_policy", "steps_problem"]
+__all__ = [
+    "HISTORY_EVENT_BUDGET",
+    "HISTORY_EVENT_LIMIT",
+    "STEPS_EXAMPLE",
+    "STEPS_RULE",
+    "check_policy",
+    "history_events",
+    "steps_problem",
+]
 
-#: The schedule of canary percentages.
-STEPS_RULE = (
-    "a list of at least 2 integer percentages between 1 and 100, strictly increasing and "
-    "ending at 100"
-)
-STEPS_EXAMPLE = "[5, 25, 50, 100]"
+_PACKAGE = "sagemaker_constructs._evaluator"
+
+
+@cache
+def evaluator_module(name: str) -> ModuleType:
+    """A module of the evaluator's package (``policy``, ``rollout_input``), loaded once from
+    the Lambda code the library ships."""
+    if _PACKAGE not in sys.modules:
+        folder = lambda_code_root() / "canary_evaluator"
+        spec = importlib.util.spec_from_file_location(
+            _PACKAGE, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        if spec is None or spec.loader is None:  # pragma: no cover - lambda_code_root checked
+            raise FileNotFoundError(f"the evaluator's package cannot be loaded from {folder}")
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[_PACKAGE] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"{_PACKAGE}.{name}")
+
+
+_input = evaluator_module("rollout_input")
+
+STEPS_RULE: str = _input.STEPS_RULE
+STEPS_EXAMPLE: str = _input.STEPS_EXAMPLE
+HISTORY_EVENT_LIMIT: int = _input.HISTORY_EVENT_LIMIT
+HISTORY_EVENT_BUDGET: int = _input.HISTORY_EVENT_BUDGET
 
 
 def steps_problem(steps: object) -> str | None:
     """What breaks :data:`STEPS_RULE` in ``steps`` (``None`` when it holds)."""
-    if not isinstance(steps, list | tuple) or len(steps) < 2:
-        return "fewer than 2 steps"
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 100 for s in steps):
-        return "every item must be an integer 1-100"
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        return "not strictly increasing"
-    if steps[-1] != 100:
-        return "the last step must be 100"
-    return None
+    problem: str | None = _input.steps_problem(steps)
+    return problem
 
 
-_EVALUATOR_POLICY_MODULE = "sagemaker_constructs._evaluator_policy"
-
-
-@cache
-def _evaluator_policy() -> ModuleType:
-    """The evaluator's ``policy`` module, loaded from the Lambda code the library ships."""
-    path = lambda_code_root() / "canary_evaluator" / "policy.py"
-    spec = importlib.util.spec_from_file_location(_EVALUATOR_POLICY_MODULE, path)
-    if spec is None or spec.loader is None:  # pragma: no cover - lambda_code_root checked it
-        raise FileNotFoundError(f"the evaluator's policy module cannot be loaded from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_EVALUATOR_POLICY_MODULE] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def history_events(
+    *, steps: int, bake_seconds: int, interval_seconds: int, max_extensions: int, max_polls: int
+) -> int:
+    """Worst-case history events of a rollout with this schedule (the evaluator's rule)."""
+    events: int = _input.history_events(
+        steps=steps,
+        bake_seconds=bake_seconds,
+        interval_seconds=interval_seconds,
+        max_extensions=max_extensions,
+        max_polls=max_polls,
+    )
+    return events
 
 
 def check_policy(policy: object) -> list[str]:
@@ -70,7 +90,7 @@ def check_policy(policy: object) -> list[str]:
         as_json = json.loads(json.dumps(policy, allow_nan=False))
     except (TypeError, ValueError) as error:
         return [f"policy: got {policy!r}; allowed: JSON values only ({error})"]
-    parse: Callable[[object], object] = _evaluator_policy().parse_policy
+    parse: Any = evaluator_module("policy").parse_policy
     try:
         parse(as_json)
     except ValueError as error:

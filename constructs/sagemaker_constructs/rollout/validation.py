@@ -10,11 +10,17 @@ import aws_cdk as cdk
 from .._validation import ValidationProblems, is_token
 from ..log_groups import RETENTION_BY_DAYS
 from .props import IEndpointRef, InstanceScaling
-from .rules import STEPS_EXAMPLE, STEPS_RULE, check_policy, steps_problem
+from .rules import (
+    HISTORY_EVENT_BUDGET,
+    HISTORY_EVENT_LIMIT,
+    STEPS_EXAMPLE,
+    STEPS_RULE,
+    check_policy,
+    history_events,
+    steps_problem,
+)
 
 __all__ = [
-    "HISTORY_EVENTS_PER_EVALUATION",
-    "HISTORY_EVENT_BUDGET",
     "STATE_MACHINE_NAME_PATTERN",
     "VARIANT_NAME_PATTERN",
     "seconds",
@@ -24,10 +30,6 @@ __all__ = [
 #: SageMaker production variant names.
 VARIANT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 STATE_MACHINE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,80}$")
-#: A Standard workflow keeps at most 25,000 history events; one evaluation round (wait,
-#: evaluate, choices) takes about a dozen, and the rest of a rollout needs some too.
-HISTORY_EVENTS_PER_EVALUATION = 14
-HISTORY_EVENT_BUDGET = 20_000
 
 
 def seconds(value: cdk.Duration) -> int | None:
@@ -63,7 +65,7 @@ def validate_rollout(
     """Collect every problem of the arguments, then raise one ValueError."""
     _validate_instance_scaling(problems, instance_scaling)
     _validate_endpoint(problems, endpoint, baseline_variant, canary_variant)
-    _validate_schedule(problems, steps, bake_time, interval, max_extensions)
+    _validate_schedule(problems, steps, bake_time, interval, max_extensions, max_polls)
     _validate_limits(
         problems,
         poll_interval=poll_interval,
@@ -144,8 +146,10 @@ def _validate_schedule(
     bake_time: cdk.Duration,
     interval: cdk.Duration,
     max_extensions: int,
+    max_polls: int,
 ) -> None:
-    """Steps, bake time and interval, and whether a rollout fits in the execution history."""
+    """Steps, bake time and interval, and whether a rollout fits in the execution history
+    (the rule every execution's input is checked with, ``rules.history_events``)."""
     _validate_steps(problems, steps)
     bake = seconds(bake_time)
     every = seconds(interval)
@@ -163,18 +167,25 @@ def _validate_schedule(
         and every is not None
         and every > 0
         and _is_int(max_extensions)
-        and isinstance(steps, list)
+        and _is_int(max_polls)
+        and steps_problem(steps) is None
     ):
-        evaluations = (bake // every + max_extensions) * max(1, len(steps))
-        if evaluations * HISTORY_EVENTS_PER_EVALUATION > HISTORY_EVENT_BUDGET:
+        events = history_events(
+            steps=len(steps),
+            bake_seconds=bake,
+            interval_seconds=every,
+            max_extensions=max_extensions,
+            max_polls=max_polls,
+        )
+        if events > HISTORY_EVENT_BUDGET:
             problems.add(
                 "bake_time",
                 f"{bake} seconds",
-                f"with interval {every} s, max_extensions {max_extensions} and {len(steps)} "
-                f"steps a rollout could need {evaluations} evaluations, more than a Standard "
-                "workflow's 25,000-event history holds "
-                f"(at most {HISTORY_EVENT_BUDGET // HISTORY_EVENTS_PER_EVALUATION})",
-                "shorten bake_time, lengthen interval, or use fewer steps or extensions",
+                f"with interval {every} s, max_extensions {max_extensions}, max_polls "
+                f"{max_polls} and {len(steps)} steps a rollout could take {events} history "
+                f"events, more than the {HISTORY_EVENT_BUDGET} allowed (a Standard workflow "
+                f"holds {HISTORY_EVENT_LIMIT})",
+                "shorten bake_time, lengthen interval, or use fewer steps, extensions or polls",
             )
 
 

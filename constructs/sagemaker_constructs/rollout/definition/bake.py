@@ -209,7 +209,7 @@ def _next_step(b: Builder) -> None:
             "Choices": [
                 {
                     "Variable": "$.step.index",
-                    "NumericLessThanPath": "$.validate.n",
+                    "NumericLessThanPath": "$.schedule.count",
                     "Next": "Notify Step Advanced",
                 }
             ],

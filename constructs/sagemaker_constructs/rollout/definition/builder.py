@@ -31,7 +31,6 @@ __all__ = [
     "catch",
     "iam_action",
     "instance_counts",
-    "integer_rules",
     "retry",
     "weights_reported",
 ]
@@ -398,17 +397,6 @@ class Builder:
             }
         return self.add_task(name, state, resource_arn=self.evaluator_arn)
 
-    def fail_input(self, name: str, cause_format: str, *args: str) -> str:
-        arguments = "".join(f", {a}" for a in args)
-        return self.add(
-            name,
-            {
-                "Type": "Fail",
-                "Error": Errors.INVALID_INPUT,
-                "CausePath": f"States.Format('{cause_format}'{arguments})",
-            },
-        )
-
 
 #: Where a DescribeEndpoint result (``$.endpoint``) holds each variant's CurrentWeight.
 CANARY_WEIGHT = "$.endpoint.canary_weight[0]"
@@ -426,16 +414,5 @@ def weights_reported() -> dict[str, Any]:
         "And": [
             {"Variable": CANARY_WEIGHT, "IsPresent": True},
             {"Variable": BASELINE_WEIGHT, "IsPresent": True},
-        ]
-    }
-
-
-def integer_rules(variable: str, text_variable: str, minimum: int) -> dict[str, Any]:
-    """A Choice rule that matches when ``variable`` is NOT an integer >= ``minimum``."""
-    return {
-        "Or": [
-            {"Not": {"Variable": variable, "IsNumeric": True}},
-            {"Variable": text_variable, "StringMatches": "*.*"},
-            {"Variable": variable, "NumericLessThan": minimum},
         ]
     }

@@ -11,31 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..contract import EVALUATOR_INVALID_EVENT, Errors, Events, States
-from ..rules import STEPS_EXAMPLE, STEPS_RULE
 from .builder import (
     BASELINE_WEIGHT,
     CANARY_WEIGHT,
+    LAMBDA_RETRY_ERRORS,
     SFN_RETRY_ERRORS,
     Builder,
     RolloutDefaults,
     instance_counts,
-    integer_rules,
     retry,
 )
 from .notifications import notify
 
 __all__ = ["build_input_and_lock"]
-
-#: The numbers of the execution input, each an integer of at least this.
-_MINIMUMS = {
-    "bake_seconds": 1,
-    "interval_seconds": 1,
-    "max_extensions": 0,
-    "poll_seconds": 1,
-    "max_polls": 1,
-}
-_NUMBERS = tuple(_MINIMUMS)
-_STEPS_RULE = f"steps must be {STEPS_RULE}, such as {STEPS_EXAMPLE} (got {{}})"
 
 
 def build_input_and_lock(
@@ -46,21 +34,21 @@ def build_input_and_lock(
     instance_scaling: tuple[int, int] | None,
 ) -> str:
     """Add the phase's states; returns its entry."""
-    _load_input(b, defaults, approval_steps, instance_scaling)
-    _validate_numbers(b)
-    _validate_steps(b)
+    _load_and_validate_input(b, defaults, approval_steps, instance_scaling)
     _lock_and_starting_weights(b)
     _preflight(b)
     return States.START
 
 
-def _load_input(
+def _load_and_validate_input(
     b: Builder,
     defaults: RolloutDefaults,
     approval_steps: Sequence[int],
     instance_scaling: tuple[int, int] | None,
 ) -> None:
-    """Construct defaults, merged with the execution input; the evaluator event's fixed part."""
+    """Construct defaults; the execution input validated and merged over them in Python (the
+    evaluator's validate mode), before the lock or any weight change; the evaluator event's
+    fixed part."""
     b.add(
         States.START,
         {
@@ -80,171 +68,74 @@ def _load_input(
                 },
             },
             "ResultPath": "$",
-            "Next": "Merge Input",
+            "Next": "Validate Input",
         },
     )
-    b.add(
-        "Merge Input",
+    b.add_task(
+        "Validate Input",
         {
-            "Type": "Pass",
+            "Type": "Task",
+            "Comment": "The evaluator checks the raw execution input against the defaults "
+            "(unknown keys, types, ranges, steps, policy, history budget) and answers the "
+            "merged configuration, or fails with every problem listed.",
+            "Resource": "arn:aws:states:::lambda:invoke",
             "Parameters": {
-                "const.$": "$.const",
-                "input.$": "States.JsonMerge($.defaults, $$.Execution.Input, false)",
-                "base_policy.$": "$.defaults.policy",
+                "FunctionName": b.evaluator_arn,
+                "Payload": {
+                    "validate_input.$": "$$.Execution.Input",
+                    "defaults.$": "$.defaults",
+                },
             },
-            "Next": "Merge Policy",
+            "ResultSelector": {"config.$": "$.Payload.config"},
+            "ResultPath": "$.validated",
+            "Retry": [retry(LAMBDA_RETRY_ERRORS, attempts=4)],
+            "Catch": [
+                {
+                    "ErrorEquals": [EVALUATOR_INVALID_EVENT],
+                    "ResultPath": "$.error",
+                    "Next": "Invalid Input",
+                },
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.error",
+                    "Next": "Preflight Failed",
+                },
+            ],
+            "Next": "Set Up",
+        },
+        resource_arn=b.evaluator_arn,
+    )
+    b.add(
+        "Invalid Input",
+        {
+            "Type": "Fail",
+            "Error": Errors.INVALID_INPUT,
+            "CausePath": (
+                "States.Format('the execution input is invalid: {}. Traffic was not changed.', "
+                "$.error.Cause)"
+            ),
         },
     )
     b.add(
-        "Merge Policy",
+        "Set Up",
         {
             "Type": "Pass",
             "Parameters": {
                 "const.$": "$.const",
-                "config.$": "$.input",
+                "config.$": "$.validated.config",
                 "event": {
                     "endpoint_name": b.endpoint_name,
                     "baseline_variant": b.baseline,
                     "canary_variant": b.canary,
-                    "policy.$": "States.JsonMerge($.base_policy, $.input.policy, false)",
+                    "policy.$": "$.validated.config.policy",
                 },
+                "schedule": {"count.$": "States.ArrayLength($.validated.config.steps)"},
                 "reference": {},
                 "summary": {"json": ""},
             },
-            "Next": "Validate Numbers",
+            "Next": "Check Lock",
         },
     )
-
-
-def _validate_numbers(b: Builder) -> None:
-    """Every number of the merged input is an integer in range."""
-    b.add(
-        "Validate Numbers",
-        {
-            "Type": "Pass",
-            "Parameters": {f"{k}.$": f"States.JsonToString($.config.{k})" for k in _NUMBERS},
-            "ResultPath": "$.text",
-            "Next": "Numbers Valid?",
-        },
-    )
-    b.add(
-        "Numbers Valid?",
-        {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    **integer_rules(f"$.config.{k}", f"$.text.{k}", _MINIMUMS[k]),
-                    "Next": f"Invalid {k}",
-                }
-                for k in _NUMBERS
-            ]
-            + [
-                {
-                    "Variable": "$.config.interval_seconds",
-                    "NumericGreaterThanPath": "$.config.bake_seconds",
-                    "Next": "Invalid interval_seconds",
-                }
-            ],
-            "Default": "Validate Steps",
-        },
-    )
-    for k in _NUMBERS:
-        rule = f"an integer >= {_MINIMUMS[k]}"
-        if k == "interval_seconds":
-            rule += " and <= bake_seconds"
-        b.fail_input(f"Invalid {k}", f"{k} must be {rule} (got {{}})", f"$.text.{k}")
-
-
-def _validate_steps(b: Builder) -> None:
-    """``steps``: at least 2 integers 1-100, strictly increasing, ending at 100."""
-    b.add(
-        "Validate Steps",
-        {
-            "Type": "Pass",
-            "Parameters": {
-                "steps_text.$": "States.JsonToString($.config.steps)",
-                "n.$": "States.ArrayLength($.config.steps)",
-                "i": 0,
-                "prev": 0,
-            },
-            "ResultPath": "$.validate",
-            "Next": "Enough Steps?",
-        },
-    )
-    b.add(
-        "Enough Steps?",
-        {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.validate.n", "NumericLessThan": 2, "Next": "Invalid steps"}
-            ],
-            "Default": "Validate Step Item",
-        },
-    )
-    b.add(
-        "Validate Step Item",
-        {
-            "Type": "Pass",
-            "Parameters": {
-                "steps_text.$": "$.validate.steps_text",
-                "n.$": "$.validate.n",
-                "i.$": "$.validate.i",
-                "prev.$": "$.validate.prev",
-                "v.$": "States.ArrayGetItem($.config.steps, $.validate.i)",
-                "v_text.$": (
-                    "States.JsonToString(States.ArrayGetItem($.config.steps, $.validate.i))"
-                ),
-            },
-            "ResultPath": "$.validate",
-            "Next": "Step Item Valid?",
-        },
-    )
-    b.add(
-        "Step Item Valid?",
-        {
-            "Type": "Choice",
-            "Choices": [
-                {**integer_rules("$.validate.v", "$.validate.v_text", 1), "Next": "Invalid steps"},
-                {"Variable": "$.validate.v", "NumericGreaterThan": 100, "Next": "Invalid steps"},
-                {
-                    "Variable": "$.validate.v",
-                    "NumericLessThanEqualsPath": "$.validate.prev",
-                    "Next": "Invalid steps",
-                },
-            ],
-            "Default": "Validate Next Step",
-        },
-    )
-    b.add(
-        "Validate Next Step",
-        {
-            "Type": "Pass",
-            "Parameters": {
-                "steps_text.$": "$.validate.steps_text",
-                "n.$": "$.validate.n",
-                "i.$": "States.MathAdd($.validate.i, 1)",
-                "prev.$": "$.validate.v",
-            },
-            "ResultPath": "$.validate",
-            "Next": "More Steps To Validate?",
-        },
-    )
-    b.add(
-        "More Steps To Validate?",
-        {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Variable": "$.validate.i",
-                    "NumericLessThanPath": "$.validate.n",
-                    "Next": "Validate Step Item",
-                },
-                {"Variable": "$.validate.prev", "NumericEquals": 100, "Next": "Check Lock"},
-            ],
-            "Default": "Invalid steps",
-        },
-    )
-    b.fail_input("Invalid steps", _STEPS_RULE, "$.validate.steps_text")
 
 
 def _lock_and_starting_weights(b: Builder) -> None:

@@ -1,0 +1,167 @@
+"""The rollout's execution input, checked before anything moves (pure Python, no boto3).
+
+The state machine sends its raw execution input and the construct's defaults here first
+(``{"validate_input": <input>, "defaults": {...}}``, see ``handler.py``); a problem raises ONE
+``ValueError`` listing every problem, which the state machine turns into ``InvalidInput`` before
+the lock or any weight change. The construct checks its own defaults with the same rules (it
+loads this module from the Lambda code the library ships), so a rule lives here only.
+
+Rules: the input is an object whose keys are known (a typo is an error, never ignored); every
+number is an integer in range; ``steps`` is at least two strictly increasing percentages 1-100
+ending at 100; ``interval_seconds <= bake_seconds``; ``policy`` passes the evaluator's parser
+and stays small; and the worst case of the schedule fits in a Standard workflow's execution
+history (25,000 events) with a margin.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .policy import parse_policy
+
+__all__ = [
+    "HISTORY_EVENT_BUDGET",
+    "HISTORY_EVENT_LIMIT",
+    "INPUT_KEYS",
+    "MAX_POLICY_BYTES",
+    "STEPS_EXAMPLE",
+    "STEPS_RULE",
+    "check_input",
+    "history_events",
+    "steps_problem",
+]
+
+INPUT_KEYS = (
+    "steps",
+    "bake_seconds",
+    "interval_seconds",
+    "max_extensions",
+    "poll_seconds",
+    "max_polls",
+    "policy",
+)
+#: The smallest and largest value of each number of the input.
+_RANGES = {
+    "bake_seconds": (1, 7 * 86400),
+    "interval_seconds": (1, 3600),
+    "max_extensions": (0, 1000),
+    "poll_seconds": (1, 3600),
+    "max_polls": (1, 10000),
+}
+STEPS_RULE = (
+    "a list of at least 2 integer percentages between 1 and 100, strictly increasing and "
+    "ending at 100"
+)
+STEPS_EXAMPLE = "[5, 25, 50, 100]"
+#: A Standard workflow's execution history holds at most this many events ...
+HISTORY_EVENT_LIMIT = 25_000
+#: ... and a rollout's worst case must stay under this, leaving room for retries.
+HISTORY_EVENT_BUDGET = 20_000
+#: History events of one evaluation round (wait, count, the evaluator task, the verdict).
+EVENTS_PER_EVALUATION = 14
+#: History events of one DescribeEndpoint poll (task, choice, wait, count).
+EVENTS_PER_POLL = 11
+#: History events of a step besides its polls and evaluations (approval, weights, summary).
+EVENTS_PER_STEP = 60
+#: History events of the start (input, lock, preflight) and of the end.
+EVENTS_FIXED = 150
+#: The rollback sets the weights up to 3 times, each waiting for InService before and after.
+ROLLBACK_ATTEMPTS = 3
+#: The policy travels in every evaluation's event; the evaluator's answer is at most 32 KiB.
+MAX_POLICY_BYTES = 16 * 1024
+
+
+def steps_problem(steps: object) -> str | None:
+    """What breaks :data:`STEPS_RULE` in ``steps`` (``None`` when it holds)."""
+    if not isinstance(steps, list | tuple) or len(steps) < 2:
+        return "fewer than 2 steps"
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 100 for s in steps):
+        return "every item must be an integer 1-100"
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        return "not strictly increasing"
+    if steps[-1] != 100:
+        return "the last step must be 100"
+    return None
+
+
+def history_events(
+    *, steps: int, bake_seconds: int, interval_seconds: int, max_extensions: int, max_polls: int
+) -> int:
+    """Worst-case history events of a rollout: every bake extended to the limit, every wait
+    for InService polled to the limit, and a rollback that needs all its attempts."""
+    evaluations = bake_seconds // interval_seconds + 1 + max_extensions
+    polls = 2 * max_polls * EVENTS_PER_POLL  # before and after each weight change
+    per_step = EVENTS_PER_STEP + polls + evaluations * EVENTS_PER_EVALUATION
+    rollback = ROLLBACK_ATTEMPTS * (polls + EVENTS_PER_STEP)
+    return EVENTS_FIXED + steps * per_step + rollback
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_input(raw: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults merged with the execution input ``raw`` (``policy`` merged key by key at
+    its top level); raises one ``ValueError`` listing every problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(
+            f"Invalid execution input:\n  input: got {raw!r}; allowed: a JSON object such as "
+            '{"steps": [10, 50, 100]} (or {} for the defaults)'
+        )
+    problems = [
+        f"{key}: unknown key (got {raw[key]!r}); allowed keys: {', '.join(INPUT_KEYS)}"
+        for key in raw
+        if key not in INPUT_KEYS
+    ]
+    merged = {**defaults, **{k: v for k, v in raw.items() if k in INPUT_KEYS}}
+    policy = raw.get("policy", {})
+    if not isinstance(policy, Mapping):
+        problems.append(f"policy: got {policy!r}; allowed: an object")
+        policy = {}
+    merged["policy"] = {**defaults.get("policy", {}), **policy}
+    for key, (low, high) in _RANGES.items():
+        value = merged.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            problems.append(f"{key}: got {value!r}; allowed: an integer from {low} to {high}")
+    problem = steps_problem(merged.get("steps"))
+    if problem is not None:
+        problems.append(
+            f"steps: got {merged.get('steps')!r}; allowed: {STEPS_RULE}, such as "
+            f"{STEPS_EXAMPLE} ({problem})"
+        )
+    numbers_ok = all(_is_int(merged.get(k)) for k in _RANGES) and merged["interval_seconds"] > 0
+    if numbers_ok and merged["interval_seconds"] > merged["bake_seconds"]:
+        problems.append(
+            f"interval_seconds: got {merged['interval_seconds']}; allowed: at most "
+            f"bake_seconds ({merged['bake_seconds']})"
+        )
+    try:
+        parse_policy(merged["policy"])
+    except ValueError as error:
+        problems.extend(line.strip() for line in str(error).splitlines()[1:])
+    size = len(json.dumps(merged["policy"]).encode())
+    if size > MAX_POLICY_BYTES:
+        problems.append(f"policy: {size} bytes of JSON; allowed: at most {MAX_POLICY_BYTES}")
+    if numbers_ok and problem is None:
+        events = history_events(
+            steps=len(merged["steps"]),
+            bake_seconds=merged["bake_seconds"],
+            interval_seconds=merged["interval_seconds"],
+            max_extensions=merged["max_extensions"],
+            max_polls=merged["max_polls"],
+        )
+        if events > HISTORY_EVENT_BUDGET:
+            problems.append(
+                f"schedule: up to {events} history events in the worst case; allowed: at most "
+                f"{HISTORY_EVENT_BUDGET} (a Standard workflow holds {HISTORY_EVENT_LIMIT}); "
+                "lengthen interval_seconds, or shorten bake_seconds, steps, max_extensions or "
+                "max_polls"
+            )
+    if problems:
+        raise ValueError("Invalid execution input:\n  " + "\n  ".join(problems))
+    return merged
