@@ -118,6 +118,21 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         log_retention_days=90,
         state_machine_name="fraud-rollout",
     )
+    # ... and one watching a composite alarm
+    composite = cloudwatch.CompositeAlarm(
+        stack,
+        "Health",
+        alarm_rule=cloudwatch.AlarmRule.from_alarm(business, cloudwatch.AlarmState.ALARM),
+    )
+    CanaryRollout(
+        stack,
+        "Composite",
+        endpoint=_endpoint(stack, "churn-eu"),
+        baseline_variant="Current",
+        canary_variant="Candidate",
+        vpc=vpc,
+        alarms=[composite],
+    )
     deployer = ScopedRole(
         stack, "Deployer", assumed_by=iam.AccountRootPrincipal(), description="deployer"
     )
@@ -328,7 +343,7 @@ def test_evaluator_asset_holds_the_package_without_bytecode(synthesized: Synthes
 
 def test_log_groups_are_kms_encrypted_with_retention(synthesized: Synthesized) -> None:
     groups = _resources(synthesized.raw, "AWS::Logs::LogGroup")
-    assert len(groups) == 4  # state machine + evaluator, per rollout
+    assert len(groups) == 6  # state machine + evaluator, per rollout
     for group in groups.values():
         assert "KmsKeyId" in group["Properties"]
         assert group["Properties"]["RetentionInDays"] in (365, 90)
@@ -514,6 +529,26 @@ def test_evaluator_role_reads_metrics_and_only_the_named_alarms(
     assert "alarm:*" not in alarms
     default = {s["Sid"] for s in _policy_statements(synthesized.raw, "RolloutEvaluatorRolePolicy")}
     assert "DescribeWatchedAlarms" not in default  # no alarms, no permission
+
+
+def test_composite_alarms_are_described_with_a_statement_of_their_own_on_star(
+    synthesized: Synthesized,
+) -> None:
+    statements = {
+        s["Sid"]: s for s in _policy_statements(synthesized.raw, "CompositeEvaluatorRolePolicy")
+    }
+    composite = statements["DescribeCompositeAlarms"]
+    assert composite["Action"] == "cloudwatch:DescribeAlarms"
+    assert composite["Resource"] == "*"  # DescribeAlarms returns composite alarms only so
+    assert "DescribeWatchedAlarms" not in statements  # no metric alarm was given
+    for prefix in ("Rollout", "Gated"):  # without composite alarms: no DescribeAlarms on *
+        sids = {
+            s["Sid"] for s in _policy_statements(synthesized.raw, f"{prefix}EvaluatorRolePolicy")
+        }
+        assert "DescribeCompositeAlarms" not in sids
+    definition = _definition(synthesized.raw, "Composite")
+    policy = definition["States"]["Load Defaults"]["Result"]["defaults"]["policy"]
+    assert len(policy["alarm_names"]) == 1  # the composite alarm's name (a token here)
 
 
 def test_grants_start_and_approve_on_this_state_machine_only(synthesized: Synthesized) -> None:

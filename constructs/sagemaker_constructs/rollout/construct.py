@@ -26,10 +26,11 @@ Execution input (every key optional; ``{}`` runs the construct's defaults)::
 ``policy`` is merged over the construct's policy key by key (top-level keys). The input is
 validated in Python by the evaluator before the lock or any traffic moves (unknown keys,
 types, ranges, steps, policy, worst-case history: error ``InvalidInput`` listing every
-problem), and a preflight evaluation checks the evaluator's permissions and alarms. Only one execution may run at a time: the oldest
-RUNNING execution proceeds, any other fails at once with ``RolloutAlreadyRunning`` (traffic
-untouched). The evaluator may only describe the alarms named at synth time (``alarms`` and
-``policy.alarm_names``); other alarm names in an execution's policy fail the preflight.
+problem), and a preflight evaluation checks the evaluator's permissions and alarms. Only one
+execution may run at a time: the oldest RUNNING execution proceeds, any other fails at once
+with ``RolloutAlreadyRunning`` (traffic untouched). The evaluator may only describe the alarms
+named at synth time (``alarms``, ``composite_alarms`` and ``policy.alarm_names``); other alarm
+names in an execution's policy fail the preflight.
 SageMaker throttling and "Cannot update in-progress endpoint" are retried with backoff. A
 rollback that cannot be completed ends in error ``RollbackFailed`` with a CRITICAL notification
 and alarm.
@@ -107,6 +108,11 @@ class CanaryRollout(Construct):
         Default: ``{}`` (the evaluator's defaults).
     :param alarms: CloudWatch alarms that FAIL the canary while in ALARM (added to
         ``policy.alarm_names``; the evaluator may describe exactly these). Default: none.
+    :param composite_alarms: composite CloudWatch alarms that FAIL the canary while in ALARM.
+        ``DescribeAlarms`` returns composite alarms only to a caller allowed on ``*``, so the
+        evaluator gets ``cloudwatch:DescribeAlarms`` on ``*`` when any are given (a
+        ``CompositeAlarm`` passed in ``alarms`` counts too; an imported composite alarm cannot
+        be told from a metric alarm, so pass it here). Default: none.
     :param approval_steps: percentages (among ``steps``) before which a person must approve
         (task token published to the topic). Default: none.
     :param approval_timeout: how long an approval may take before the rollout rolls back.
@@ -149,6 +155,7 @@ class CanaryRollout(Construct):
         max_polls: int = 60,
         policy: Mapping[str, Any] | None = None,
         alarms: Sequence[cloudwatch.IAlarm] = (),
+        composite_alarms: Sequence[cloudwatch.IAlarm] = (),
         approval_steps: Sequence[int] = (),
         approval_timeout: cdk.Duration | None = None,
         topic: sns.ITopic | None = None,
@@ -197,6 +204,7 @@ class CanaryRollout(Construct):
             self,
             policy=policy,
             alarms=alarms,
+            composite_alarms=composite_alarms,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=security_groups,

@@ -40,6 +40,7 @@ def add_evaluator(
     *,
     policy: dict[str, Any],
     alarms: Sequence[cloudwatch.IAlarm],
+    composite_alarms: Sequence[cloudwatch.IAlarm],
     vpc: ec2.IVpc,
     vpc_subnets: ec2.SubnetSelection | None,
     security_groups: Sequence[ec2.ISecurityGroup] | None,
@@ -50,8 +51,11 @@ def add_evaluator(
 ) -> EvaluatorParts:
     """Add the evaluator (``EvaluatorRole``, ``EvaluatorLogs``, ``Evaluator``) to ``scope``.
 
-    ``alarms`` are added to the policy's ``alarm_names``; the evaluator may describe exactly
-    the alarms the returned policy names.
+    ``alarms`` and ``composite_alarms`` are added to the policy's ``alarm_names``; the
+    evaluator may describe exactly the metric alarms the returned policy names. CloudWatch
+    returns composite alarms from ``DescribeAlarms`` only to a caller allowed on ``*``
+    (DescribeAlarms API reference), so composite alarms (``composite_alarms``, and any
+    ``CompositeAlarm`` among ``alarms``) add a statement of their own on ``*``.
     """
     evaluator_role = ScopedRole(
         scope,
@@ -99,16 +103,32 @@ def add_evaluator(
             "dead-letter queue only receives failed asynchronous invocations.",
         )
     policy = dict(policy)
-    alarm_names = [a.alarm_name for a in alarms]
+    composite = [
+        *composite_alarms,
+        *(a for a in alarms if isinstance(a, cloudwatch.CompositeAlarm)),
+    ]
+    metric_alarms = [a for a in alarms if not isinstance(a, cloudwatch.CompositeAlarm)]
+    alarm_names = [a.alarm_name for a in (*metric_alarms, *composite)]
     policy_alarms = [n for n in policy.get("alarm_names", []) if isinstance(n, str)]
     if alarm_names:
         policy["alarm_names"] = [*policy_alarms, *alarm_names]
-    _grant_evaluator(scope, evaluator_role, log_group, watched=[*policy_alarms, *alarm_names])
+    _grant_evaluator(
+        scope,
+        evaluator_role,
+        log_group,
+        watched=[*policy_alarms, *(a.alarm_name for a in metric_alarms)],
+        composite=bool(composite),
+    )
     return EvaluatorParts(function=function, log_group=log_group, policy=policy)
 
 
 def _grant_evaluator(
-    scope: Construct, evaluator_role: ScopedRole, log_group: logs.LogGroup, *, watched: list[str]
+    scope: Construct,
+    evaluator_role: ScopedRole,
+    log_group: logs.LogGroup,
+    *,
+    watched: list[str],
+    composite: bool,
 ) -> None:
     """Its own logs, metrics, X-Ray and VPC interfaces, and the watched alarms only."""
     stack = cdk.Stack.of(scope)
@@ -155,10 +175,24 @@ def _grant_evaluator(
                 ],
             )
         )
+    if composite:
+        evaluator_role.add_statements(
+            iam.PolicyStatement(
+                sid="DescribeCompositeAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=["*"],
+            )
+        )
     acknowledge(
         evaluator_role.policy,
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "cloudwatch:GetMetricData, the X-Ray trace actions and the Lambda VPC network "
-        "interface actions support no resource-level permissions, so their resource is '*'; "
-        "every other statement names its resource.",
+        "interface actions support no resource-level permissions, so their resource is '*'"
+        + (
+            "; cloudwatch:DescribeAlarms returns composite alarms only to a caller allowed on "
+            "'*' (DescribeAlarms API reference), and composite alarms were given"
+            if composite
+            else ""
+        )
+        + "; every other statement names its resource.",
     )
