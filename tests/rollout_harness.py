@@ -38,6 +38,7 @@ from aws_cdk import aws_ec2 as ec2
 from botocore.exceptions import ClientError
 
 from sagemaker_constructs import CanaryRollout, InstanceScaling
+from sagemaker_constructs.rollout.contract import LOCK_KEY
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -48,6 +49,8 @@ PSEUDO = {
     "AWS::URLSuffix": "amazonaws.com",
 }
 FAKE_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/rollout-e2e"
+#: The lock table every scenario's state machine shares (as the stack's rollouts do).
+LOCK_TABLE = "rollout-locks"
 
 #: Every evaluator invocation: (event, answer or None when it raised), in call order.
 INVOCATIONS: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
@@ -138,6 +141,7 @@ class SynthesizedRollout:
     endpoint_name: str  # the literal endpoint name the construct was bound to
     evaluator_id: str  # logical id of the evaluator function
     topic_id: str  # logical id of the topic
+    lock_table_id: str  # logical id of the stack's lock table
 
     def definition_for(
         self,
@@ -146,11 +150,12 @@ class SynthesizedRollout:
         endpoint_name: str,
         evaluator_arn: str,
         topic_arn: str,
+        lock_table_name: str = LOCK_TABLE,
     ) -> str:
         """The ASL JSON bound to moto resources of one scenario."""
         text = resolve(
             self.definition_string,
-            refs={self.topic_id: topic_arn},
+            refs={self.topic_id: topic_arn, self.lock_table_id: lock_table_name},
             attrs={(self.evaluator_id, "Arn"): evaluator_arn},
         )
         assert isinstance(text, str)
@@ -182,6 +187,7 @@ def find_rollout(
         endpoint_name=endpoint_name,
         evaluator_id=one("AWS::Lambda::Function"),
         topic_id=one("AWS::SNS::Topic"),
+        lock_table_id=next(i for i, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"),
     )
 
 
@@ -283,15 +289,31 @@ def clients() -> dict[str, Any]:
         session = boto3.session.Session(region_name=REGION)
         cached = {
             name: session.client(name)
-            for name in ("sagemaker", "stepfunctions", "cloudwatch", "sns", "sqs", "lambda", "iam")
+            for name in (
+                "sagemaker",
+                "stepfunctions",
+                "cloudwatch",
+                "sns",
+                "sqs",
+                "lambda",
+                "iam",
+                "dynamodb",
+            )
         }
         _LOCAL.clients = cached
     return cached
 
 
 def create_shared(evaluator_name: str = "canary-evaluator") -> str:
-    """The IAM role and the Lambda function every scenario's state machine invokes."""
+    """The IAM role, the lock table and the Lambda function every scenario's state machine
+    uses."""
     c = clients()
+    c["dynamodb"].create_table(
+        TableName=LOCK_TABLE,
+        KeySchema=[{"AttributeName": LOCK_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": LOCK_KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     c["iam"].create_role(
         RoleName="rollout-e2e",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -352,6 +374,16 @@ def weights(endpoint_name: str) -> dict[str, float]:
         v["VariantName"]: float(v.get("CurrentWeight", 0.0))
         for v in described["ProductionVariants"]
     }
+
+
+def lock_holder(endpoint_name: str) -> str | None:
+    """The execution holding ``endpoint_name``'s lock, if any."""
+    item = (
+        clients()["dynamodb"]
+        .get_item(TableName=LOCK_TABLE, Key={LOCK_KEY: {"S": endpoint_name}}, ConsistentRead=True)
+        .get("Item")
+    )
+    return None if item is None else str(item["execution_arn"]["S"])
 
 
 def backend_weights(endpoint_name: str) -> dict[str, float]:
@@ -421,6 +453,8 @@ class Outcome:
     events: list[str]
     history: list[dict[str, Any]]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    #: who held the endpoint's lock once the execution had ended
+    lock_holder: str | None = None
 
     def entered(self, state_name: str) -> int:
         """How many times the execution entered ``state_name``."""
@@ -506,6 +540,7 @@ def finish(
         events=[str(m.get("event")) for m in messages],
         history=history(execution_arn),
         messages=list(messages),
+        lock_holder=lock_holder(endpoint_name),
     )
 
 

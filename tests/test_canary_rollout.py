@@ -396,7 +396,10 @@ TASK_ACTIONS = {
     "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities": (
         "sagemaker:UpdateEndpointWeightsAndCapacities"
     ),
-    "arn:aws:states:::aws-sdk:sfn:listExecutions": "states:ListExecutions",
+    "arn:aws:states:::aws-sdk:sfn:describeExecution": "states:DescribeExecution",
+    "arn:aws:states:::dynamodb:putItem": "dynamodb:PutItem",
+    "arn:aws:states:::dynamodb:getItem": "dynamodb:GetItem",
+    "arn:aws:states:::dynamodb:deleteItem": "dynamodb:DeleteItem",
 }
 #: Statements of the state machine's role that serve no task (log delivery, tracing, the key).
 NON_TASK_SIDS = {"LogDeliveryAndXRay", "EncryptNotifications"}
@@ -434,6 +437,10 @@ def _task_calls(raw: dict[str, Any], prefix: str) -> set[tuple[str, str]]:
                 f"arn:aws:sagemaker:{ENV.region}:{ENV.account}:endpoint/"
                 + parameters["EndpointName"]
             )
+        elif "TableName" in parameters:  # a Ref of the table: its Arn attribute
+            resource = parameters["TableName"].removeprefix("ref:") + ".Arn"
+        elif "ExecutionArn.$" in parameters:  # the lock's holder: any execution
+            resource = f"arn:aws:states:{ENV.region}:{ENV.account}:execution:*"
         else:
             (resource,) = (
                 parameters[k]
@@ -459,9 +466,10 @@ def test_state_machine_role_grants_exactly_what_its_tasks_call(
     calls = _task_calls(synthesized.raw, prefix)
     assert calls - granted == set(), "a task calls an API its role does not grant"
     assert granted - calls == set(), "the role grants a task permission no task uses"
-    # the tasks call their own endpoint, evaluator, topic and state machine, nothing else
+    # the tasks call their own endpoint, evaluator, topic, the lock table and (to find out
+    # whether a lock's holder still runs) executions, nothing else
     resources = {resource for _, resource in calls}
-    assert len(resources) == 4
+    assert len(resources) == 5
     wildcard = [s["Sid"] for s in statements if s["Resource"] == "*"]
     assert wildcard == ["LogDeliveryAndXRay"]
 
@@ -494,7 +502,7 @@ def test_the_execution_input_is_validated_in_python_before_the_lock(
     invalid = states[validate["Catch"][0]["Next"]]
     assert validate["Catch"][0]["ErrorEquals"] == [EVALUATOR_INVALID_EVENT]
     assert invalid == {**invalid, "Type": "Fail", "Error": "InvalidInput"}
-    assert states[validate["Next"]]["Next"] == "Check Lock"
+    assert states[validate["Next"]]["Next"] == "Take Lock"
     # the construct's steps rule is the one every execution's input is checked with
     assert STEPS_RULE == rollout_input.STEPS_RULE
 
@@ -506,8 +514,9 @@ def test_grant_operate_returns_every_statement_it_granted(synthesized: Synthesiz
         "states:StartExecution",
         "states:StopExecution",
         "sagemaker:UpdateEndpointWeightsAndCapacities",
+        "dynamodb:DeleteItem",  # abort releases the lock
     } <= actions
-    assert len(granted) == 3
+    assert len(granted) == 4
 
 
 def test_state_machine_role_may_use_the_topic_key(synthesized: Synthesized) -> None:

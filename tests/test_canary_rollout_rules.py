@@ -148,6 +148,9 @@ def test_a_task_cannot_be_added_without_its_permission() -> None:
         evaluator_arn="arn:aws:lambda:us-east-1:111111111111:function:f",
         topic_arn="arn:aws:sns:us-east-1:111111111111:t",
         state_machine_arn="arn:aws:states:us-east-1:111111111111:stateMachine:m",
+        executions_arn="arn:aws:states:us-east-1:111111111111:execution:*",
+        lock_table_name="locks",
+        lock_table_arn="arn:aws:dynamodb:us-east-1:111111111111:table/locks",
     )
     builder = Builder(bindings, approval_timeout_seconds=60)
     task = {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}

@@ -30,6 +30,7 @@ from moto import mock_aws
 from rollout_harness import (
     ACCOUNT,
     FAKE_ROLE_ARN,
+    LOCK_TABLE,
     REGION,
     Inbox,
     RolloutSpec,
@@ -38,6 +39,7 @@ from rollout_harness import (
     create_shared,
     find_rollout,
     history,
+    lock_holder,
     patch_moto,
     synthesize_rollouts,
     weights,
@@ -55,6 +57,7 @@ from sagemaker_constructs.rollout.cli import (
     TAG_BASELINE,
     TAG_CANARY,
     TAG_ENDPOINT,
+    TAG_LOCK_TABLE,
     Clients,
     Progress,
     Target,
@@ -92,6 +95,7 @@ def _clients() -> Clients:
         sfn=session.client("stepfunctions"),
         sagemaker=session.client("sagemaker"),
         cloudformation=session.client("cloudformation"),
+        dynamodb=session.client("dynamodb"),
     )
 
 
@@ -123,6 +127,7 @@ class Scenario:
     final_instances: dict[str, int] = field(default_factory=dict)
     instances_seen: list[dict[str, int]] = field(default_factory=list)
     status: str = ""
+    lock_holder: str | None = None
 
 
 class World:
@@ -152,6 +157,7 @@ class World:
                 {"key": TAG_ENDPOINT, "value": endpoint},
                 {"key": TAG_BASELINE, "value": BASELINE},
                 {"key": TAG_CANARY, "value": CANARY},
+                {"key": TAG_LOCK_TABLE, "value": LOCK_TABLE},
             ],
         )["stateMachineArn"]
         return Scenario(name, arn, endpoint, inbox)
@@ -172,6 +178,7 @@ def _with_traffic(
         scenario.final_instances = instances(scenario.endpoint)
         executions = _clients().sfn.list_executions(stateMachineArn=scenario.machine_arn)
         scenario.status = ",".join(e["status"] for e in executions["executions"])
+        scenario.lock_holder = lock_holder(scenario.endpoint)
     return scenario
 
 
@@ -432,6 +439,9 @@ def test_abort_stops_the_rollout_and_leaves_all_traffic_on_the_baseline(
     assert "not waiting for an approval" in aborted.runs["approve while baking"].err
     assert aborted.runs["abort"].code == EXIT_ABORTED, aborted.runs["abort"]
     assert "(verified)" in aborted.runs["abort"].out
+    # the stopped execution cannot release its lock: abort does
+    assert "released the rollout lock of cli-aborted" in aborted.runs["abort"].out
+    assert aborted.lock_holder is None
     assert aborted.final_weights == {BASELINE: 100.0, CANARY: 0.0}
     assert aborted.status == "ABORTED"
     assert aborted.runs["status"].code == EXIT_ABORTED

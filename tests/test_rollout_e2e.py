@@ -29,6 +29,7 @@ from moto import mock_aws
 from moto.core.exceptions import JsonRESTError
 from moto.sagemaker.models import SageMakerModelBackend
 from rollout_harness import (
+    LOCK_TABLE,
     Inbox,
     Outcome,
     RolloutSpec,
@@ -57,6 +58,8 @@ from strict_aws import (
     healthy,
     slow_from,
 )
+
+from sagemaker_constructs.rollout.contract import LOCK_HOLDER, LOCK_KEY
 
 BASELINE = "Baseline"
 CANARY = "Canary"
@@ -148,6 +151,45 @@ def scenario_healthy(world: World) -> dict[str, Outcome]:
 
     first = _run(world, "healthy", healthy, FAST, during=start_a_second_one)
     return {"healthy": first, "second": second["outcome"]}
+
+
+def scenario_simultaneous(world: World) -> dict[str, Outcome]:
+    """Two executions of one rollout started at the same instant: one takes the lock."""
+    machine, endpoint, inbox = world.scenario("twins", world.rollout)
+    traffic = StrictTraffic(world.strict, endpoint, BASELINE, CANARY, healthy, backend_weights)
+    traffic.start()
+    barrier = threading.Barrier(2)
+
+    def go(_: int) -> str:
+        barrier.wait()
+        return start(machine, FAST)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = pool.map(go, (1, 2))
+        return {
+            "twin_a": finish(first, endpoint, inbox),
+            "twin_b": finish(second, endpoint, None),
+        }
+    finally:
+        traffic.stop()
+
+
+def scenario_stale_lock(world: World) -> dict[str, Outcome]:
+    """The lock is held by an execution that no longer runs (it died without releasing)."""
+    machine, endpoint, inbox = world.scenario("stale", world.rollout)
+    dead = start(machine, {"stepz": [1]})  # fails at once: it never takes the lock
+    finish(dead, endpoint, None)
+    clients()["dynamodb"].put_item(
+        TableName=LOCK_TABLE,
+        Item={LOCK_KEY: {"S": endpoint}, LOCK_HOLDER: {"S": dead}},
+    )
+    traffic = StrictTraffic(world.strict, endpoint, BASELINE, CANARY, healthy, backend_weights)
+    traffic.start()
+    try:
+        return {"stale_lock": finish(start(machine, {**FAST, "steps": [50, 100]}), endpoint, inbox)}
+    finally:
+        traffic.stop()
 
 
 def scenario_5xx(world: World) -> dict[str, Outcome]:
@@ -275,6 +317,8 @@ def scenario_invalid(world: World) -> dict[str, Outcome]:
 
 SCENARIOS = (
     scenario_healthy,
+    scenario_simultaneous,
+    scenario_stale_lock,
     scenario_5xx,
     scenario_latency,
     scenario_no_traffic,
@@ -530,3 +574,31 @@ def test_a_rollback_that_cannot_complete_fails_distinctly_and_critically(
     assert outcome.weights == {BASELINE: 95.0, CANARY: 5.0}  # the canary still serves
     assert outcome.events == ["ROLLOUT_STARTED", "ROLLBACK_FAILED"]
     assert outcome.messages[-1]["severity"] == "CRITICAL"
+
+
+def test_two_executions_started_at_the_same_instant_never_both_move_weights(
+    outcomes: Outcomes,
+) -> None:
+    twins = [outcomes["twin_a"], outcomes["twin_b"]]
+    moved = [t for t in twins if t.entered("Set Weights")]
+    blocked = [t for t in twins if not t.entered("Set Weights")]
+    assert len(moved) == 1, [(t.status, t.error) for t in twins]
+    assert moved[0].status == "SUCCEEDED", (moved[0].error, moved[0].cause)
+    assert blocked[0].status == "FAILED"
+    assert blocked[0].error == "RolloutAlreadyRunning"
+    assert moved[0].lock_holder is None  # released when it ended
+
+
+def test_a_lock_whose_holder_no_longer_runs_is_taken_over(outcomes: Outcomes) -> None:
+    outcome = outcomes["stale_lock"]
+    assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
+    assert outcome.entered("Take Over Lock") == 1
+    assert outcome.weights == {BASELINE: 0.0, CANARY: 100.0}
+
+
+def test_every_ending_releases_the_lock_it_took(outcomes: Outcomes) -> None:
+    for key in ("healthy", "5xx", "latency", "no_traffic", "rejected", "rollback_failed",
+                "bad_steps", "stale_lock"):  # fmt: skip
+        outcome = outcomes[key]
+        assert outcome.status in ("SUCCEEDED", "FAILED"), key
+        assert outcome.lock_holder is None, key

@@ -14,8 +14,8 @@ A rollout is found by its state machine's ARN (``--state-machine``), by the stac
 ``RolloutStateMachineArn`` (``--stack``), or by the endpoint it is bound to (``--endpoint``,
 through the state machine's tags). ``watch`` draws a progress display on a terminal and prints
 one plain line per change elsewhere (CI logs). ``abort`` stops the execution AND puts all
-traffic back on the baseline variant, verified: stopping an execution alone would skip the
-rollback.
+traffic back on the baseline variant, verified, then releases the endpoint's rollout lock:
+stopping an execution alone would skip the rollback.
 
 Exit status of ``start --watch``, ``watch``, ``status`` and ``abort`` (``start`` without
 ``--watch``, ``approve`` and ``reject`` exit 0 once done):
@@ -53,6 +53,8 @@ from .contract import (
     EXIT_PROMOTED,
     EXIT_ROLLED_BACK,
     EXIT_RUNNING,
+    LOCK_HOLDER,
+    LOCK_KEY,
     ROLLED_BACK_BASELINE_WEIGHT,
     ROLLED_BACK_CANARY_WEIGHT,
     ROLLED_BACK_ERRORS,
@@ -63,6 +65,7 @@ from .contract import (
     TAG_BASELINE,
     TAG_CANARY,
     TAG_ENDPOINT,
+    TAG_LOCK_TABLE,
     Errors,
     is_rolled_back,
 )
@@ -79,6 +82,7 @@ __all__ = [
     "TAG_BASELINE",
     "TAG_CANARY",
     "TAG_ENDPOINT",
+    "TAG_LOCK_TABLE",
     "main",
 ]
 
@@ -94,6 +98,7 @@ class Clients:
     sfn: Any
     sagemaker: Any
     cloudformation: Any
+    dynamodb: Any = None
 
     @classmethod
     def create(
@@ -117,6 +122,7 @@ class Clients:
             sfn=session.client("stepfunctions"),
             sagemaker=session.client("sagemaker"),
             cloudformation=session.client("cloudformation"),
+            dynamodb=session.client("dynamodb"),
         )
 
 
@@ -127,6 +133,7 @@ class Target:
     endpoint_name: str
     baseline_variant: str
     canary_variant: str
+    lock_table: str | None = None
 
 
 @dataclass
@@ -239,7 +246,9 @@ def target_of(clients: Clients, state_machine_arn: str) -> Target:
         raise CliError(
             f"{state_machine_arn} is not a canary rollout (missing tags {', '.join(missing)})"
         )
-    return Target(tags[TAG_ENDPOINT], tags[TAG_BASELINE], tags[TAG_CANARY])
+    return Target(
+        tags[TAG_ENDPOINT], tags[TAG_BASELINE], tags[TAG_CANARY], tags.get(TAG_LOCK_TABLE)
+    )
 
 
 def _state_machine_of(clients: Clients, execution_arn: str) -> tuple[str, dict[str, Any]]:
@@ -561,9 +570,29 @@ def abort(
             out.write(
                 f"all traffic on {target.baseline_variant} of {target.endpoint_name} (verified)\n"
             )
+            _release_lock(clients, target, execution_arn, out)
             return EXIT_ABORTED
         sleep(5)
     raise CliError(f"the weights of {target.endpoint_name} were not restored in time")
+
+
+def _release_lock(clients: Clients, target: Target, execution_arn: str, out: IO[str]) -> None:
+    """Release the endpoint's lock if this execution holds it (a stopped execution cannot)."""
+    if target.lock_table is None or clients.dynamodb is None:
+        return
+    try:
+        clients.dynamodb.delete_item(
+            TableName=target.lock_table,
+            Key={LOCK_KEY: {"S": target.endpoint_name}},
+            ConditionExpression=f"{LOCK_HOLDER} = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise CliError(f"could not release the rollout lock: {_message(error)}") from None
+        out.write("the rollout lock was not held by this execution\n")
+        return
+    out.write(f"released the rollout lock of {target.endpoint_name}\n")
 
 
 def _message(error: ClientError) -> str:

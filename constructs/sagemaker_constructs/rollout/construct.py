@@ -67,12 +67,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from .._validation import ValidationProblems
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_wildcard_resources
 from ..log_groups import allow_cloudwatch_logs, retention
 from ..roles import ScopedRole
-from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT
+from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT, TAG_LOCK_TABLE
 from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
+from .lock_table import RolloutLockTable
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
 from .props import IEndpointRef, InstanceScaling
 from .validation import seconds, validate_rollout
@@ -233,6 +234,7 @@ class CanaryRollout(Construct):
             retention=retention(log_retention_days),
             removal_policy=removal_policy,
         )
+        self.lock_table = RolloutLockTable.of(self).table
         definition = build_definition(
             Bindings(
                 endpoint_name=endpoint.endpoint_name,
@@ -242,6 +244,9 @@ class CanaryRollout(Construct):
                 evaluator_arn=self.evaluator.function_arn,
                 topic_arn=self.topic.topic_arn,
                 state_machine_arn=self.state_machine_arn,
+                executions_arn=self._any_execution_arn,
+                lock_table_name=self.lock_table.table_name,
+                lock_table_arn=self.lock_table.table_arn,
             ),
             defaults=RolloutDefaults(
                 steps=steps,
@@ -349,6 +354,12 @@ class CanaryRollout(Construct):
                     resources=[topic_key.key_arn],
                 )
             )
+        acknowledge_wildcard_resources(
+            role.policy,
+            "The lock may be held by an execution of any rollout state machine that shares the "
+            "stack's lock table (their names are known only at deploy time); the state machine "
+            "only describes that execution, to take over a lock whose holder no longer runs.",
+        )
         acknowledge(
             role.policy,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
@@ -382,6 +393,7 @@ class CanaryRollout(Construct):
         tags.add(TAG_ENDPOINT, self.endpoint.endpoint_name)
         tags.add(TAG_BASELINE, self.baseline_variant)
         tags.add(TAG_CANARY, self.canary_variant)
+        tags.add(TAG_LOCK_TABLE, self.lock_table.table_name)
         return state_machine
 
     # -- public API -------------------------------------------------------------------------
@@ -410,6 +422,16 @@ class CanaryRollout(Construct):
         return self.state_machine.grant_task_response(grantee)
 
     @property
+    def _any_execution_arn(self) -> str:
+        """Executions of every state machine in this account and region (a lock's holder)."""
+        return cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name="*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    @property
     def executions_arn(self) -> str:
         """The ARN pattern of this state machine's executions."""
         return cdk.Stack.of(self).format_arn(
@@ -424,8 +446,9 @@ class CanaryRollout(Construct):
 
         Start, watch (describe, history, tags, endpoint weights), approve and reject, and
         abort (stop the execution and put all traffic back on the baseline variant). The
-        execution ARNs are ``<state machine>:*``, named at start time. Returns the combined
-        grant of the three statements (state machine, executions, endpoint).
+        execution ARNs are ``<state machine>:*``, named at start time. ``abort`` also releases
+        the endpoint's lock in the stack's lock table. Returns the combined grant of the four
+        statements (state machine, executions, endpoint, lock table).
         """
         machine = iam.Grant.add_to_principal(
             grantee=grantee,
@@ -453,7 +476,12 @@ class CanaryRollout(Construct):
             actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
             resource_arns=[self.endpoint.endpoint_arn],
         )
-        return machine.combine(executions).combine(endpoint)
+        lock = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:GetItem", "dynamodb:DeleteItem"],
+            resource_arns=[self.lock_table.table_arn],
+        )
+        return machine.combine(executions).combine(endpoint).combine(lock)
 
     def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
         """Failed executions (rolled back or not). Default: Sum over 1 minute."""

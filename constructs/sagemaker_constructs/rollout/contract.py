@@ -22,6 +22,15 @@ TAG_BASELINE = "sagemaker-constructs:baseline-variant"
 TAG_CANARY = "sagemaker-constructs:canary-variant"
 #: The stack output that names the rollout's state machine (``sagemaker-rollout --stack``).
 STACK_OUTPUT = "RolloutStateMachineArn"
+#: Tag of the state machine that names its lock table (``sagemaker-rollout abort`` releases).
+TAG_LOCK_TABLE = "sagemaker-constructs:lock-table"
+
+# -- the lock: one item per endpoint in the stack's lock table ------------------------------
+
+#: Partition key of the lock table: the endpoint's name.
+LOCK_KEY = "endpoint_name"
+#: The attribute that names the execution holding the lock (released only by its holder).
+LOCK_HOLDER = "execution_arn"
 
 # -- execution input ------------------------------------------------------------------------
 

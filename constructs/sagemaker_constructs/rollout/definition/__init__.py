@@ -12,6 +12,8 @@ through ``contract.States``:
                        the starting weights, a preflight evaluation, the start notice
 ``step.py``            step and weights: a step's percentages; wait for InService, set
                        the weights, verify them
+``lock.py``            lock: the endpoint's item in the stack's lock table, taken with a
+                       conditional write; released before every terminal state
 ``approval.py``        approval: a task token before chosen steps
 ``bake.py``            bake and evaluation: evaluate every interval, decide, next step
 ``rollback.py``        rollback: restore the baseline, verify, fail with the reason
@@ -54,6 +56,7 @@ from .builder import (
     RolloutDefaults,
     instance_counts,
 )
+from .lock import release_before
 from .rollback import build_rollback
 from .start import build_input_and_lock
 from .step import build_shift_traffic, build_start_step
@@ -68,6 +71,10 @@ __all__ = [
     "build_definition",
     "instance_counts",
 ]
+
+
+#: Terminal states of executions that never held the lock: they must not release it.
+UNLOCKED_TERMINALS = ("Rollout Already Running", "Invalid Input")
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,13 @@ def build_definition(
     build_shift_traffic(b, instance_scaling=instance_scaling)
     build_bake_and_evaluation(b)
     build_rollback(b, instance_scaling=instance_scaling)
+    terminals = [name for name, state in b.states.items() if state["Type"] in ("Succeed", "Fail")]
+    release_before(
+        b,
+        terminals,
+        keep=UNLOCKED_TERMINALS,
+        outputs={"Succeeded": "Completed", "Nothing To Do": "Already Promoted"},
+    )
     asl = {
         "Comment": (
             f"Canary rollout of endpoint {b.endpoint_name}: shift traffic from {b.baseline} "

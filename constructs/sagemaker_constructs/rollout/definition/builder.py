@@ -114,6 +114,9 @@ def instance_counts(minimum: int, maximum: int) -> list[int]:
 _OPTIMISED_INTEGRATIONS = {
     "arn:aws:states:::lambda:invoke": "lambda:InvokeFunction",
     "arn:aws:states:::sns:publish": "sns:Publish",
+    "arn:aws:states:::dynamodb:putItem": "dynamodb:PutItem",
+    "arn:aws:states:::dynamodb:getItem": "dynamodb:GetItem",
+    "arn:aws:states:::dynamodb:deleteItem": "dynamodb:DeleteItem",
 }
 #: IAM's prefix for an aws-sdk integration's service where it differs from the service name.
 _IAM_PREFIXES = {"sfn": "states"}
@@ -174,6 +177,10 @@ class Bindings:
     evaluator_arn: str
     topic_arn: str
     state_machine_arn: str
+    #: executions this rollout may describe (the lock's holder may be any rollout's)
+    executions_arn: str
+    lock_table_name: str
+    lock_table_arn: str
 
 
 class Builder:
@@ -187,6 +194,9 @@ class Builder:
         self.evaluator_arn = bindings.evaluator_arn
         self.topic_arn = bindings.topic_arn
         self.state_machine_arn = bindings.state_machine_arn
+        self.executions_arn = bindings.executions_arn
+        self.lock_table_name = bindings.lock_table_name
+        self.lock_table_arn = bindings.lock_table_arn
         self.approval_timeout_seconds = approval_timeout_seconds
         self.states: dict[str, State] = {}
         #: what each task calls, in the order the tasks were added

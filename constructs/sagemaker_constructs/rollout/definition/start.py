@@ -15,12 +15,12 @@ from .builder import (
     BASELINE_WEIGHT,
     CANARY_WEIGHT,
     LAMBDA_RETRY_ERRORS,
-    SFN_RETRY_ERRORS,
     Builder,
     RolloutDefaults,
     instance_counts,
     retry,
 )
+from .lock import LOCK, build_lock
 from .notifications import notify
 
 __all__ = ["build_input_and_lock"]
@@ -35,7 +35,8 @@ def build_input_and_lock(
 ) -> str:
     """Add the phase's states; returns its entry."""
     _load_and_validate_input(b, defaults, approval_steps, instance_scaling)
-    _lock_and_starting_weights(b)
+    build_lock(b, nxt="Starting Weights", held="Rollout Already Running", failed="Start Error")
+    _starting_weights(b)
     _preflight(b)
     return States.START
 
@@ -133,50 +134,13 @@ def _load_and_validate_input(
                 "reference": {},
                 "summary": {"json": ""},
             },
-            "Next": "Check Lock",
+            "Next": LOCK,
         },
     )
 
 
-def _lock_and_starting_weights(b: Builder) -> None:
-    """One rollout at a time; where traffic is now decides whether this one may move it."""
-    b.add_task(
-        "Check Lock",
-        {
-            "Type": "Task",
-            "Comment": "One rollout per endpoint (this state machine is bound to one endpoint): "
-            "the oldest RUNNING execution proceeds, every other one fails. ListExecutions "
-            "returns the most recent first.",
-            "Resource": "arn:aws:states:::aws-sdk:sfn:listExecutions",
-            "Parameters": {
-                "StateMachineArn": b.state_machine_arn,
-                "StatusFilter": "RUNNING",
-                "MaxResults": 100,
-            },
-            "ResultSelector": {
-                "running.$": "States.ArrayLength($.Executions)",
-                "arns.$": "$.Executions[*].ExecutionArn",
-            },
-            "ResultPath": "$.lock",
-            "Retry": [retry(SFN_RETRY_ERRORS)],
-            "Next": "Another Rollout Running?",
-        },
-        resource_arn=b.state_machine_arn,
-    )
-    b.add(
-        "Another Rollout Running?",
-        {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Variable": "$.lock.running",
-                    "NumericLessThanEquals": 1,
-                    "Next": "Starting Weights",
-                }
-            ],
-            "Default": "Find Oldest Rollout",
-        },
-    )
+def _starting_weights(b: Builder) -> None:
+    """Where traffic is now decides whether this rollout may move it at all."""
     # Where traffic is now decides whether this rollout may move it at all.
     b.describe("Starting Weights", with_weights=True, nxt="Canary Idle?", on_error="Start Error")
     b.add(
@@ -235,47 +199,18 @@ def _lock_and_starting_weights(b: Builder) -> None:
         },
     )
     b.add(
-        "Find Oldest Rollout",
-        {
-            "Type": "Pass",
-            "Parameters": {
-                "me.$": "$$.Execution.Id",
-                "oldest.$": "States.ArrayGetItem($.lock.arns, States.MathAdd($.lock.running, -1))",
-            },
-            "ResultPath": "$.lock_owner",
-            "Next": "Am I The Oldest?",
-        },
-    )
-    b.add(
-        "Am I The Oldest?",
-        {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Variable": "$.lock_owner.oldest",
-                    "StringEqualsPath": "$.lock_owner.me",
-                    "Next": "Starting Weights",
-                }
-            ],
-            "Default": "Rollout Already Running",
-        },
-    )
-    b.add(
         "Rollout Already Running",
         {
             "Type": "Fail",
             "Error": Errors.ALREADY_RUNNING,
             "Cause": (
-                "Another execution of this rollout state machine "
-                f"(endpoint {b.endpoint_name}) is RUNNING; "
-                "only one rollout per endpoint may run at a time. Wait for it to finish, or "
-                "stop it (aws stepfunctions stop-execution), then start again. Traffic was "
-                "not changed."
+                f"Another rollout of endpoint {b.endpoint_name} is RUNNING (it holds the "
+                "endpoint's lock); only one rollout per endpoint may run at a time. Wait for it "
+                "to finish, or abort it (sagemaker-rollout abort), then start again. Traffic "
+                "was not changed."
             ),
         },
     )
-    # Preflight: one evaluation before any traffic moves validates the policy, the evaluator's
-    # permissions and the alarms. Its verdict is ignored.
 
 
 def _preflight(b: Builder) -> None:
