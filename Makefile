@@ -46,7 +46,10 @@ typecheck: setup
 unit: setup
 	$(PYTHON) -m pytest
 
-test: lint typecheck unit
+# Type checking and the tests run side by side (two cores); each one's output is printed
+# whole when it finishes, the tests' summary last.
+test: lint
+	@$(MAKE) --no-print-directory -j2 --output-sync=target typecheck unit
 
 bench: setup
 	$(PYTHON) benchmarks/synth_time.py

@@ -336,6 +336,8 @@ def test_the_pipeline_account_may_operate_the_rollout_and_nothing_else(
     )
     assert actions == sorted(
         [
+            "dynamodb:DeleteItem",  # abort releases the endpoint's lock
+            "dynamodb:GetItem",
             "sagemaker:DescribeEndpoint",
             "sagemaker:UpdateEndpointWeightsAndCapacities",
             "states:DescribeExecution",

@@ -26,9 +26,11 @@ Execution input (every key optional; ``{}`` runs the construct's defaults)::
 ``policy`` is merged over the construct's policy key by key (top-level keys). The input is
 validated in Python by the evaluator before the lock or any traffic moves (unknown keys,
 types, ranges, steps, policy, worst-case history: error ``InvalidInput`` listing every
-problem), and a preflight evaluation checks the evaluator's permissions and alarms. Only one
-execution may run at a time: the oldest RUNNING execution proceeds, any other fails at once
-with ``RolloutAlreadyRunning`` (traffic untouched). The evaluator may only describe the alarms
+problem), and a preflight evaluation checks the evaluator's permissions and alarms. One
+rollout per endpoint at a time: an execution takes the endpoint's lock in the stack's lock
+table (``RolloutLockTable``, one per stack) with a conditional write, and releases it on every
+way it ends; another execution fails at once with ``RolloutAlreadyRunning`` (traffic
+untouched). The evaluator may only describe the alarms
 named at synth time (``alarms``, ``composite_alarms`` and ``policy.alarm_names``); other alarm
 names in an execution's policy fail the preflight.
 SageMaker throttling and "Cannot update in-progress endpoint" are retried with backoff. A
