@@ -18,8 +18,9 @@ __all__ = ["INTERFACE_ENDPOINTS", "Foundation"]
 
 #: Interface endpoints for everything that runs inside the isolated subnets: notebooks
 #: (SageMaker API, STS, KMS, ECR for images, CloudWatch Logs), models and endpoints
-#: (SageMaker runtime, CloudWatch), the evaluator Lambda (CloudWatch metrics and alarms) and
-#: the rollout command line (Step Functions). S3 is a gateway endpoint.
+#: (SageMaker runtime, CloudWatch), the evaluator Lambda (CloudWatch metrics and alarms), the
+#: rollout's guard Lambda (SageMaker API, Step Functions, SNS, CloudWatch) and the rollout
+#: command line (Step Functions). S3 and DynamoDB (the rollout lock) are gateway endpoints.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
     "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
@@ -30,6 +31,7 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
     "StepFunctions": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+    "Sns": ec2.InterfaceVpcEndpointAwsService.SNS,
 }
 
 
@@ -151,5 +153,10 @@ class Foundation(Construct):
         self.vpc.add_gateway_endpoint(
             "S3",
             service=ec2.GatewayVpcEndpointAwsService.S3,
+            subnets=[self.subnets],
+        )
+        self.vpc.add_gateway_endpoint(
+            "DynamoDb",
+            service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
             subnets=[self.subnets],
         )

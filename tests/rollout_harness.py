@@ -171,11 +171,11 @@ def find_rollout(
     """Locate the state machine, evaluator and topic of the rollout whose ids contain ``part``."""
     resources = template["Resources"]
 
-    def one(kind: str) -> str:
+    def one(kind: str, part: str = "") -> str:
         ids = [
             logical_id
             for logical_id, resource in resources.items()
-            if resource["Type"] == kind and logical_id.startswith(construct_path_part)
+            if resource["Type"] == kind and logical_id.startswith(construct_path_part + part)
         ]
         assert len(ids) == 1, (kind, ids)
         return str(ids[0])
@@ -185,7 +185,7 @@ def find_rollout(
         definition_string=machine["DefinitionString"],
         state_machine_name=machine["StateMachineName"],
         endpoint_name=endpoint_name,
-        evaluator_id=one("AWS::Lambda::Function"),
+        evaluator_id=one("AWS::Lambda::Function", "Evaluator"),
         topic_id=one("AWS::SNS::Topic"),
         lock_table_id=next(i for i, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"),
     )
@@ -373,6 +373,25 @@ def weights(endpoint_name: str) -> dict[str, float]:
     return {
         v["VariantName"]: float(v.get("CurrentWeight", 0.0))
         for v in described["ProductionVariants"]
+    }
+
+
+def status_change_event(execution_arn: str) -> dict[str, Any]:
+    """The EventBridge event Step Functions sends when ``execution_arn`` ended (moto sends
+    none: the harness plays EventBridge for the guard)."""
+    described = clients()["stepfunctions"].describe_execution(executionArn=execution_arn)
+    detail = {
+        "executionArn": execution_arn,
+        "stateMachineArn": described["stateMachineArn"],
+        "status": described["status"],
+    }
+    for key in ("error", "cause"):
+        if described.get(key):
+            detail[key] = described[key]
+    return {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": detail,
     }
 
 

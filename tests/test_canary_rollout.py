@@ -343,7 +343,7 @@ def test_evaluator_asset_holds_the_package_without_bytecode(synthesized: Synthes
 
 def test_log_groups_are_kms_encrypted_with_retention(synthesized: Synthesized) -> None:
     groups = _resources(synthesized.raw, "AWS::Logs::LogGroup")
-    assert len(groups) == 6  # state machine + evaluator, per rollout
+    assert len(groups) == 9  # state machine, evaluator and guard, per rollout
     for group in groups.values():
         assert "KmsKeyId" in group["Properties"]
         assert group["Properties"]["RetentionInDays"] in (365, 90)
@@ -818,3 +818,44 @@ def test_weights_from_aws_are_compared_only_after_their_presence_was_checked(
                 unguarded = {p for p in compared if p.endswith("_weight[0]")} - guarded
                 assert not unguarded, (prefix, name, unguarded)
                 guarded |= present
+
+
+def test_the_guard_watches_this_state_machines_unverified_endings(
+    synthesized: Synthesized,
+) -> None:
+    rule = _one(synthesized.raw, "AWS::Events::Rule", "GatedGuardRule")["Properties"]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    machine_id = next(
+        iter(_resources(synthesized.raw, "AWS::StepFunctions::StateMachine", "Gated"))
+    )
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine_id}]  # its own machine
+    (target,) = rule["Targets"]
+    assert "DeadLetterConfig" in target
+    guard = _one(synthesized.raw, "AWS::Lambda::Function", "GatedGuard")["Properties"]
+    assert guard["Handler"] == "canary_evaluator.guard.handler"
+    assert "DeadLetterConfig" in guard
+    assert "VpcConfig" in guard
+    env = guard["Environment"]["Variables"]
+    assert env["ENDPOINT_NAME"] == "fraud"
+    assert (env["BASELINE_VARIANT"], env["CANARY_VARIANT"]) == ("Blue", "Green")
+    assert env["METRIC_NAME"] == "RollbackFailed-fraud-rollout"  # the RollbackFailed alarm's
+
+
+def test_the_guard_may_restore_release_and_notify_and_nothing_else(
+    synthesized: Synthesized,
+) -> None:
+    statements = {s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedGuardRolePolicy")}
+    assert set(statements["RestoreTheBaseline"]["Action"]) == {
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    }
+    assert "endpoint/fraud" in json.dumps(statements["RestoreTheBaseline"]["Resource"])
+    assert "execution:fraud-rollout:*" in json.dumps(statements["ReadTheEnding"]["Resource"])
+    assert statements["CountRollbackFailures"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "SageMakerConstructs/CanaryRollout"}
+    }
+    wildcard = sorted(s["Sid"] for s in statements.values() if s["Resource"] == "*")
+    assert wildcard == ["CountRollbackFailures", "XRayAndVpcNetworkInterfaces"]

@@ -71,6 +71,7 @@ def test_interface_endpoints_for_every_service_the_project_uses(template: Templa
         "com.amazonaws.us-east-1.monitoring",
         "com.amazonaws.us-east-1.sagemaker.api",
         "com.amazonaws.us-east-1.sagemaker.runtime",
+        "com.amazonaws.us-east-1.sns",
         "com.amazonaws.us-east-1.states",
         "com.amazonaws.us-east-1.sts",
     ]
@@ -84,12 +85,15 @@ def test_interface_endpoints_for_every_service_the_project_uses(template: Templa
         assert endpoint["Properties"]["PrivateDnsEnabled"] is True
 
 
-def test_s3_is_a_gateway_endpoint(template: Template) -> None:
+@pytest.mark.parametrize("service", ["s3", "dynamodb"])
+def test_s3_and_dynamodb_are_gateway_endpoints(template: Template, service: str) -> None:
     template.has_resource_properties(
         "AWS::EC2::VPCEndpoint",
         {
             "VpcEndpointType": "Gateway",
-            "ServiceName": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]},
+            "ServiceName": {
+                "Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, f".{service}"]]
+            },
         },
     )
 

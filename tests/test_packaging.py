@@ -116,11 +116,13 @@ def test_consumer_app_creates_every_construct_from_the_wheel(consumer: dict[str,
 def test_the_evaluator_asset_comes_from_the_installed_wheel(consumer: dict[str, Any]) -> None:
     assert consumer["evaluator_asset_files"] == [
         "canary_evaluator/__init__.py",
+        "canary_evaluator/guard.py",
         "canary_evaluator/handler.py",
         "canary_evaluator/judge.py",
         "canary_evaluator/metrics.py",
         "canary_evaluator/policy.py",
         "canary_evaluator/rollout_input.py",
+        "canary_evaluator/weights.py",
         "canary_evaluator/window.py",
     ]
 

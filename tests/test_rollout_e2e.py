@@ -44,9 +44,11 @@ from rollout_harness import (
     history,
     invocations_for,
     iter_task_tokens,
+    lock_holder,
     patch_moto,
     set_endpoint_status,
     start,
+    status_change_event,
     synthesize_rollouts,
 )
 from strict_aws import (
@@ -59,6 +61,7 @@ from strict_aws import (
     slow_from,
 )
 
+from canary_evaluator.guard import GuardConfig, guard
 from sagemaker_constructs.rollout.contract import LOCK_HOLDER, LOCK_KEY
 
 BASELINE = "Baseline"
@@ -91,6 +94,7 @@ class World:
         self.evaluator_arn = create_shared()
         self.throttles: dict[str, int] = {}
         self.deny_after: dict[str, int] = {}  # endpoint -> successful updates before AccessDenied
+        self.guard_results: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
 
     def scenario(self, name: str, rollout: SynthesizedRollout) -> tuple[str, str, Inbox]:
@@ -145,7 +149,10 @@ def scenario_healthy(world: World) -> dict[str, Outcome]:
     second: dict[str, Outcome] = {}
 
     def start_a_second_one(machine: str, inbox: Inbox) -> None:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while lock_holder("ep-healthy") is None:  # once the first one holds the lock
+            assert time.monotonic() < deadline, "the first execution never took the lock"
+            time.sleep(0.1)
         execution = start(machine, FAST)
         second["outcome"] = finish(execution, "ep-healthy", None, timeout=20)
 
@@ -188,6 +195,35 @@ def scenario_stale_lock(world: World) -> dict[str, Outcome]:
     traffic.start()
     try:
         return {"stale_lock": finish(start(machine, {**FAST, "steps": [50, 100]}), endpoint, inbox)}
+    finally:
+        traffic.stop()
+
+
+def scenario_stopped(world: World) -> dict[str, Outcome]:
+    """A person presses "Stop execution" mid-rollout: no state of the machine runs again, and
+    the guard (invoked by the execution's status change) restores the baseline."""
+    machine, endpoint, inbox = world.scenario("stopped", world.rollout)
+    traffic = StrictTraffic(world.strict, endpoint, BASELINE, CANARY, healthy, backend_weights)
+    traffic.start()
+    try:
+        execution = start(machine, {**FAST, "bake_seconds": 30})
+        deadline = time.monotonic() + 30
+        while backend_weights(endpoint).get(CANARY, 0.0) == 0.0:
+            assert time.monotonic() < deadline, "the canary never took traffic"
+            time.sleep(0.2)
+        clients()["stepfunctions"].stop_execution(executionArn=execution, error="Stopped")
+        stopped = finish(execution, endpoint, None)
+        config = GuardConfig(
+            endpoint, BASELINE, CANARY, LOCK_TABLE, inbox.topic_arn, "ns", "RollbackFailed-x"
+        )
+        names = ("sagemaker", "dynamodb", "sns", "cloudwatch", "stepfunctions")
+        world.guard_results[endpoint] = guard(
+            status_change_event(execution),
+            config,
+            clients={n: clients()[n] for n in names},
+            sleep=time.sleep,
+        )
+        return {"stopped_before_guard": stopped, "stopped": finish(execution, endpoint, inbox)}
     finally:
         traffic.stop()
 
@@ -319,6 +355,7 @@ SCENARIOS = (
     scenario_healthy,
     scenario_simultaneous,
     scenario_stale_lock,
+    scenario_stopped,
     scenario_5xx,
     scenario_latency,
     scenario_no_traffic,
@@ -602,3 +639,15 @@ def test_every_ending_releases_the_lock_it_took(outcomes: Outcomes) -> None:
         outcome = outcomes[key]
         assert outcome.status in ("SUCCEEDED", "FAILED"), key
         assert outcome.lock_holder is None, key
+
+
+def test_a_stopped_execution_is_rolled_back_by_the_guard(outcomes: Outcomes) -> None:
+    before = outcomes["stopped_before_guard"]
+    assert before.status == "ABORTED"
+    assert before.weights[CANARY] > 0  # stopping alone strands traffic on the canary ...
+    assert before.lock_holder is not None  # ... and the lock
+    after = outcomes["stopped"]
+    assert after.weights == {BASELINE: 100.0, CANARY: 0.0}  # ... which the guard restores
+    assert after.lock_holder is None
+    assert after.events[-1] == "ROLLED_BACK"
+    assert "ABORTED" in after.messages[-1]["reason"]

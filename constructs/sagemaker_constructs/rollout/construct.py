@@ -75,6 +75,7 @@ from ..roles import ScopedRole
 from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT, TAG_LOCK_TABLE
 from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
+from .guard import add_guard
 from .lock_table import RolloutLockTable
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
 from .props import IEndpointRef, InstanceScaling
@@ -271,6 +272,28 @@ class CanaryRollout(Construct):
         self.state_machine = self._state_machine(definition.asl)
 
         self._rollback_failed_metric_name = f"RollbackFailed-{name}"
+        guard = add_guard(
+            self,
+            state_machine=self.state_machine,
+            executions_arn=self.executions_arn,
+            endpoint_name=endpoint.endpoint_name,
+            endpoint_arn=endpoint.endpoint_arn,
+            baseline_variant=baseline_variant,
+            canary_variant=canary_variant,
+            lock_table=self.lock_table,
+            topic=self.topic,
+            topic_key=topic_key,
+            metric_namespace=METRIC_NAMESPACE,
+            metric_name=self._rollback_failed_metric_name,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+            encryption_key=self.encryption_key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
+        )
+        self.guard = guard.function
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
         self.executions_failed_alarm, self.rollback_failed_alarm = add_alarms(self)
         self.alarms: list[cloudwatch.Alarm] = [

@@ -5,13 +5,15 @@ CloudWatch metric filters and outside tools all refer to these names. Each is wr
 once and imported everywhere else; changing one is a change of the public contract (note it
 in the README's changelog).
 
-This module imports nothing but the standard library, so the command line can use it without
-AWS CDK or Node.js.
+This module imports neither AWS CDK nor Node.js, so the command line can use it; the rules it
+shares with the Lambda code (what "rolled back" means) are loaded from that code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from .rules import evaluator_module
 
 # -- where a rollout is found ---------------------------------------------------------------
 
@@ -27,10 +29,11 @@ TAG_LOCK_TABLE = "sagemaker-constructs:lock-table"
 
 # -- the lock: one item per endpoint in the stack's lock table ------------------------------
 
+_guard = evaluator_module("guard")  # the guard Lambda releases locks too
 #: Partition key of the lock table: the endpoint's name.
-LOCK_KEY = "endpoint_name"
+LOCK_KEY: str = _guard.LOCK_KEY
 #: The attribute that names the execution holding the lock (released only by its holder).
-LOCK_HOLDER = "execution_arn"
+LOCK_HOLDER: str = _guard.LOCK_HOLDER
 
 # -- execution input ------------------------------------------------------------------------
 
@@ -118,22 +121,23 @@ class Events:
 
 # -- what "rolled back" means ---------------------------------------------------------------
 
+# One definition for the state machine, the command line and the guard Lambda, written in the
+# Lambda code (which the guard runs) and loaded from there.
+_weights = evaluator_module("weights")
 #: Weights of a rolled-back endpoint: all traffic on the baseline, none on the canary.
-ROLLED_BACK_BASELINE_WEIGHT = 100
-ROLLED_BACK_CANARY_WEIGHT = 0
+ROLLED_BACK_BASELINE_WEIGHT: int = _weights.ROLLED_BACK_BASELINE_WEIGHT
+ROLLED_BACK_CANARY_WEIGHT: int = _weights.ROLLED_BACK_CANARY_WEIGHT
 
 
 def is_rolled_back(weights: Mapping[str, float], *, baseline: str, canary: str) -> bool:
     """True when ``weights`` (variant name -> ``CurrentWeight``) show a finished rollback.
 
-    The state machine's "Rollback Took?" check and ``sagemaker-rollout abort`` both use this
-    rule: the baseline at ``ROLLED_BACK_BASELINE_WEIGHT`` and the canary at
+    The state machine's "Rollback Took?" check, ``sagemaker-rollout abort`` and the guard use
+    this rule: the baseline at ``ROLLED_BACK_BASELINE_WEIGHT`` and the canary at
     ``ROLLED_BACK_CANARY_WEIGHT``, as the endpoint reports them.
     """
-    return (
-        weights.get(baseline) == ROLLED_BACK_BASELINE_WEIGHT
-        and weights.get(canary) == ROLLED_BACK_CANARY_WEIGHT
-    )
+    answer: bool = _weights.is_rolled_back(weights, baseline=baseline, canary=canary)
+    return answer
 
 
 # -- CloudWatch -----------------------------------------------------------------------------

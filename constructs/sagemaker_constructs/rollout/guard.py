@@ -1,0 +1,240 @@
+"""The rollout's guard: an EventBridge rule and a Lambda for what the state machine cannot catch.
+
+When an execution ends FAILED, TIMED_OUT or ABORTED, the rule invokes the guard
+(``canary_evaluator.guard``, shipped with the evaluator's code): unless the execution ended
+verified, it puts all traffic back on the baseline, verifies it, releases the lock and notifies
+(``ROLLED_BACK``, or ``ROLLBACK_FAILED`` with the ``RollbackFailed`` metric that raises the
+alarm). Invocations the guard could not handle land in an encrypted dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from .._assets import lambda_code_root
+from ..compliance import acknowledge, acknowledge_wildcard_resources
+from ..log_groups import retention
+from ..roles import ScopedRole
+from .evaluator import EVALUATOR_RUNTIME
+
+__all__ = ["GUARD_HANDLER", "GuardParts", "add_guard"]
+
+GUARD_HANDLER = "canary_evaluator.guard.handler"
+#: Execution endings the guard looks at (SUCCEEDED needs nothing).
+GUARDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class GuardParts:
+    function: lambda_.Function
+    rule: events.Rule
+    dead_letters: sqs.Queue
+
+
+def add_guard(
+    scope: Construct,
+    *,
+    state_machine: sfn.StateMachine,
+    executions_arn: str,
+    endpoint_name: str,
+    endpoint_arn: str,
+    baseline_variant: str,
+    canary_variant: str,
+    lock_table: dynamodb.ITable,
+    topic: sns.ITopic,
+    topic_key: kms.IKey | None,
+    metric_namespace: str,
+    metric_name: str,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+    encryption_key: kms.IKey,
+    log_retention_days: int,
+    removal_policy: cdk.RemovalPolicy,
+    reserved_concurrency: int | None,
+) -> GuardParts:
+    """Add ``GuardRole``, ``GuardLogs``, ``GuardDeadLetters``, ``Guard`` and ``GuardRule``."""
+    role = ScopedRole(
+        scope,
+        "GuardRole",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"rollout guard of {scope.node.path}",
+    )
+    log_group = logs.LogGroup(
+        scope,
+        "GuardLogs",
+        encryption_key=encryption_key,
+        retention=retention(log_retention_days),
+        removal_policy=removal_policy,
+    )
+    dead_letters = sqs.Queue(
+        scope,
+        "GuardDeadLetters",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=cdk.Duration.days(14),
+    )
+    acknowledge(
+        dead_letters,
+        "AwsSolutions::AwsSolutions-SQS3",
+        "This queue is itself the dead-letter queue of the guard's invocations.",
+    )
+    function = lambda_.Function(
+        scope,
+        "Guard",
+        description=f"Restores the baseline when a rollout of {scope.node.path} ends unverified",
+        runtime=EVALUATOR_RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=GUARD_HANDLER,
+        code=lambda_.Code.from_asset(
+            str(lambda_code_root()), exclude=["__pycache__", "**/__pycache__", "*.pyc"]
+        ),
+        role=role.immutable_role,
+        timeout=cdk.Duration.minutes(15),  # waits for InService, up to 10 minutes
+        memory_size=256,
+        reserved_concurrent_executions=reserved_concurrency,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        vpc=vpc,
+        vpc_subnets=vpc_subnets,
+        security_groups=list(security_groups) if security_groups is not None else None,
+        dead_letter_queue=dead_letters,
+        environment={
+            "ENDPOINT_NAME": endpoint_name,
+            "BASELINE_VARIANT": baseline_variant,
+            "CANARY_VARIANT": canary_variant,
+            "LOCK_TABLE": lock_table.table_name,
+            "TOPIC_ARN": topic.topic_arn,
+            "METRIC_NAMESPACE": metric_namespace,
+            "METRIC_NAME": metric_name,
+        },
+    )
+    function.node.add_dependency(role.policy)
+    rule = events.Rule(
+        scope,
+        "GuardRule",
+        description=f"Execution endings of {scope.node.path} that the guard checks",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={
+                "stateMachineArn": [state_machine.state_machine_arn],
+                "status": list(GUARDED_STATUSES),
+            },
+        ),
+        targets=[
+            targets.LambdaFunction(function, dead_letter_queue=dead_letters, retry_attempts=4)
+        ],
+    )
+    _grant(
+        role,
+        log_group=log_group,
+        endpoint_arn=endpoint_arn,
+        executions_arn=executions_arn,
+        lock_table=lock_table,
+        topic=topic,
+        topic_key=topic_key,
+        metric_namespace=metric_namespace,
+        dead_letters=dead_letters,
+    )
+    acknowledge_wildcard_resources(
+        role.policy,
+        "The guard reads how an execution of this state machine ended; execution names are "
+        "chosen at start time.",
+    )
+    return GuardParts(function=function, rule=rule, dead_letters=dead_letters)
+
+
+def _grant(
+    role: ScopedRole,
+    *,
+    log_group: logs.LogGroup,
+    endpoint_arn: str,
+    executions_arn: str,
+    lock_table: dynamodb.ITable,
+    topic: sns.ITopic,
+    topic_key: kms.IKey | None,
+    metric_namespace: str,
+    dead_letters: sqs.Queue,
+) -> None:
+    """Exactly what the guard calls, each on its resource."""
+    role.add_statements(
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        ),
+        iam.PolicyStatement(
+            sid="RestoreTheBaseline",
+            actions=[
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            ],
+            resources=[endpoint_arn],
+        ),
+        iam.PolicyStatement(
+            sid="ReadTheEnding",
+            actions=["states:DescribeExecution"],
+            resources=[executions_arn],
+        ),
+        iam.PolicyStatement(
+            sid="ReleaseTheLock",
+            actions=["dynamodb:GetItem", "dynamodb:DeleteItem"],
+            resources=[lock_table.table_arn],
+        ),
+        iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[topic.topic_arn]),
+        iam.PolicyStatement(
+            sid="DeadLetters", actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]
+        ),
+        iam.PolicyStatement(
+            sid="CountRollbackFailures",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        ),
+        iam.PolicyStatement(
+            sid="XRayAndVpcNetworkInterfaces",
+            actions=[
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            resources=["*"],
+        ),
+    )
+    if topic_key is not None:
+        role.add_statements(
+            iam.PolicyStatement(
+                sid="EncryptNotifications",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[topic_key.key_arn],
+            )
+        )
+    acknowledge(
+        role.policy,
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:PutMetricData (limited by condition to the rollout's own namespace), the "
+        "X-Ray trace actions and the Lambda VPC network interface actions support no "
+        "resource-level permissions, so their resource is '*'; every other statement names "
+        "its resource.",
+    )

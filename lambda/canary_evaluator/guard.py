@@ -1,0 +1,213 @@
+"""The rollout's safety net: restore the baseline when an execution ended where no state could.
+
+Handler: ``canary_evaluator.guard.handler``, invoked by an EventBridge rule on the rollout
+state machine's execution status changes (FAILED, TIMED_OUT, ABORTED). Some endings cannot be
+caught inside the state machine: the 25,000-event history limit, a payload over 256 KiB
+(``States.DataLimitExceeded``), ``States.Runtime``, a time-out, a person pressing "Stop
+execution". The guard then
+
+1. does nothing when the execution ended verified: rolled back and checked
+   (``CanaryRolledBack``), or failed before it moved any traffic (``SAFE_ENDINGS``);
+2. does nothing to the weights when another execution now holds the endpoint's lock (the
+   weights are that rollout's);
+3. otherwise puts all traffic back on the baseline (waiting for ``InService`` first),
+   verifies it (``weights.is_rolled_back``), releases the lock if this execution still holds
+   it, and publishes ``ROLLED_BACK``; when the weights cannot be restored it publishes
+   ``ROLLBACK_FAILED`` (CRITICAL) and counts the rollout's ``RollbackFailed`` metric, which
+   raises its alarm.
+
+Configuration (environment): ``ENDPOINT_NAME``, ``BASELINE_VARIANT``, ``CANARY_VARIANT``,
+``LOCK_TABLE``, ``TOPIC_ARN``, ``METRIC_NAMESPACE``, ``METRIC_NAME``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .weights import ROLLED_BACK_BASELINE_WEIGHT, ROLLED_BACK_CANARY_WEIGHT, is_rolled_back
+
+__all__ = ["LOCK_HOLDER", "LOCK_KEY", "SAFE_ENDINGS", "GuardConfig", "guard", "handler"]
+
+logger = logging.getLogger("canary_guard")
+logger.setLevel(logging.INFO)
+
+#: Errors of executions that ended with traffic where it belongs: rolled back and verified, or
+#: failed before any weight changed (names as in ``sagemaker_constructs.rollout.contract``).
+SAFE_ENDINGS = frozenset(
+    {
+        "CanaryRolledBack",
+        "InvalidInput",
+        "StartFailed",
+        "UnexpectedStartingWeights",
+        "RolloutAlreadyRunning",
+        "PreflightFailed",
+    }
+)
+#: The lock table's partition key (the endpoint's name) and the attribute naming the holder;
+#: the library's contract (``LOCK_KEY``, ``LOCK_HOLDER``) takes them from here.
+LOCK_KEY = "endpoint_name"
+LOCK_HOLDER = "execution_arn"
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    endpoint_name: str
+    baseline_variant: str
+    canary_variant: str
+    lock_table: str
+    topic_arn: str
+    metric_namespace: str
+    metric_name: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> GuardConfig:
+        return cls(
+            endpoint_name=environ["ENDPOINT_NAME"],
+            baseline_variant=environ["BASELINE_VARIANT"],
+            canary_variant=environ["CANARY_VARIANT"],
+            lock_table=environ["LOCK_TABLE"],
+            topic_arn=environ["TOPIC_ARN"],
+            metric_namespace=environ["METRIC_NAMESPACE"],
+            metric_name=environ["METRIC_NAME"],
+        )
+
+
+def _weights(sagemaker: Any, endpoint: str) -> tuple[str, dict[str, float]]:
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    weights = {
+        str(v["VariantName"]): float(v["CurrentWeight"])
+        for v in described.get("ProductionVariants", [])
+        if "CurrentWeight" in v
+    }
+    return str(described.get("EndpointStatus")), weights
+
+
+def _lock_holder(dynamodb: Any, config: GuardConfig) -> str | None:
+    item = dynamodb.get_item(
+        TableName=config.lock_table,
+        Key={LOCK_KEY: {"S": config.endpoint_name}},
+        ConsistentRead=True,
+    ).get("Item")
+    return None if item is None else str(item[LOCK_HOLDER]["S"])
+
+
+def _restore(
+    sagemaker: Any, config: GuardConfig, sleep: Callable[[float], None], polls: int
+) -> bool:
+    """All traffic to the baseline, verified; False when it could not be done in time."""
+    desired = [
+        {
+            "VariantName": config.baseline_variant,
+            "DesiredWeight": float(ROLLED_BACK_BASELINE_WEIGHT),
+        },
+        {"VariantName": config.canary_variant, "DesiredWeight": float(ROLLED_BACK_CANARY_WEIGHT)},
+    ]
+    updated = False
+    for _ in range(polls):
+        status, weights = _weights(sagemaker, config.endpoint_name)
+        if status == "InService":
+            if is_rolled_back(
+                weights, baseline=config.baseline_variant, canary=config.canary_variant
+            ):
+                return True
+            if not updated:
+                sagemaker.update_endpoint_weights_and_capacities(
+                    EndpointName=config.endpoint_name, DesiredWeightsAndCapacities=desired
+                )
+                updated = True
+                continue
+        elif status in ("Failed", "OutOfService", "Deleting"):
+            return False
+        sleep(10)
+    return False
+
+
+def guard(
+    event: Mapping[str, Any],
+    config: GuardConfig,
+    *,
+    clients: Mapping[str, Any],
+    sleep: Callable[[float], None] = time.sleep,
+    polls: int = 60,
+) -> dict[str, Any]:
+    """Act on one execution status change; returns what was done (also logged)."""
+    detail = event.get("detail", {})
+    execution = str(detail.get("executionArn", ""))
+    status = str(detail.get("status", ""))
+    error = detail.get("error")
+    if error is None and status == "FAILED" and execution:  # the event normally carries it
+        described = clients["stepfunctions"].describe_execution(executionArn=execution)
+        error = described.get("error")
+    outcome: dict[str, Any] = {"execution_arn": execution, "status": status, "error": error}
+    if status == "FAILED" and error in SAFE_ENDINGS:
+        return {**outcome, "action": "none: the execution ended verified"}
+    holder = _lock_holder(clients["dynamodb"], config)
+    if holder is not None and holder != execution:
+        return {**outcome, "action": f"none: the endpoint's lock is held by {holder}"}
+    sagemaker = clients["sagemaker"]
+    _, before = _weights(sagemaker, config.endpoint_name)
+    already = is_rolled_back(before, baseline=config.baseline_variant, canary=config.canary_variant)
+    try:
+        restored = already or _restore(sagemaker, config, sleep, polls)
+    except Exception as failure:  # any failure to restore is the critical case
+        logger.exception("restoring the baseline failed")
+        restored, outcome["restore_error"] = False, str(failure)
+    if holder == execution:
+        try:
+            clients["dynamodb"].delete_item(
+                TableName=config.lock_table,
+                Key={LOCK_KEY: {"S": config.endpoint_name}},
+                ConditionExpression=f"{LOCK_HOLDER} = :me",
+                ExpressionAttributeValues={":me": {"S": execution}},
+            )
+        except Exception:  # someone else took it over meanwhile: theirs now
+            logger.exception("releasing the lock failed")
+    if already:
+        return {**outcome, "action": "none: traffic was already on the baseline", "lock": holder}
+    message = {
+        "event": "ROLLED_BACK" if restored else "ROLLBACK_FAILED",
+        "endpoint_name": config.endpoint_name,
+        "baseline_variant": config.baseline_variant,
+        "canary_variant": config.canary_variant,
+        "execution_arn": execution,
+        "reason": f"the execution ended {status} ({error or 'no error'}) with traffic on the "
+        f"canary (weights {before}); the guard "
+        + ("put all traffic back on the baseline (verified)" if restored else "could NOT "
+           "put traffic back on the baseline"),
+    }  # fmt: skip
+    if not restored:
+        message["severity"] = "CRITICAL"
+        clients["cloudwatch"].put_metric_data(
+            Namespace=config.metric_namespace,
+            MetricData=[{"MetricName": config.metric_name, "Value": 1.0, "Unit": "Count"}],
+        )
+    clients["sns"].publish(
+        TopicArn=config.topic_arn,
+        Subject="Canary rollout rolled back by its guard"
+        if restored
+        else "CRITICAL: canary rollback failed",
+        Message=json.dumps(message),
+    )
+    return {**outcome, "action": message["event"], "weights_before": before}
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    """AWS Lambda handler: ``guard`` with boto3 clients; logs one JSON line."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 8})
+    make: Any = boto3.client
+    clients = {
+        name: make(name, config=config)
+        for name in ("stepfunctions", "sagemaker", "dynamodb", "sns", "cloudwatch")
+    }
+    result = guard(event, GuardConfig.from_environment(), clients=clients)
+    logger.info(json.dumps({"message": "rollout guard", **result}, default=str))
+    return result
