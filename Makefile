@@ -56,6 +56,7 @@ bench: setup
 	$(PYTHON) benchmarks/evaluator_cost.py
 	$(PYTHON) benchmarks/cli_startup.py
 	$(PYTHON) benchmarks/rollout_simulation.py --quick
+	$(PYTHON) benchmarks/rollout_fidelity.py --quick
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache dist build

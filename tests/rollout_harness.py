@@ -11,10 +11,12 @@ Three adapters, all needed because moto cannot do what AWS does:
 - Lambda: moto runs no Lambda code without Docker, so ``LambdaFunction.invoke`` is routed to
   the evaluator in-process (``StrictAws.handler``) (an exception becomes an ``Unhandled``
   function error with ``errorType``, as the Lambda service reports it).
-- aws-sdk error names: Step Functions names aws-sdk task errors ``<Service>.<ErrorCode>``
-  (PascalCase service, ``Exception`` appended), e.g. ``SageMaker.ThrottlingException``. moto
-  5.2 has no ``sagemaker`` entry in its service table and names every unmodelled error
-  ``sagemaker.sagemakerException``; the harness applies the documented naming instead.
+- aws-sdk error names: Step Functions names aws-sdk task errors ``<Service>.<ErrorName>``
+  (PascalCase service, ``Exception`` appended) for errors the service models, and
+  ``<Service>.<Service>Exception`` for the others, with the message and the status code in
+  the cause: SageMaker models no throttling, validation or access-denied error, so those all
+  arrive as ``SageMaker.SageMakerException``. moto does exactly this once it knows the
+  service's PascalCase name, which its table lacks for ``sagemaker``; the harness adds it.
 - aws-sdk parameter case: Step Functions takes PascalCase parameters and returns PascalCase
   keys even for camelCase APIs such as Step Functions' own (``StateMachineArn``,
   ``Executions``); moto 5.2 hands the PascalCase names to boto3 unchanged, so for the ``sfn``
@@ -35,7 +37,6 @@ import aws_cdk as cdk
 import boto3
 import boto3.session
 from aws_cdk import aws_ec2 as ec2
-from botocore.exceptions import ClientError
 
 from sagemaker_constructs import CanaryRollout, InstanceScaling
 from sagemaker_constructs.rollout.contract import LOCK_KEY
@@ -202,7 +203,6 @@ def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
     )
 
     original_invoke = LambdaFunction.invoke
-    original_name = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name
     original_eval = aws_sdk.StateTaskServiceAwsSdk._eval_service_task
 
     def eval_service_task(
@@ -237,21 +237,13 @@ def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
             INVOCATIONS.append((event, result))
         return json.dumps(result).encode()
 
-    def exception_name(service: str, error: Exception) -> str:
-        if isinstance(error, ClientError):
-            code = str(error.response["Error"]["Code"])
-            return f"{service}.{code}" + ("" if code.endswith("Exception") else "Exception")
-        return str(original_name(service, error))
-
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
-    aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(exception_name)  # type: ignore[method-assign,assignment]
     aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
 
     def undo() -> None:
         LambdaFunction.invoke = original_invoke  # type: ignore[method-assign]
         aws_sdk.StateTaskServiceAwsSdk._eval_service_task = original_eval  # type: ignore[method-assign]
-        aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = original_name  # type: ignore[method-assign]
         aws_sdk._SERVICE_ERROR_NAMES.pop("sagemaker", None)
 
     return undo

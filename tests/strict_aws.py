@@ -21,6 +21,9 @@ the documentation it follows:
 - **Payload limit**: Step Functions fails an execution with ``States.DataLimitExceeded`` (which
   no Catch can handle) when a task result exceeds 256 KiB; :meth:`StrictAws.handler` records
   every evaluator answer over the limit in ``violations``.
+- **History limit**: a Standard workflow's execution fails once its history holds 25,000 events
+  (``HISTORY_LIMIT``); moto keeps counting. The tests compare every execution's history with it
+  and with the worst case the input validation computed.
 
 Traffic (:class:`StrictTraffic`) is generated per request, at a rate in requests per simulated
 second, split between the variants by the endpoint's current weights, with log-normal
@@ -46,6 +49,8 @@ from canary_evaluator.handler import dispatch
 PERIOD = 60
 #: Step Functions' payload limit for a task's result (bytes, UTF-8).
 PAYLOAD_LIMIT = 256 * 1024
+#: Events a Standard workflow's execution history holds at most.
+HISTORY_LIMIT = 25_000
 _STATISTIC = re.compile(r"^(SampleCount|Average|Sum|Minimum|Maximum|p(\d{1,2}(\.\d{1,2})?|100))$")
 
 

@@ -32,8 +32,10 @@ from sagemaker_constructs.rollout.contract import (
     EVALUATOR_INVALID_EVENT,
     ROLLED_BACK_BASELINE_WEIGHT,
     ROLLED_BACK_CANARY_WEIGHT,
+    Errors,
     States,
 )
+from sagemaker_constructs.rollout.definition import SAGEMAKER_UNMODELLED_ERRORS
 from sagemaker_constructs.rollout.rules import STEPS_RULE
 
 ENV = cdk.Environment(account="111111111111", region="us-east-1")
@@ -276,9 +278,17 @@ def test_failures_are_distinct_and_named(synthesized: Synthesized) -> None:
 def test_sagemaker_and_lambda_errors_are_retried_with_backoff(synthesized: Synthesized) -> None:
     states = _definition(synthesized.raw, "Rollout")["States"]
     for name in ("Set Weights", "Rollback Set Weights", "Before Update Describe"):
+        # SageMaker models neither throttling nor validation nor access denied: they all
+        # arrive as SageMaker.SageMakerException, and only the cause tells them apart
+        (branch,) = states[name]["Branches"]
+        call = branch["States"][branch["StartAt"]]
+        assert call["Catch"][0]["ErrorEquals"] == list(SAGEMAKER_UNMODELLED_ERRORS)
+        transient = branch["States"][call["Catch"][0]["Next"]]["Choices"][0]
+        patterns = {rule["StringMatches"] for rule in transient["Or"]}
+        assert {"*Rate exceeded*", "*in-progress*", "*Status Code: 5*"} <= patterns
+        assert branch["States"][transient["Next"]]["Error"] == Errors.SAGEMAKER_TRANSIENT
         retry = states[name]["Retry"][0]
-        assert "SageMaker.ThrottlingException" in retry["ErrorEquals"]
-        assert "SageMaker.ValidationException" in retry["ErrorEquals"]  # in-progress endpoint
+        assert retry["ErrorEquals"] == [Errors.SAGEMAKER_TRANSIENT]  # only the transient ones
         assert retry["BackoffRate"] > 1
         assert states[name]["Catch"][0]["ErrorEquals"] == ["States.ALL"]
     evaluate = states["Evaluate"]
@@ -427,7 +437,11 @@ def _task_calls(raw: dict[str, Any], prefix: str) -> set[tuple[str, str]]:
     machine = _one(raw, "AWS::StepFunctions::StateMachine", prefix)
     definition = json.loads(_readable(machine["Properties"]["DefinitionString"]))
     calls = set()
-    for name, state in definition["States"].items():
+    states = dict(definition["States"])
+    for name, state in list(states.items()):  # the calls inside one-branch Parallel states
+        for branch in state.get("Branches", []):
+            states.update({f"{name}/{k}": v for k, v in branch["States"].items()})
+    for name, state in states.items():
         if state["Type"] != "Task":
             continue
         assert state["Resource"] in TASK_ACTIONS, (name, state["Resource"])
@@ -478,7 +492,9 @@ def test_rollback_sets_and_checks_the_contracts_rolled_back_weights(
     synthesized: Synthesized,
 ) -> None:
     states = _definition(synthesized.raw, "Rollout")["States"]
-    desired = states[States.ROLLBACK_SET_WEIGHTS]["Parameters"]["DesiredWeightsAndCapacities"]
+    (branch,) = states[States.ROLLBACK_SET_WEIGHTS]["Branches"]
+    call = branch["States"][branch["StartAt"]]
+    desired = call["Parameters"]["DesiredWeightsAndCapacities"]
     assert [d["DesiredWeight"] for d in desired] == [
         ROLLED_BACK_BASELINE_WEIGHT,
         ROLLED_BACK_CANARY_WEIGHT,

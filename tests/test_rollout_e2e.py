@@ -52,6 +52,7 @@ from rollout_harness import (
     synthesize_rollouts,
 )
 from strict_aws import (
+    HISTORY_LIMIT,
     Behaviour,
     RequestProfile,
     StrictAws,
@@ -62,6 +63,7 @@ from strict_aws import (
 )
 
 from canary_evaluator.guard import GuardConfig, guard
+from canary_evaluator.rollout_input import history_events
 from sagemaker_constructs.rollout.contract import LOCK_HOLDER, LOCK_KEY
 
 BASELINE = "Baseline"
@@ -552,7 +554,8 @@ def test_an_updating_endpoint_is_waited_for_before_weights_change(
 def test_throttled_weight_updates_are_retried(outcomes: Outcomes) -> None:
     outcome = outcomes["throttled"]
     assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
-    assert outcome.task_errors().count("SageMaker.ThrottlingException") == 2
+    # SageMaker models no throttling error: it arrives as SageMakerException, "Rate exceeded"
+    assert outcome.task_errors().count("SageMaker.SageMakerException") == 2
     assert [s["percent"] for s in _steps(outcome)] == [50, 100]
 
 
@@ -606,7 +609,10 @@ def test_a_rollback_that_cannot_complete_fails_distinctly_and_critically(
     assert outcome.status == "FAILED"
     assert outcome.error == "RollbackFailed"
     assert "ROLLBACK FAILED" in (outcome.cause or "")
-    assert "SageMaker.AccessDeniedException" in (outcome.cause or "")
+    assert "SageMaker.SageMakerException" in (outcome.cause or "")
+    assert "not authorized" in (outcome.cause or "")
+    # access denied is not worth retrying: one attempt, straight to the critical ending
+    assert outcome.task_errors().count("SageMaker.SageMakerException") == 1
     assert "error_rate" in (outcome.cause or "")  # why the rollback was started
     assert outcome.weights == {BASELINE: 95.0, CANARY: 5.0}  # the canary still serves
     assert outcome.events == ["ROLLOUT_STARTED", "ROLLBACK_FAILED"]
@@ -651,3 +657,15 @@ def test_a_stopped_execution_is_rolled_back_by_the_guard(outcomes: Outcomes) -> 
     assert after.lock_holder is None
     assert after.events[-1] == "ROLLED_BACK"
     assert "ABORTED" in after.messages[-1]["reason"]
+
+
+def test_histories_stay_within_the_limit_and_the_validated_worst_case(
+    outcomes: Outcomes,
+) -> None:
+    for key, outcome in outcomes.items():
+        assert len(outcome.history) < HISTORY_LIMIT, key
+    # the worst case the input validation computes bounds what a rollout really takes
+    healthy = outcomes["healthy"]
+    worst = history_events(steps=4, bake_seconds=3, interval_seconds=1, max_extensions=2,
+                           max_polls=60)  # fmt: skip
+    assert len(healthy.history) <= worst

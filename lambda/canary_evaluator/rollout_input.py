@@ -62,8 +62,9 @@ HISTORY_EVENT_LIMIT = 25_000
 HISTORY_EVENT_BUDGET = 20_000
 #: History events of one evaluation round (wait, count, the evaluator task, the verdict).
 EVENTS_PER_EVALUATION = 14
-#: History events of one DescribeEndpoint poll (task, choice, wait, count).
-EVENTS_PER_POLL = 11
+#: History events of one DescribeEndpoint poll (the call in its Parallel state, choice, wait,
+#: count).
+EVENTS_PER_POLL = 15
 #: History events of a step besides its polls and evaluations (approval, weights, summary).
 EVENTS_PER_STEP = 60
 #: History events of the start (input, lock, preflight) and of the end.

@@ -80,7 +80,7 @@ def test_the_defaults_fit_the_history_budget_with_room_to_spare() -> None:
     events = history_events(
         steps=4, bake_seconds=600, interval_seconds=60, max_extensions=5, max_polls=60
     )
-    assert events < HISTORY_EVENT_BUDGET / 1.5
+    assert events < HISTORY_EVENT_BUDGET * 0.75
 
 
 def test_the_validate_mode_answers_the_merged_config() -> None:

@@ -88,6 +88,8 @@ class Errors:
     ENDPOINT_NOT_IN_SERVICE = "EndpointNotInService"
     #: (within a cause) the endpoint reported other weights than were set
     WEIGHTS_NOT_APPLIED = "WeightsNotApplied"
+    #: (within the state machine) a SageMaker call failed in a way a retry may cure
+    SAGEMAKER_TRANSIENT = "SageMakerTransientError"
     #: the error ``sagemaker-rollout reject`` sends to an approval
     REJECTED = "Rejected"
     #: the error ``sagemaker-rollout abort`` stops an execution with

@@ -49,7 +49,8 @@ from .approval import build_approval
 from .bake import build_bake_and_evaluation
 from .builder import (
     LAMBDA_RETRY_ERRORS,
-    SAGEMAKER_RETRY_ERRORS,
+    SAGEMAKER_TRANSIENT_CAUSES,
+    SAGEMAKER_UNMODELLED_ERRORS,
     Bindings,
     Builder,
     Permission,
@@ -63,7 +64,8 @@ from .step import build_shift_traffic, build_start_step
 
 __all__ = [
     "LAMBDA_RETRY_ERRORS",
-    "SAGEMAKER_RETRY_ERRORS",
+    "SAGEMAKER_TRANSIENT_CAUSES",
+    "SAGEMAKER_UNMODELLED_ERRORS",
     "Bindings",
     "Definition",
     "Permission",

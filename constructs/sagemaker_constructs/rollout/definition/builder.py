@@ -20,7 +20,8 @@ __all__ = [
     "BASELINE_WEIGHT",
     "CANARY_WEIGHT",
     "LAMBDA_RETRY_ERRORS",
-    "SAGEMAKER_RETRY_ERRORS",
+    "SAGEMAKER_TRANSIENT_CAUSES",
+    "SAGEMAKER_UNMODELLED_ERRORS",
     "SFN_RETRY_ERRORS",
     "SNS_RETRY_ERRORS",
     "Bindings",
@@ -38,18 +39,19 @@ __all__ = [
 State = dict[str, Any]
 
 
-#: Errors of the aws-sdk SageMaker tasks that are retried with backoff. Step Functions names
-#: aws-sdk errors ``<Service>.<ErrorCode>`` (``Exception`` appended when missing):
-#: ``ThrottlingException``; ``ValidationException`` is what "Cannot update in-progress
-#: endpoint" is; unmodelled service errors surface as ``SageMaker.SageMakerException`` /
-#: ``SageMaker.AmazonSageMakerException``.
-SAGEMAKER_RETRY_ERRORS = (
-    "SageMaker.ThrottlingException",
-    "SageMaker.ValidationException",
-    "SageMaker.SageMakerException",
-    "SageMaker.AmazonSageMakerException",
-    "SageMaker.InternalFailureException",
-    "SageMaker.ServiceUnavailableException",
+#: Errors SageMaker does not model (throttling, validation, access denied, 5xx): Step Functions
+#: names them after the service's base exception (Java SDK v2 and v1 naming).
+SAGEMAKER_UNMODELLED_ERRORS = ("SageMaker.SageMakerException", "SageMaker.AmazonSageMakerException")
+#: Causes of unmodelled SageMaker errors that a retry may cure: throttling, an update still in
+#: progress, a server-side failure (the cause ends "(Service: SageMaker, Status Code: 5xx, ...)").
+SAGEMAKER_TRANSIENT_CAUSES = (
+    "*Rate exceeded*",
+    "*Throttl*",
+    "*TooManyRequests*",
+    "*in-progress*",
+    "*InternalFailure*",
+    "*ServiceUnavailable*",
+    "*Status Code: 5*",
 )
 #: Transient errors of the evaluator invocation: the Lambda service's own (AWS recommends
 #: retrying these, ``ClientExecutionTimeoutException`` included) and the evaluator's transient
@@ -231,7 +233,7 @@ class Builder:
                 selector[f"{key}.$"] = (
                     f"$.ProductionVariants[?(@.VariantName == '{variant}')].CurrentWeight"
                 )
-        return self.add_task(
+        return self.sagemaker_call(
             name,
             {
                 "Type": "Task",
@@ -239,11 +241,75 @@ class Builder:
                 "Parameters": {"EndpointName": self.endpoint_name},
                 "ResultSelector": selector,
                 "ResultPath": "$.endpoint",
-                "Retry": [retry(SAGEMAKER_RETRY_ERRORS)],
+            },
+            nxt=nxt,
+            on_error=on_error,
+        )
+
+    def sagemaker_call(
+        self, name: str, task: State, *, nxt: str, on_error: str, attempts: int = 6
+    ) -> str:
+        """A SageMaker call whose transient failures are retried and the others are not.
+
+        SageMaker models none of ThrottlingException, ValidationException ("Cannot update
+        in-progress endpoint") or AccessDeniedException, so Step Functions names them all
+        ``SageMaker.SageMakerException`` and only the cause tells them apart. The call runs in
+        a one-branch Parallel state: inside, a Choice reads the cause and fails with
+        ``Errors.SAGEMAKER_TRANSIENT`` (which the Parallel state retries with backoff) or with
+        the original error (which goes straight to ``on_error``).
+        """
+        inner: State = {
+            **task,
+            "Catch": [
+                {
+                    "ErrorEquals": list(SAGEMAKER_UNMODELLED_ERRORS),
+                    "ResultPath": "$.error",
+                    "Next": "Transient?",
+                },
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Give Up"},
+            ],
+            "End": True,
+        }
+        self.permissions.append(Permission(iam_action(task["Resource"]), self.endpoint_arn, name))
+        branch = {
+            "StartAt": "Call",
+            "States": {
+                "Call": inner,
+                "Transient?": {
+                    "Type": "Choice",
+                    "Choices": [
+                        {
+                            "Or": [
+                                {"Variable": "$.error.Cause", "StringMatches": pattern}
+                                for pattern in SAGEMAKER_TRANSIENT_CAUSES
+                            ],
+                            "Next": "Try Again",
+                        }
+                    ],
+                    "Default": "Give Up",
+                },
+                "Try Again": {
+                    "Type": "Fail",
+                    "Error": Errors.SAGEMAKER_TRANSIENT,
+                    "CausePath": "$.error.Cause",
+                },
+                "Give Up": {
+                    "Type": "Fail",
+                    "ErrorPath": "$.error.Error",
+                    "CausePath": "$.error.Cause",
+                },
+            },
+        }
+        return self._add(
+            name,
+            {
+                "Type": "Parallel",
+                "Branches": [branch],
+                "OutputPath": "$[0]",
+                "Retry": [retry([Errors.SAGEMAKER_TRANSIENT], attempts=attempts)],
                 "Catch": [catch(on_error)],
                 "Next": nxt,
             },
-            resource_arn=self.endpoint_arn,
         )
 
     def wait_in_service(
@@ -346,7 +412,7 @@ class Builder:
                 desired[key] = count
             return desired
 
-        return self.add_task(
+        return self.sagemaker_call(
             name,
             {
                 "Type": "Task",
@@ -360,11 +426,10 @@ class Builder:
                 },
                 "ResultSelector": {"endpoint_arn.$": "$.EndpointArn"},
                 "ResultPath": "$.updated",
-                "Retry": [retry(SAGEMAKER_RETRY_ERRORS, attempts=8)],
-                "Catch": [catch(on_error)],
-                "Next": nxt,
             },
-            resource_arn=self.endpoint_arn,
+            nxt=nxt,
+            on_error=on_error,
+            attempts=8,
         )
 
     def evaluate(
