@@ -63,6 +63,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -272,28 +273,15 @@ class CanaryRollout(Construct):
         self.state_machine = self._state_machine(definition.asl)
 
         self._rollback_failed_metric_name = f"RollbackFailed-{name}"
-        guard = add_guard(
-            self,
-            state_machine=self.state_machine,
-            executions_arn=self.executions_arn,
-            endpoint_name=endpoint.endpoint_name,
-            endpoint_arn=endpoint.endpoint_arn,
-            baseline_variant=baseline_variant,
-            canary_variant=canary_variant,
-            lock_table=self.lock_table,
-            topic=self.topic,
-            topic_key=topic_key,
-            metric_namespace=METRIC_NAMESPACE,
-            metric_name=self._rollback_failed_metric_name,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=security_groups,
-            encryption_key=self.encryption_key,
-            log_retention_days=log_retention_days,
-            removal_policy=removal_policy,
+        self.guard = self._guard(
+            vpc,
+            vpc_subnets,
+            security_groups,
+            topic_key,
+            log_retention_days,
+            removal_policy,
             reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
         )
-        self.guard = guard.function
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
         self.executions_failed_alarm, self.rollback_failed_alarm = add_alarms(self)
         self.alarms: list[cloudwatch.Alarm] = [
@@ -420,6 +408,40 @@ class CanaryRollout(Construct):
         tags.add(TAG_CANARY, self.canary_variant)
         tags.add(TAG_LOCK_TABLE, self.lock_table.table_name)
         return state_machine
+
+    def _guard(
+        self,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None,
+        topic_key: kms.IKey | None,
+        log_retention_days: int,
+        removal_policy: cdk.RemovalPolicy,
+        *,
+        reserved_concurrency: int | None,
+    ) -> lambda_.Function:
+        """The guard that restores the baseline when an execution ends unverified."""
+        return add_guard(
+            self,
+            state_machine=self.state_machine,
+            executions_arn=self.executions_arn,
+            endpoint_name=self.endpoint.endpoint_name,
+            endpoint_arn=self.endpoint.endpoint_arn,
+            baseline_variant=self.baseline_variant,
+            canary_variant=self.canary_variant,
+            lock_table=self.lock_table,
+            topic=self.topic,
+            topic_key=topic_key,
+            metric_namespace=METRIC_NAMESPACE,
+            metric_name=self._rollback_failed_metric_name,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+            encryption_key=self.encryption_key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            reserved_concurrency=reserved_concurrency,
+        ).function
 
     # -- public API -------------------------------------------------------------------------
 
