@@ -92,10 +92,12 @@ class CanaryRollout(Construct):
     :param endpoint: the endpoint (any object with ``endpoint_name`` and ``endpoint_arn``).
     :param baseline_variant: variant serving the current model (gets ``100 - percent``).
     :param canary_variant: variant serving the new model (gets ``percent``).
-    :param vpc: VPC of the evaluator Lambda (it needs a route to CloudWatch: the
-        ``monitoring`` interface endpoint or NAT).
-    :param vpc_subnets: subnets of the evaluator. Default: the VPC's private subnets.
-    :param security_groups: security groups of the evaluator. Default: a new group that
+    :param vpc: VPC of the evaluator and the guard Lambdas. The evaluator needs a route to
+        CloudWatch (the ``monitoring`` interface endpoint, or NAT); the guard to the SageMaker
+        API, Step Functions, SNS, CloudWatch (interface endpoints) and DynamoDB (gateway
+        endpoint), or NAT.
+    :param vpc_subnets: subnets of both Lambdas. Default: the VPC's private subnets.
+    :param security_groups: security groups of both Lambdas. Default: a new group each that
         allows all outbound traffic and no inbound traffic.
     :param steps: canary percentages, integers 1-100, strictly increasing, ending at 100, at
         least one below 100. Default: ``[5, 25, 50, 100]``.
