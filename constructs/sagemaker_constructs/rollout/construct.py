@@ -76,6 +76,7 @@ from ..roles import ScopedRole
 from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT, TAG_LOCK_TABLE
 from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
+from .functions import encrypt_notifications
 from .guard import add_guard
 from .lock_table import RolloutLockTable
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
@@ -361,14 +362,7 @@ class CanaryRollout(Construct):
                 resources=["*"],
             ),
         )
-        if topic_key is not None:
-            role.add_statements(
-                iam.PolicyStatement(
-                    sid="EncryptNotifications",
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[topic_key.key_arn],
-                )
-            )
+        encrypt_notifications(role, topic_key)
         acknowledge_wildcard_resources(
             role.policy,
             "The lock may be held by an execution of any rollout state machine that shares the "

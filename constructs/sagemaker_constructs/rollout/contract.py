@@ -37,16 +37,9 @@ LOCK_HOLDER: str = _guard.LOCK_HOLDER
 
 # -- execution input ------------------------------------------------------------------------
 
-#: Keys an execution's input may set; each overrides the construct's default of that name.
-INPUT_KEYS = (
-    "steps",
-    "bake_seconds",
-    "interval_seconds",
-    "max_extensions",
-    "poll_seconds",
-    "max_polls",
-    "policy",
-)
+#: Keys an execution's input may set; each overrides the construct's default of that name (the
+#: evaluator's input rules hold them: ``rollout_input.INPUT_KEYS``).
+INPUT_KEYS: tuple[str, ...] = evaluator_module("rollout_input").INPUT_KEYS
 
 # -- the execution's data that other programs read ------------------------------------------
 

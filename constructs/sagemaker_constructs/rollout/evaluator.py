@@ -15,15 +15,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .._assets import lambda_code_root
 from ..compliance import acknowledge
 from ..log_groups import retention
 from ..roles import ScopedRole
+from .functions import RUNTIME, rollout_function, tracing_and_vpc_statement
 
 __all__ = ["EVALUATOR_HANDLER", "EVALUATOR_RUNTIME", "EvaluatorParts", "add_evaluator"]
 
 EVALUATOR_HANDLER = "canary_evaluator.handler.handler"
-EVALUATOR_RUNTIME = lambda_.Runtime.PYTHON_3_14
+EVALUATOR_RUNTIME = RUNTIME
 
 
 @dataclass(frozen=True)
@@ -70,27 +70,19 @@ def add_evaluator(
         retention=retention(log_retention_days),
         removal_policy=removal_policy,
     )
-    function = lambda_.Function(
+    function = rollout_function(
         scope,
         "Evaluator",
         description=f"Judges the canary of endpoint rollout {scope.node.path}",
-        runtime=EVALUATOR_RUNTIME,
-        architecture=lambda_.Architecture.ARM_64,
         handler=EVALUATOR_HANDLER,
-        code=lambda_.Code.from_asset(
-            str(lambda_code_root()), exclude=["__pycache__", "**/__pycache__", "*.pyc"]
-        ),
-        role=evaluator_role.immutable_role,
-        timeout=cdk.Duration.seconds(60),
-        memory_size=256,
-        reserved_concurrent_executions=reserved_concurrency,
-        tracing=lambda_.Tracing.ACTIVE,
+        role=evaluator_role,
         log_group=log_group,
+        timeout=cdk.Duration.seconds(60),
+        reserved_concurrency=reserved_concurrency,
         vpc=vpc,
         vpc_subnets=vpc_subnets,
-        security_groups=list(security_groups) if security_groups is not None else None,
+        security_groups=security_groups,
     )
-    function.node.add_dependency(evaluator_role.policy)
     for rule in (
         "HIPAA.Security::HIPAA.Security-LambdaDLQ",
         "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
@@ -144,20 +136,7 @@ def _grant_evaluator(
             actions=["cloudwatch:GetMetricData"],
             resources=["*"],
         ),
-        iam.PolicyStatement(
-            sid="XRayAndVpcNetworkInterfaces",
-            actions=[
-                "xray:PutTraceSegments",
-                "xray:PutTelemetryRecords",
-                "ec2:CreateNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeSubnets",
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-            ],
-            resources=["*"],
-        ),
+        tracing_and_vpc_statement(),
     )
     if watched:
         evaluator_role.add_statements(

@@ -26,11 +26,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from .._assets import lambda_code_root
 from ..compliance import acknowledge, acknowledge_wildcard_resources
 from ..log_groups import retention
 from ..roles import ScopedRole
-from .evaluator import EVALUATOR_RUNTIME
+from .functions import encrypt_notifications, rollout_function, tracing_and_vpc_statement
 
 __all__ = ["GUARD_HANDLER", "GuardParts", "add_guard"]
 
@@ -94,25 +93,18 @@ def add_guard(
         "AwsSolutions::AwsSolutions-SQS3",
         "This queue is itself the dead-letter queue of the guard's invocations.",
     )
-    function = lambda_.Function(
+    function = rollout_function(
         scope,
         "Guard",
         description=f"Restores the baseline when a rollout of {scope.node.path} ends unverified",
-        runtime=EVALUATOR_RUNTIME,
-        architecture=lambda_.Architecture.ARM_64,
         handler=GUARD_HANDLER,
-        code=lambda_.Code.from_asset(
-            str(lambda_code_root()), exclude=["__pycache__", "**/__pycache__", "*.pyc"]
-        ),
-        role=role.immutable_role,
-        timeout=cdk.Duration.minutes(15),  # waits for InService, up to 10 minutes
-        memory_size=256,
-        reserved_concurrent_executions=reserved_concurrency,
-        tracing=lambda_.Tracing.ACTIVE,
+        role=role,
         log_group=log_group,
+        timeout=cdk.Duration.minutes(15),  # waits for InService, up to 10 minutes
+        reserved_concurrency=reserved_concurrency,
         vpc=vpc,
         vpc_subnets=vpc_subnets,
-        security_groups=list(security_groups) if security_groups is not None else None,
+        security_groups=security_groups,
         dead_letter_queue=dead_letters,
         environment={
             "ENDPOINT_NAME": endpoint_name,
@@ -124,7 +116,6 @@ def add_guard(
             "METRIC_NAME": metric_name,
         },
     )
-    function.node.add_dependency(role.policy)
     rule = events.Rule(
         scope,
         "GuardRule",
@@ -207,29 +198,9 @@ def _grant(
             resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
         ),
-        iam.PolicyStatement(
-            sid="XRayAndVpcNetworkInterfaces",
-            actions=[
-                "xray:PutTraceSegments",
-                "xray:PutTelemetryRecords",
-                "ec2:CreateNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeSubnets",
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-            ],
-            resources=["*"],
-        ),
+        tracing_and_vpc_statement(),
     )
-    if topic_key is not None:
-        role.add_statements(
-            iam.PolicyStatement(
-                sid="EncryptNotifications",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[topic_key.key_arn],
-            )
-        )
+    encrypt_notifications(role, topic_key)
     acknowledge(
         role.policy,
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]",

@@ -1,0 +1,95 @@
+"""What the rollout's Lambda functions (the evaluator and the guard) have in common."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .._assets import lambda_code_root
+from ..roles import ScopedRole
+
+__all__ = ["RUNTIME", "encrypt_notifications", "rollout_function", "tracing_and_vpc_statement"]
+
+#: The runtime of both Lambdas (their code: ``lambda/canary_evaluator``, shipped in the wheel).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+def rollout_function(
+    scope: Construct,
+    id: str,
+    *,
+    description: str,
+    handler: str,
+    role: ScopedRole,
+    log_group: logs.ILogGroup,
+    timeout: cdk.Duration,
+    reserved_concurrency: int | None,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+    **extra: Any,
+) -> lambda_.Function:
+    """An arm64, traced function in the VPC running the shipped Lambda code; its role's
+    managed policy exists before it does."""
+    function = lambda_.Function(
+        scope,
+        id,
+        description=description,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=lambda_.Code.from_asset(
+            str(lambda_code_root()), exclude=["__pycache__", "**/__pycache__", "*.pyc"]
+        ),
+        role=role.immutable_role,
+        timeout=timeout,
+        memory_size=256,
+        reserved_concurrent_executions=reserved_concurrency,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        vpc=vpc,
+        vpc_subnets=vpc_subnets,
+        security_groups=list(security_groups) if security_groups is not None else None,
+        **extra,
+    )
+    function.node.add_dependency(role.policy)
+    return function
+
+
+def tracing_and_vpc_statement() -> iam.PolicyStatement:
+    """X-Ray traces and the network interfaces of a function in a VPC (no resource-level
+    permissions exist for these actions)."""
+    return iam.PolicyStatement(
+        sid="XRayAndVpcNetworkInterfaces",
+        actions=[
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSubnets",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+        ],
+        resources=["*"],
+    )
+
+
+def encrypt_notifications(role: ScopedRole, topic_key: kms.IKey | None) -> None:
+    """Let ``role`` publish to a topic encrypted with ``topic_key`` (when there is one)."""
+    if topic_key is not None:
+        role.add_statements(
+            iam.PolicyStatement(
+                sid="EncryptNotifications",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[topic_key.key_arn],
+            )
+        )
