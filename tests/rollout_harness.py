@@ -441,7 +441,7 @@ class Inbox:
                 self.seen.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def wait_for(self, event: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_for(self, event: str, timeout: float = 90.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for message in self.drain():

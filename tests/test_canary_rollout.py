@@ -875,3 +875,20 @@ def test_the_guard_may_restore_release_and_notify_and_nothing_else(
     }
     wildcard = sorted(s["Sid"] for s in statements.values() if s["Resource"] == "*")
     assert wildcard == ["CountRollbackFailures", "XRayAndVpcNetworkInterfaces"]
+
+
+def _all_state_names(states: dict[str, Any]) -> list[str]:
+    names = []
+    for name, state in states.items():
+        names.append(name)
+        for branch in state.get("Branches", []):
+            names += _all_state_names(branch["States"])
+    return names
+
+
+def test_state_names_are_unique_across_the_whole_state_machine(synthesized: Synthesized) -> None:
+    """AWS rejects a definition whose nested (Parallel branch) states reuse a name."""
+    for prefix in ("Rollout", "Gated", "Composite"):
+        names = _all_state_names(_definition(synthesized.raw, prefix)["States"])
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        assert duplicates == [], (prefix, duplicates)

@@ -8,13 +8,17 @@ execution". The guard then
 
 1. does nothing when the execution ended verified: rolled back and checked
    (``CanaryRolledBack``), or failed before it moved any traffic (``SAFE_ENDINGS``);
-2. does nothing to the weights when another execution now holds the endpoint's lock (the
-   weights are that rollout's);
-3. otherwise puts all traffic back on the baseline (waiting for ``InService`` first),
-   verifies it (``weights.is_rolled_back``), releases the lock if this execution still holds
-   it, and publishes ``ROLLED_BACK``; when the weights cannot be restored it publishes
-   ``ROLLBACK_FAILED`` (CRITICAL) and counts the rollout's ``RollbackFailed`` metric, which
-   raises its alarm.
+2. does nothing to the weights when the execution never asked SageMaker to change them (its
+   history holds no ``UpdateEndpointWeightsAndCapacities`` task), or when another execution
+   now holds the endpoint's lock (the weights are that rollout's); it releases a lock the
+   execution left behind;
+3. otherwise takes the endpoint's lock itself (``guard:<execution>``, so no new rollout starts
+   meanwhile), puts all traffic back on the baseline (waiting for ``InService`` first; an
+   update in progress or throttling is waited out), verifies it
+   (``weights.is_rolled_back``), releases the lock and publishes ``ROLLED_BACK``. When the
+   weights cannot be restored it keeps the lock (no rollout may start on an endpoint in that
+   state), publishes ``ROLLBACK_FAILED`` (CRITICAL) and counts the rollout's
+   ``RollbackFailed`` metric, which raises its alarm.
 
 Configuration (environment): ``ENDPOINT_NAME``, ``BASELINE_VARIANT``, ``CANARY_VARIANT``,
 ``LOCK_TABLE``, ``TOPIC_ARN``, ``METRIC_NAMESPACE``, ``METRIC_NAME``.
@@ -53,6 +57,8 @@ SAFE_ENDINGS = frozenset(
 #: the library's contract (``LOCK_KEY``, ``LOCK_HOLDER``) takes them from here.
 LOCK_KEY = "endpoint_name"
 LOCK_HOLDER = "execution_arn"
+#: Messages of update failures that waiting cures (an update in flight, throttling).
+_TRANSIENT_MARKS = ("in-progress", "Throttl", "Rate exceeded", "TooManyRequests")
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,53 @@ def _lock_holder(dynamodb: Any, config: GuardConfig) -> str | None:
     return None if item is None else str(item[LOCK_HOLDER]["S"])
 
 
+def _moved_traffic(stepfunctions: Any, execution: str) -> bool:
+    """Did the execution ever ask SageMaker to change the weights? (its history, oldest first:
+    the first weight change comes early)."""
+    request: dict[str, Any] = {"executionArn": execution, "maxResults": 1000}
+    while True:
+        page = stepfunctions.get_execution_history(**request)
+        for event in page.get("events", []):
+            details = event.get("taskScheduledEventDetails") or {}
+            if details.get("resource") == "updateEndpointWeightsAndCapacities":
+                return True
+        token = page.get("nextToken")
+        if not token:
+            return False
+        request["nextToken"] = token
+
+
+def _take_lock(dynamodb: Any, config: GuardConfig, execution: str, marker: str) -> bool:
+    """Hold the endpoint's lock as ``marker`` unless another rollout holds it now."""
+    try:
+        dynamodb.put_item(
+            TableName=config.lock_table,
+            Item={LOCK_KEY: {"S": config.endpoint_name}, LOCK_HOLDER: {"S": marker}},
+            ConditionExpression=(
+                f"attribute_not_exists({LOCK_KEY}) OR {LOCK_HOLDER} = :execution "
+                f"OR {LOCK_HOLDER} = :marker"
+            ),
+            ExpressionAttributeValues={":execution": {"S": execution}, ":marker": {"S": marker}},
+        )
+    except Exception as error:
+        if "ConditionalCheckFailed" in str(error):
+            return False
+        raise
+    return True
+
+
+def _release(dynamodb: Any, config: GuardConfig, holder: str) -> None:
+    try:
+        dynamodb.delete_item(
+            TableName=config.lock_table,
+            Key={LOCK_KEY: {"S": config.endpoint_name}},
+            ConditionExpression=f"{LOCK_HOLDER} = :holder",
+            ExpressionAttributeValues={":holder": {"S": holder}},
+        )
+    except Exception:  # not ours any more
+        logger.exception("releasing the lock failed")
+
+
 def _restore(
     sagemaker: Any, config: GuardConfig, sleep: Callable[[float], None], polls: int
 ) -> bool:
@@ -117,11 +170,15 @@ def _restore(
             ):
                 return True
             if not updated:
-                sagemaker.update_endpoint_weights_and_capacities(
-                    EndpointName=config.endpoint_name, DesiredWeightsAndCapacities=desired
-                )
-                updated = True
-                continue
+                try:
+                    sagemaker.update_endpoint_weights_and_capacities(
+                        EndpointName=config.endpoint_name, DesiredWeightsAndCapacities=desired
+                    )
+                    updated = True
+                    continue
+                except Exception as error:  # another update (an abort) in flight: wait it out
+                    if not any(mark in str(error) for mark in _TRANSIENT_MARKS):
+                        raise
         elif status in ("Failed", "OutOfService", "Deleting"):
             return False
         sleep(10)
@@ -147,9 +204,17 @@ def guard(
     outcome: dict[str, Any] = {"execution_arn": execution, "status": status, "error": error}
     if status == "FAILED" and error in SAFE_ENDINGS:
         return {**outcome, "action": "none: the execution ended verified"}
-    holder = _lock_holder(clients["dynamodb"], config)
-    if holder is not None and holder != execution:
+    dynamodb = clients["dynamodb"]
+    holder = _lock_holder(dynamodb, config)
+    marker = f"guard:{execution}"
+    if holder not in (None, execution, marker):
         return {**outcome, "action": f"none: the endpoint's lock is held by {holder}"}
+    if not _moved_traffic(clients["stepfunctions"], execution):
+        if holder == execution:
+            _release(dynamodb, config, execution)
+        return {**outcome, "action": "none: the execution never changed the weights"}
+    if not _take_lock(dynamodb, config, execution, marker):
+        return {**outcome, "action": "none: another rollout took the endpoint's lock"}
     sagemaker = clients["sagemaker"]
     _, before = _weights(sagemaker, config.endpoint_name)
     already = is_rolled_back(before, baseline=config.baseline_variant, canary=config.canary_variant)
@@ -158,18 +223,10 @@ def guard(
     except Exception as failure:  # any failure to restore is the critical case
         logger.exception("restoring the baseline failed")
         restored, outcome["restore_error"] = False, str(failure)
-    if holder == execution:
-        try:
-            clients["dynamodb"].delete_item(
-                TableName=config.lock_table,
-                Key={LOCK_KEY: {"S": config.endpoint_name}},
-                ConditionExpression=f"{LOCK_HOLDER} = :me",
-                ExpressionAttributeValues={":me": {"S": execution}},
-            )
-        except Exception:  # someone else took it over meanwhile: theirs now
-            logger.exception("releasing the lock failed")
+    if restored:
+        _release(dynamodb, config, marker)
     if already:
-        return {**outcome, "action": "none: traffic was already on the baseline", "lock": holder}
+        return {**outcome, "action": "none: traffic was already on the baseline"}
     message = {
         "event": "ROLLED_BACK" if restored else "ROLLBACK_FAILED",
         "endpoint_name": config.endpoint_name,
@@ -179,7 +236,8 @@ def guard(
         "reason": f"the execution ended {status} ({error or 'no error'}) with traffic on the "
         f"canary (weights {before}); the guard "
         + ("put all traffic back on the baseline (verified)" if restored else "could NOT "
-           "put traffic back on the baseline"),
+           f"put traffic back on the baseline; it keeps the endpoint's lock ({marker}) until "
+           "a person restores the weights and deletes the lock item"),
     }  # fmt: skip
     if not restored:
         message["severity"] = "CRITICAL"

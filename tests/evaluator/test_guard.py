@@ -62,6 +62,24 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         yield c
 
 
+class _History:
+    """Step Functions answering an execution's history: with or without a weight change."""
+
+    def __init__(self, moved: bool) -> None:
+        self.moved = moved
+
+    def get_execution_history(self, **_: Any) -> dict[str, Any]:
+        resource = "updateEndpointWeightsAndCapacities" if self.moved else "describeEndpoint"
+        return {"events": [{"type": "TaskScheduled",
+                            "taskScheduledEventDetails": {"resource": resource}}]}  # fmt: skip
+
+
+def _clients(aws: dict[str, Any], *, moved: bool = True) -> dict[str, Any]:
+    clients = {k: aws[k] for k in ("sagemaker", "dynamodb", "sns", "cloudwatch")}
+    clients["stepfunctions"] = _History(moved)
+    return clients
+
+
 def _lock(aws: dict[str, Any], holder: str) -> None:
     aws["dynamodb"].put_item(
         TableName="locks", Item={LOCK_KEY: {"S": ENDPOINT}, LOCK_HOLDER: {"S": holder}}
@@ -101,8 +119,9 @@ def test_an_unverified_ending_puts_all_traffic_back_and_releases_the_lock(
     aws: dict[str, Any], status: str, error: str | None
 ) -> None:
     _lock(aws, MINE)
-    clients = {k: aws[k] for k in ("sagemaker", "dynamodb", "sns", "cloudwatch", "stepfunctions")}
-    result = guard(_event(status, error), aws["config"], clients=clients, sleep=lambda _: None)
+    result = guard(
+        _event(status, error), aws["config"], clients=_clients(aws), sleep=lambda _: None
+    )
     assert result["action"] == "ROLLED_BACK"
     assert _weights(aws) == {BASELINE: 100.0, CANARY: 0.0}
     assert _holder(aws) is None
@@ -113,8 +132,7 @@ def test_an_unverified_ending_puts_all_traffic_back_and_releases_the_lock(
 
 @pytest.mark.parametrize("error", sorted(SAFE_ENDINGS))
 def test_an_ending_that_was_verified_is_left_alone(aws: dict[str, Any], error: str) -> None:
-    clients = {k: aws[k] for k in ("sagemaker", "dynamodb", "sns", "cloudwatch", "stepfunctions")}
-    result = guard(_event("FAILED", error), aws["config"], clients=clients)
+    result = guard(_event("FAILED", error), aws["config"], clients=_clients(aws))
     assert result["action"].startswith("none")
     assert _weights(aws) == {BASELINE: 75.0, CANARY: 25.0}
     assert _messages(aws) == []
@@ -134,8 +152,7 @@ def test_the_safe_endings_are_the_contracts_verified_errors() -> None:
 
 def test_weights_that_another_rollout_holds_are_not_touched(aws: dict[str, Any]) -> None:
     _lock(aws, OTHER)
-    clients = {k: aws[k] for k in ("sagemaker", "dynamodb", "sns", "cloudwatch", "stepfunctions")}
-    result = guard(_event("ABORTED"), aws["config"], clients=clients)
+    result = guard(_event("ABORTED"), aws["config"], clients=_clients(aws))
     assert "held by" in result["action"]
     assert _weights(aws) == {BASELINE: 75.0, CANARY: 25.0}
     assert _holder(aws) == OTHER
@@ -156,11 +173,44 @@ class _Denied:
 
 def test_a_restore_that_fails_is_critical_and_counted(aws: dict[str, Any]) -> None:
     _lock(aws, MINE)
-    clients = {k: aws[k] for k in ("dynamodb", "sns", "cloudwatch", "stepfunctions")}
+    clients = _clients(aws)
     clients["sagemaker"] = _Denied(aws["sagemaker"])
     result = guard(_event("ABORTED"), aws["config"], clients=clients, sleep=lambda _: None)
     assert result["action"] == "ROLLBACK_FAILED"
+    assert _holder(aws) == f"guard:{MINE}"  # no rollout may start on the endpoint now
     (message,) = _messages(aws)
     assert message["severity"] == "CRITICAL"
     metrics = aws["cloudwatch"].list_metrics(Namespace="ns")["Metrics"]
     assert [m["MetricName"] for m in metrics] == ["RollbackFailed-x"]  # raises the alarm
+
+
+def test_an_execution_that_never_changed_the_weights_leaves_them_alone(
+    aws: dict[str, Any],
+) -> None:
+    """Stopped before its first weight change (an earlier promotion, or weights a person set,
+    must survive): nothing restored, its lock released."""
+    _lock(aws, MINE)
+    result = guard(_event("ABORTED"), aws["config"], clients=_clients(aws, moved=False))
+    assert result["action"] == "none: the execution never changed the weights"
+    assert _weights(aws) == {BASELINE: 75.0, CANARY: 25.0}
+    assert _holder(aws) is None
+    assert _messages(aws) == []
+
+
+def test_the_guard_holds_the_lock_while_it_restores(aws: dict[str, Any]) -> None:
+    seen: list[str | None] = []
+
+    class Watching:
+        def describe_endpoint(self, **kwargs: Any) -> Any:
+            seen.append(_holder(aws))
+            return aws["sagemaker"].describe_endpoint(**kwargs)
+
+        def update_endpoint_weights_and_capacities(self, **kwargs: Any) -> Any:
+            return aws["sagemaker"].update_endpoint_weights_and_capacities(**kwargs)
+
+    _lock(aws, MINE)
+    clients = _clients(aws)
+    clients["sagemaker"] = Watching()
+    guard(_event("ABORTED"), aws["config"], clients=clients, sleep=lambda _: None)
+    assert set(seen) == {f"guard:{MINE}"}  # a new rollout cannot take over meanwhile
+    assert _holder(aws) is None

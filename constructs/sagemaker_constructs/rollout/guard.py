@@ -180,12 +180,12 @@ def _grant(
         ),
         iam.PolicyStatement(
             sid="ReadTheEnding",
-            actions=["states:DescribeExecution"],
+            actions=["states:DescribeExecution", "states:GetExecutionHistory"],
             resources=[executions_arn],
         ),
         iam.PolicyStatement(
-            sid="ReleaseTheLock",
-            actions=["dynamodb:GetItem", "dynamodb:DeleteItem"],
+            sid="HoldAndReleaseTheLock",
+            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
             resources=[lock_table.table_arn],
         ),
         iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[topic.topic_arn]),

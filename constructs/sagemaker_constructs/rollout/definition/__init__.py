@@ -75,8 +75,10 @@ __all__ = [
 ]
 
 
-#: Terminal states of executions that never held the lock: they must not release it.
-UNLOCKED_TERMINALS = ("Rollout Already Running", "Invalid Input")
+#: Terminal states that must not release the lock: those of executions that never held it,
+#: and a failed rollback (no rollout may start on an endpoint in that state; the guard takes
+#: the lock over, restores the baseline and releases it).
+UNLOCKED_TERMINALS = ("Rollout Already Running", "Invalid Input", "Rollback Failed")
 
 
 @dataclass(frozen=True)

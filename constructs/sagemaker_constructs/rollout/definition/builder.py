@@ -256,7 +256,9 @@ class Builder:
         ``SageMaker.SageMakerException`` and only the cause tells them apart. The call runs in
         a one-branch Parallel state: inside, a Choice reads the cause and fails with
         ``Errors.SAGEMAKER_TRANSIENT`` (which the Parallel state retries with backoff) or with
-        the original error (which goes straight to ``on_error``).
+        the original error (which goes straight to ``on_error``). State names are unique across
+        the whole state machine, nested branches included, so the branch's states carry the
+        Parallel state's name.
         """
         inner: State = {
             **task,
@@ -264,18 +266,22 @@ class Builder:
                 {
                     "ErrorEquals": list(SAGEMAKER_UNMODELLED_ERRORS),
                     "ResultPath": "$.error",
-                    "Next": "Transient?",
+                    "Next": f"{name}: Transient?",
                 },
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Give Up"},
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.error",
+                    "Next": f"{name}: Give Up",
+                },
             ],
             "End": True,
         }
         self.permissions.append(Permission(iam_action(task["Resource"]), self.endpoint_arn, name))
         branch = {
-            "StartAt": "Call",
+            "StartAt": f"{name}: Call",
             "States": {
-                "Call": inner,
-                "Transient?": {
+                f"{name}: Call": inner,
+                f"{name}: Transient?": {
                     "Type": "Choice",
                     "Choices": [
                         {
@@ -283,17 +289,17 @@ class Builder:
                                 {"Variable": "$.error.Cause", "StringMatches": pattern}
                                 for pattern in SAGEMAKER_TRANSIENT_CAUSES
                             ],
-                            "Next": "Try Again",
+                            "Next": f"{name}: Try Again",
                         }
                     ],
-                    "Default": "Give Up",
+                    "Default": f"{name}: Give Up",
                 },
-                "Try Again": {
+                f"{name}: Try Again": {
                     "Type": "Fail",
                     "Error": Errors.SAGEMAKER_TRANSIENT,
                     "CausePath": "$.error.Cause",
                 },
-                "Give Up": {
+                f"{name}: Give Up": {
                     "Type": "Fail",
                     "ErrorPath": "$.error.Error",
                     "CausePath": "$.error.Cause",

@@ -104,7 +104,17 @@ def build_lock(b: Builder, *, nxt: str, held: str, failed: str) -> str:
             "ResultSelector": {"status.$": "$.Status"},
             "ResultPath": "$.lock_holder",
             "Retry": [retry(SFN_RETRY_ERRORS)],
-            "Catch": [catch(held)],  # cannot tell: fail safe, traffic untouched
+            "Catch": [
+                {  # the holder is gone (its state machine deleted, or past retention)
+                    "ErrorEquals": [
+                        "Sfn.ExecutionDoesNotExistException",
+                        "Sfn.StateMachineDoesNotExistException",
+                    ],
+                    "ResultPath": "$.lock_holder_error",
+                    "Next": "Take Over Lock",
+                },
+                catch(held),  # cannot tell (or not an execution, e.g. the guard's): fail safe
+            ],
             "Next": "Lock Holder Running?",
         },
         resource_arn=b.executions_arn,

@@ -153,7 +153,12 @@ def _starting_weights(b: Builder) -> None:
             ),
             # one comparison per rule, after the rule that checks its path is present
             "Choices": [
-                {"Variable": CANARY_WEIGHT, "IsPresent": False, "Next": "Preflight Wait"},
+                # a canary variant the endpoint does not have: nothing to roll out to
+                {
+                    "Variable": CANARY_WEIGHT,
+                    "IsPresent": False,
+                    "Next": "Unexpected Starting Weights",
+                },
                 {"Variable": CANARY_WEIGHT, "NumericEquals": 0, "Next": "Preflight Wait"},
                 {
                     "Variable": BASELINE_WEIGHT,
