@@ -162,6 +162,8 @@ class States:
 
     #: input and lock: the definition's first state
     START = "Load Defaults"
+    #: lock: take the endpoint's lock (after the input is validated)
+    LOCK = "Take Lock"
     #: step: where every step begins (computes the step's percentages)
     START_STEP = "Start Step"
     #: approval: entered after "Start Step"; exits to ``BEFORE_UPDATE``

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..contract import LOCK_HOLDER, LOCK_KEY
+from ..contract import LOCK_HOLDER, LOCK_KEY, States
 from .builder import SFN_RETRY_ERRORS, Builder, State, catch, retry
 
 __all__ = ["DYNAMODB_RETRY_ERRORS", "LOCK", "build_lock", "release_before"]
 
-LOCK = "Take Lock"
+LOCK = States.LOCK
 #: Transient errors of the DynamoDB integration, all modelled by DynamoDB, so Step Functions
 #: names them ``DynamoDB.<Code>``; anything else (access denied, a bad request) is not retried.
 DYNAMODB_RETRY_ERRORS = (
