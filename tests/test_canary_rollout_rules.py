@@ -160,3 +160,34 @@ def test_a_task_cannot_be_added_without_its_permission() -> None:
     assert [(p.action, p.resource, p.state) for p in builder.permissions] == [
         ("sns:Publish", builder.topic_arn, "Publish")
     ]
+
+
+def test_with_instance_scaling_the_guard_and_abort_restore_the_baselines_fleet() -> None:
+    from aws_cdk.assertions import Match, Template
+
+    from sagemaker_constructs.rollout.contract import TAG_INSTANCES
+
+    stack, vpc = _stack_and_vpc()
+    CanaryRollout(
+        stack,
+        "Rollout",
+        endpoint=_Endpoint(),
+        baseline_variant="baseline",
+        canary_variant="candidate",
+        vpc=vpc,
+        instance_scaling=InstanceScaling(max_instances=4, min_instances=1),
+    )
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "canary_evaluator.guard.handler",
+            "Environment": {
+                "Variables": Match.object_like({"BASELINE_INSTANCES": "4", "CANARY_INSTANCES": "1"})
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {"Tags": Match.array_with([{"Key": TAG_INSTANCES, "Value": "4,1"}])},
+    )

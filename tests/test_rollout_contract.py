@@ -26,6 +26,7 @@ from sagemaker_constructs.rollout.contract import (
     TAG_BASELINE,
     TAG_CANARY,
     TAG_ENDPOINT,
+    TAG_INSTANCES,
     is_rolled_back,
 )
 from sagemaker_constructs.rollout.rules import check_policy
@@ -57,11 +58,13 @@ def test_rolled_back_needs_the_baseline_at_100_and_the_canary_at_0(
 
 
 class _Sfn:
+    extra_tags: dict[str, str] = {}  # noqa: RUF012
+
     def describe_execution(self, **_: Any) -> dict[str, Any]:
         return {"stateMachineArn": MACHINE, "status": "RUNNING"}
 
     def list_tags_for_resource(self, **_: Any) -> dict[str, Any]:
-        tags = {TAG_ENDPOINT: "ep", TAG_BASELINE: BASELINE, TAG_CANARY: CANARY}
+        tags = {TAG_ENDPOINT: "ep", TAG_BASELINE: BASELINE, TAG_CANARY: CANARY, **self.extra_tags}
         return {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
 
     def list_executions(self, **_: Any) -> dict[str, Any]:
@@ -86,9 +89,13 @@ class _SageMaker:
         self.updates.append(kwargs["DesiredWeightsAndCapacities"])
 
 
-def _abort(reported: dict[str, float]) -> tuple[Callable[[], int], _SageMaker, io.StringIO]:
+def _abort(
+    reported: dict[str, float], tags: dict[str, str] | None = None
+) -> tuple[Callable[[], int], _SageMaker, io.StringIO]:
     sagemaker = _SageMaker(reported)
-    clients = cli.Clients(sfn=_Sfn(), sagemaker=sagemaker, cloudformation=None)
+    sfn = _Sfn()
+    sfn.extra_tags = tags or {}
+    clients = cli.Clients(sfn=sfn, sagemaker=sagemaker, cloudformation=None)
     out = io.StringIO()
 
     def run() -> int:
@@ -107,6 +114,13 @@ def test_abort_verifies_the_rolled_back_weights() -> None:
             {"VariantName": CANARY, "DesiredWeight": 0.0},
         ]
     ]
+
+
+def test_abort_gives_a_scaled_baseline_its_fleet_back() -> None:
+    run, sagemaker, _ = _abort({BASELINE: 100.0, CANARY: 0.0}, {TAG_INSTANCES: "4,1"})
+    assert run() == cli.EXIT_ABORTED
+    (desired,) = sagemaker.updates
+    assert [d["DesiredInstanceCount"] for d in desired] == [4, 1]
 
 
 def test_abort_does_not_call_a_canary_at_0_rolled_back_when_the_baseline_is_not_at_100() -> None:

@@ -21,7 +21,8 @@ execution". The guard then
    ``RollbackFailed`` metric, which raises its alarm.
 
 Configuration (environment): ``ENDPOINT_NAME``, ``BASELINE_VARIANT``, ``CANARY_VARIANT``,
-``LOCK_TABLE``, ``TOPIC_ARN``, ``METRIC_NAMESPACE``, ``METRIC_NAME``.
+``LOCK_TABLE``, ``TOPIC_ARN``, ``METRIC_NAMESPACE``, ``METRIC_NAME`` and, with instance
+scaling, ``BASELINE_INSTANCES`` and ``CANARY_INSTANCES`` (the counts a rollback sets).
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class GuardConfig:
     topic_arn: str
     metric_namespace: str
     metric_name: str
+    #: with instance scaling: the baseline's full count and the canary's least (a restore
+    #: gives the baseline the instances that serve all traffic)
+    baseline_instances: int | None = None
+    canary_instances: int | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> GuardConfig:
@@ -81,6 +86,12 @@ class GuardConfig:
             topic_arn=environ["TOPIC_ARN"],
             metric_namespace=environ["METRIC_NAMESPACE"],
             metric_name=environ["METRIC_NAME"],
+            baseline_instances=int(environ["BASELINE_INSTANCES"])
+            if environ.get("BASELINE_INSTANCES")
+            else None,
+            canary_instances=int(environ["CANARY_INSTANCES"])
+            if environ.get("CANARY_INSTANCES")
+            else None,
         )
 
 
@@ -154,13 +165,16 @@ def _restore(
     sagemaker: Any, config: GuardConfig, sleep: Callable[[float], None], polls: int
 ) -> bool:
     """All traffic to the baseline, verified; False when it could not be done in time."""
-    desired = [
+    desired: list[dict[str, Any]] = [
         {
             "VariantName": config.baseline_variant,
             "DesiredWeight": float(ROLLED_BACK_BASELINE_WEIGHT),
         },
         {"VariantName": config.canary_variant, "DesiredWeight": float(ROLLED_BACK_CANARY_WEIGHT)},
     ]
+    if config.baseline_instances is not None and config.canary_instances is not None:
+        desired[0]["DesiredInstanceCount"] = config.baseline_instances
+        desired[1]["DesiredInstanceCount"] = config.canary_instances
     updated = False
     for _ in range(polls):
         status, weights = _weights(sagemaker, config.endpoint_name)

@@ -3,6 +3,7 @@ execution ended where the state machine could not roll back, and only then."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -214,3 +215,27 @@ def test_the_guard_holds_the_lock_while_it_restores(aws: dict[str, Any]) -> None
     guard(_event("ABORTED"), aws["config"], clients=clients, sleep=lambda _: None)
     assert set(seen) == {f"guard:{MINE}"}  # a new rollout cannot take over meanwhile
     assert _holder(aws) is None
+
+
+def test_with_instance_scaling_the_baseline_gets_its_fleet_back(aws: dict[str, Any]) -> None:
+    requests: list[Any] = []
+
+    class Recording:
+        def describe_endpoint(self, **kwargs: Any) -> Any:
+            return aws["sagemaker"].describe_endpoint(**kwargs)
+
+        def update_endpoint_weights_and_capacities(self, **kwargs: Any) -> Any:
+            requests.append(kwargs["DesiredWeightsAndCapacities"])
+            return aws["sagemaker"].update_endpoint_weights_and_capacities(**kwargs)
+
+    _lock(aws, MINE)
+    config = dataclasses.replace(aws["config"], baseline_instances=4, canary_instances=1)
+    clients = _clients(aws)
+    clients["sagemaker"] = Recording()
+    result = guard(_event("ABORTED"), config, clients=clients, sleep=lambda _: None)
+    assert result["action"] == "ROLLED_BACK"
+    (desired,) = requests
+    assert {d["VariantName"]: d["DesiredInstanceCount"] for d in desired} == {
+        BASELINE: 4,
+        CANARY: 1,
+    }

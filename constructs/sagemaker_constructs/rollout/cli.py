@@ -65,6 +65,7 @@ from .contract import (
     TAG_BASELINE,
     TAG_CANARY,
     TAG_ENDPOINT,
+    TAG_INSTANCES,
     TAG_LOCK_TABLE,
     Errors,
     is_rolled_back,
@@ -134,6 +135,8 @@ class Target:
     baseline_variant: str
     canary_variant: str
     lock_table: str | None = None
+    #: with instance scaling, the (baseline, canary) instance counts a rollback sets
+    instances: tuple[int, int] | None = None
 
 
 @dataclass
@@ -246,8 +249,16 @@ def target_of(clients: Clients, state_machine_arn: str) -> Target:
         raise CliError(
             f"{state_machine_arn} is not a canary rollout (missing tags {', '.join(missing)})"
         )
+    instances = None
+    if tags.get(TAG_INSTANCES):
+        baseline, canary = (int(n) for n in tags[TAG_INSTANCES].split(","))
+        instances = (baseline, canary)
     return Target(
-        tags[TAG_ENDPOINT], tags[TAG_BASELINE], tags[TAG_CANARY], tags.get(TAG_LOCK_TABLE)
+        tags[TAG_ENDPOINT],
+        tags[TAG_BASELINE],
+        tags[TAG_CANARY],
+        tags.get(TAG_LOCK_TABLE),
+        instances,
     )
 
 
@@ -544,6 +555,9 @@ def abort(
         },
         {"VariantName": target.canary_variant, "DesiredWeight": float(ROLLED_BACK_CANARY_WEIGHT)},
     ]
+    if target.instances is not None:  # instance scaling: the baseline gets its fleet back
+        desired[0]["DesiredInstanceCount"] = target.instances[0]
+        desired[1]["DesiredInstanceCount"] = target.instances[1]
     for _ in range(120):
         endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
         if endpoint["EndpointStatus"] == "InService":

@@ -73,7 +73,14 @@ from .._validation import ValidationProblems
 from ..compliance import acknowledge, acknowledge_wildcard_resources
 from ..log_groups import allow_cloudwatch_logs, retention
 from ..roles import ScopedRole
-from .contract import METRIC_NAMESPACE, TAG_BASELINE, TAG_CANARY, TAG_ENDPOINT, TAG_LOCK_TABLE
+from .contract import (
+    METRIC_NAMESPACE,
+    TAG_BASELINE,
+    TAG_CANARY,
+    TAG_ENDPOINT,
+    TAG_INSTANCES,
+    TAG_LOCK_TABLE,
+)
 from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
 from .functions import encrypt_notifications
@@ -203,6 +210,11 @@ class CanaryRollout(Construct):
         )
 
         self.endpoint = endpoint
+        self._instance_scaling = (
+            (instance_scaling.min_instances, instance_scaling.max_instances)
+            if instance_scaling
+            else None
+        )
         self.baseline_variant = baseline_variant
         self.canary_variant = canary_variant
         self.steps = steps
@@ -284,6 +296,11 @@ class CanaryRollout(Construct):
             log_retention_days,
             removal_policy,
             reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
+            instance_scaling=(
+                (instance_scaling.min_instances, instance_scaling.max_instances)
+                if instance_scaling
+                else None
+            ),
         )
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
         self.executions_failed_alarm, self.rollback_failed_alarm = add_alarms(self)
@@ -403,6 +420,8 @@ class CanaryRollout(Construct):
         tags.add(TAG_BASELINE, self.baseline_variant)
         tags.add(TAG_CANARY, self.canary_variant)
         tags.add(TAG_LOCK_TABLE, self.lock_table.table_name)
+        if self._instance_scaling is not None:  # what abort sets with the rolled-back weights
+            tags.add(TAG_INSTANCES, f"{self._instance_scaling[1]},{self._instance_scaling[0]}")
         return state_machine
 
     def _guard(
@@ -415,6 +434,7 @@ class CanaryRollout(Construct):
         removal_policy: cdk.RemovalPolicy,
         *,
         reserved_concurrency: int | None,
+        instance_scaling: tuple[int, int] | None,
     ) -> lambda_.Function:
         """The guard that restores the baseline when an execution ends unverified."""
         return add_guard(
@@ -437,6 +457,7 @@ class CanaryRollout(Construct):
             log_retention_days=log_retention_days,
             removal_policy=removal_policy,
             reserved_concurrency=reserved_concurrency,
+            instance_scaling=instance_scaling,
         ).function
 
     # -- public API -------------------------------------------------------------------------

@@ -26,6 +26,8 @@ TAG_CANARY = "sagemaker-constructs:canary-variant"
 STACK_OUTPUT = "RolloutStateMachineArn"
 #: Tag of the state machine that names its lock table (``sagemaker-rollout abort`` releases).
 TAG_LOCK_TABLE = "sagemaker-constructs:lock-table"
+#: With instance scaling: "<baseline count>,<canary count>" that a rollback sets (and abort).
+TAG_INSTANCES = "sagemaker-constructs:rollback-instances"
 
 # -- the lock: one item per endpoint in the stack's lock table ------------------------------
 

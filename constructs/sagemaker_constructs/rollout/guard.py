@@ -66,6 +66,7 @@ def add_guard(
     log_retention_days: int,
     removal_policy: cdk.RemovalPolicy,
     reserved_concurrency: int | None,
+    instance_scaling: tuple[int, int] | None = None,
 ) -> GuardParts:
     """Add ``GuardRole``, ``GuardLogs``, ``GuardDeadLetters``, ``Guard`` and ``GuardRule``."""
     role = ScopedRole(
@@ -114,6 +115,15 @@ def add_guard(
             "TOPIC_ARN": topic.topic_arn,
             "METRIC_NAMESPACE": metric_namespace,
             "METRIC_NAME": metric_name,
+            # with instance scaling, a restore gives the baseline its full count back
+            **(
+                {
+                    "BASELINE_INSTANCES": str(instance_scaling[1]),
+                    "CANARY_INSTANCES": str(instance_scaling[0]),
+                }
+                if instance_scaling
+                else {}
+            ),
         },
     )
     rule = events.Rule(
