@@ -22,6 +22,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from cdk_testing import cfn_lint
+from rollout_harness import resolve
 
 from canary_evaluator import rollout_input
 from canary_evaluator.policy import parse_policy
@@ -415,21 +416,20 @@ TASK_ACTIONS = {
 NON_TASK_SIDS = {"LogDeliveryAndXRay", "EncryptNotifications"}
 
 
+class _RefNames(dict[str, str]):
+    def __missing__(self, logical_id: str) -> str:
+        return f"ref:{logical_id}"
+
+
+class _AttributeNames(dict[tuple[str, str], str]):
+    def __missing__(self, key: tuple[str, str]) -> str:
+        return ".".join(key)
+
+
 def _readable(value: Any) -> Any:
-    """``value`` with every token written out: ``Ref`` -> ``ref:<id>``, ``GetAtt`` ->
-    ``<id>.<attribute>``, ``Fn::Join`` joined, ``AWS::Partition`` -> ``aws``."""
-    if isinstance(value, dict):
-        if "Ref" in value:
-            return "aws" if value["Ref"] == "AWS::Partition" else f"ref:{value['Ref']}"
-        if "Fn::GetAtt" in value:
-            return ".".join(value["Fn::GetAtt"])
-        if "Fn::Join" in value:
-            separator, parts = value["Fn::Join"]
-            return separator.join(str(_readable(p)) for p in parts)
-        return {k: _readable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_readable(v) for v in value]
-    return value
+    """``value`` with every token written out (the harness's resolver): ``Ref`` ->
+    ``ref:<id>``, ``GetAtt`` -> ``<id>.<attribute>``, pseudo parameters by their values."""
+    return resolve(value, _RefNames(), _AttributeNames())
 
 
 def _task_calls(raw: dict[str, Any], prefix: str) -> set[tuple[str, str]]:

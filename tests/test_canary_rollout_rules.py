@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
@@ -27,6 +29,19 @@ def _stack_and_vpc() -> tuple[cdk.Stack, ec2.IVpc]:
         private_subnet_ids=["subnet-0123456789abcdef0"],
     )
     return stack, vpc
+
+
+def _rollout(stack: cdk.Stack, vpc: ec2.IVpc, **overrides: Any) -> CanaryRollout:
+    """A rollout of ``_Endpoint`` with every default but ``overrides``."""
+    return CanaryRollout(
+        stack,
+        "Rollout",
+        endpoint=_Endpoint(),
+        baseline_variant="baseline",
+        canary_variant="candidate",
+        vpc=vpc,
+        **overrides,
+    )
 
 
 def test_instance_counts_follow_the_traffic_share_rounding_up() -> None:
@@ -59,15 +74,7 @@ def test_instance_counts_follow_the_traffic_share_rounding_up() -> None:
 def test_bad_instance_scaling_is_rejected(scaling: InstanceScaling, message: str) -> None:
     stack, vpc = _stack_and_vpc()
     with pytest.raises(ValueError, match=message):
-        CanaryRollout(
-            stack,
-            "Rollout",
-            endpoint=_Endpoint(),
-            baseline_variant="baseline",
-            canary_variant="candidate",
-            vpc=vpc,
-            instance_scaling=scaling,
-        )
+        _rollout(stack, vpc, instance_scaling=scaling)
 
 
 def test_variants_must_belong_to_the_endpoint() -> None:
@@ -109,15 +116,7 @@ def test_a_rollout_must_fit_in_the_execution_history() -> None:
         r"4 steps a rollout could take \d+ history events, more than the 20000 allowed \(a "
         r"Standard workflow holds 25000\)",
     ):
-        CanaryRollout(
-            stack,
-            "Rollout",
-            endpoint=_Endpoint(),
-            baseline_variant="baseline",
-            canary_variant="candidate",
-            vpc=vpc,
-            bake_time=cdk.Duration.days(1),
-        )
+        _rollout(stack, vpc, bake_time=cdk.Duration.days(1))
 
 
 @pytest.mark.parametrize(
@@ -168,15 +167,7 @@ def test_with_instance_scaling_the_guard_and_abort_restore_the_baselines_fleet()
     from sagemaker_constructs.rollout.contract import TAG_INSTANCES
 
     stack, vpc = _stack_and_vpc()
-    CanaryRollout(
-        stack,
-        "Rollout",
-        endpoint=_Endpoint(),
-        baseline_variant="baseline",
-        canary_variant="candidate",
-        vpc=vpc,
-        instance_scaling=InstanceScaling(max_instances=4, min_instances=1),
-    )
+    _rollout(stack, vpc, instance_scaling=InstanceScaling(max_instances=4, min_instances=1))
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::Lambda::Function",

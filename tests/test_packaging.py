@@ -136,6 +136,7 @@ def test_the_command_line_runs_without_nodejs(consumer: dict[str, Any], tmp_path
     result = subprocess.run(
         [str(script), "--help"],
         env={"PATH": str(no_node), "HOME": str(tmp_path), "PYTHONPATH": ""},
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         check=False,
@@ -143,3 +144,16 @@ def test_the_command_line_runs_without_nodejs(consumer: dict[str, Any], tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: sagemaker-rollout")
     assert result.stderr == ""  # no traceback, no Node.js end-of-life banner
+    # ... and as a module of the installed package
+    as_module = subprocess.run(
+        [str(Path(consumer["venv"]) / "bin" / "python"), "-m", "sagemaker_constructs.rollout.cli",
+         "--help"],
+        env={"PATH": str(no_node), "HOME": str(tmp_path), "PYTHONPATH": ""},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert as_module.returncode == 0, as_module.stderr
+    assert as_module.stdout.startswith("usage: sagemaker-rollout")
+    assert as_module.stderr == ""

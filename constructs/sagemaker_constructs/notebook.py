@@ -332,23 +332,10 @@ class Notebook(Construct):
             resource_name=name if is_token(name) else name.lower(),
         )
 
-        if kms_key is None:
-            kms_key = kms.Key(
-                self,
-                "Key",
-                description=f"Encrypts the storage volume of notebook instance {name}",
-                enable_key_rotation=True,
-            )
-        self.kms_key: kms.IKey = kms_key
-
+        self.kms_key: kms.IKey = kms_key or self._new_key(name)
         self._scoped_role: ScopedRole | None = None
         if role is None:
-            self._scoped_role = ScopedRole(
-                self,
-                "Role",
-                assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-                description=f"SageMaker notebook instance {name}",
-            )
+            self._scoped_role = self._new_role(name)
             role = self._scoped_role.role
         self.role: iam.IRole = role
 
@@ -359,31 +346,22 @@ class Notebook(Construct):
             vpc, s3_backup, conda_packages, direct_internet_access, s3_prefix_list_id
         )
 
-        self._grant_runtime(kms_key, name, idle_minutes is not None)
+        self._grant_runtime(self.kms_key, name, idle_minutes is not None)
         if conda_packages is not None and conda_packages.index is not None:
             self._grant_code_artifact(conda_packages.index)
         if s3_backup is not None:
             self.grant_read_write_bucket(s3_backup.bucket, backup_prefix)
 
-        self.lifecycle_config_name: str | None = None
-        lifecycle: sagemaker.CfnNotebookInstanceLifecycleConfig | None = None
-        if on_create_content is not None or on_start_content is not None:
-            lifecycle = sagemaker.CfnNotebookInstanceLifecycleConfig(
-                self,
-                "LifecycleConfig",
-                notebook_instance_lifecycle_config_name=config_name,
-                on_create=[{"content": on_create_content}] if on_create_content else None,
-                on_start=[{"content": on_start_content}] if on_start_content else None,
-            )
-            self.lifecycle_config_name = config_name
+        lifecycle = self._lifecycle_config(config_name, on_create_content, on_start_content)
+        self.lifecycle_config_name: str | None = config_name if lifecycle else None
 
         self.resource = sagemaker.CfnNotebookInstance(
             self,
             "Resource",
             notebook_instance_name=name,
             instance_type=instance_type,
-            role_arn=role.role_arn,
-            kms_key_id=kms_key.key_arn,
+            role_arn=self.role.role_arn,
+            kms_key_id=self.kms_key.key_arn,
             volume_size_in_gb=volume_size_in_gb,
             platform_identifier=platform_identifier,
             direct_internet_access="Enabled" if direct_internet_access else "Disabled",
@@ -402,6 +380,38 @@ class Notebook(Construct):
         # The role's permissions must exist before the instance starts its scripts.
         if self._scoped_role is not None:
             self.resource.node.add_dependency(self._scoped_role.policy)
+
+    def _new_key(self, name: str) -> kms.IKey:
+        """A key with rotation for the instance's storage volume."""
+        return kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the storage volume of notebook instance {name}",
+            enable_key_rotation=True,
+        )
+
+    def _new_role(self, name: str) -> ScopedRole:
+        """A role whose permissions (granted below) land in one managed policy."""
+        return ScopedRole(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker notebook instance {name}",
+        )
+
+    def _lifecycle_config(
+        self, config_name: str, on_create: str | None, on_start: str | None
+    ) -> sagemaker.CfnNotebookInstanceLifecycleConfig | None:
+        """The lifecycle configuration, when there is a script to run."""
+        if on_create is None and on_start is None:
+            return None
+        return sagemaker.CfnNotebookInstanceLifecycleConfig(
+            self,
+            "LifecycleConfig",
+            notebook_instance_lifecycle_config_name=config_name,
+            on_create=[{"content": on_create}] if on_create else None,
+            on_start=[{"content": on_start}] if on_start else None,
+        )
 
     def _security_groups(
         self,

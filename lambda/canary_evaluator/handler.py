@@ -262,14 +262,19 @@ def dispatch(
     event: Mapping[str, Any], *, cloudwatch: CloudWatchClient, now: datetime | None = None
 ) -> dict[str, Any]:
     """Validate an execution input (``validate_input`` in the event) or evaluate a window."""
-    if isinstance(event, Mapping) and "validate_input" in event:
+    if _is_validation(event):
         return validate_input(event)
     return evaluate(event, cloudwatch=cloudwatch, now=now)
 
 
+def _is_validation(event: object) -> bool:
+    return isinstance(event, Mapping) and "validate_input" in event
+
+
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """AWS Lambda handler: ``dispatch`` with the module's client; logs one JSON line."""
-    if isinstance(event, Mapping) and "validate_input" in event:
+    """AWS Lambda handler: validates an input, or evaluates with the module's client (created
+    only then) and logs one JSON line."""
+    if _is_validation(event):
         return validate_input(event)
     response = evaluate(event, cloudwatch=default_client())
     logger.info(

@@ -744,3 +744,7 @@ def run(
 def main() -> None:
     """Entry point of the ``sagemaker-rollout`` console script."""
     sys.exit(run())
+
+
+if __name__ == "__main__":  # python -m sagemaker_constructs.rollout.cli
+    main()

@@ -255,18 +255,7 @@ class CanaryRollout(Construct):
         )
         self.lock_table = RolloutLockTable.of(self).table
         definition = build_definition(
-            Bindings(
-                endpoint_name=endpoint.endpoint_name,
-                endpoint_arn=endpoint.endpoint_arn,
-                baseline_variant=baseline_variant,
-                canary_variant=canary_variant,
-                evaluator_arn=self.evaluator.function_arn,
-                topic_arn=self.topic.topic_arn,
-                state_machine_arn=self.state_machine_arn,
-                executions_arn=self._any_execution_arn,
-                lock_table_name=self.lock_table.table_name,
-                lock_table_arn=self.lock_table.table_arn,
-            ),
+            self._bindings(),
             defaults=RolloutDefaults(
                 steps=steps,
                 bake_seconds=seconds(bake_time) or 600,
@@ -278,11 +267,7 @@ class CanaryRollout(Construct):
             ),
             approval_steps=approval_steps,
             approval_timeout_seconds=seconds(approval_timeout) or 86400,
-            instance_scaling=(
-                (instance_scaling.min_instances, instance_scaling.max_instances)
-                if instance_scaling
-                else None
-            ),
+            instance_scaling=self._instance_scaling,
         )
         self._role = self._state_machine_role(definition, topic_key)
         self.state_machine = self._state_machine(definition.asl)
@@ -296,18 +281,10 @@ class CanaryRollout(Construct):
             log_retention_days,
             removal_policy,
             reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
-            instance_scaling=(
-                (instance_scaling.min_instances, instance_scaling.max_instances)
-                if instance_scaling
-                else None
-            ),
         )
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
         self.executions_failed_alarm, self.rollback_failed_alarm = add_alarms(self)
-        self.alarms: list[cloudwatch.Alarm] = [
-            self.executions_failed_alarm,
-            self.rollback_failed_alarm,
-        ]
+        self.alarms = [self.executions_failed_alarm, self.rollback_failed_alarm]
         self.dashboard = add_dashboard(self)
 
     # -- parts ------------------------------------------------------------------------------
@@ -382,9 +359,10 @@ class CanaryRollout(Construct):
         encrypt_notifications(role, topic_key)
         acknowledge_wildcard_resources(
             role.policy,
-            "The lock may be held by an execution of any rollout state machine that shares the "
-            "stack's lock table (their names are known only at deploy time); the state machine "
-            "only describes that execution, to take over a lock whose holder no longer runs.",
+            "states:DescribeExecution only: the endpoint's lock may be held by an execution of "
+            "any CanaryRollout state machine of this stack (each names itself, custom names "
+            "included, so no common ARN prefix exists), and the state machine describes that "
+            "one execution to take over a lock whose holder no longer runs.",
         )
         acknowledge(
             role.policy,
@@ -424,6 +402,21 @@ class CanaryRollout(Construct):
             tags.add(TAG_INSTANCES, f"{self._instance_scaling[1]},{self._instance_scaling[0]}")
         return state_machine
 
+    def _bindings(self) -> Bindings:
+        """What the definition is bound to: the endpoint, the variants and the ARNs."""
+        return Bindings(
+            endpoint_name=self.endpoint.endpoint_name,
+            endpoint_arn=self.endpoint.endpoint_arn,
+            baseline_variant=self.baseline_variant,
+            canary_variant=self.canary_variant,
+            evaluator_arn=self.evaluator.function_arn,
+            topic_arn=self.topic.topic_arn,
+            state_machine_arn=self.state_machine_arn,
+            executions_arn=self._any_execution_arn,
+            lock_table_name=self.lock_table.table_name,
+            lock_table_arn=self.lock_table.table_arn,
+        )
+
     def _guard(
         self,
         vpc: ec2.IVpc,
@@ -434,7 +427,6 @@ class CanaryRollout(Construct):
         removal_policy: cdk.RemovalPolicy,
         *,
         reserved_concurrency: int | None,
-        instance_scaling: tuple[int, int] | None,
     ) -> lambda_.Function:
         """The guard that restores the baseline when an execution ends unverified."""
         return add_guard(
@@ -457,7 +449,7 @@ class CanaryRollout(Construct):
             log_retention_days=log_retention_days,
             removal_policy=removal_policy,
             reserved_concurrency=reserved_concurrency,
-            instance_scaling=instance_scaling,
+            instance_scaling=self._instance_scaling,
         ).function
 
     # -- public API -------------------------------------------------------------------------

@@ -16,9 +16,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..compliance import acknowledge
-from ..log_groups import retention
 from ..roles import ScopedRole
-from .functions import RUNTIME, rollout_function, tracing_and_vpc_statement
+from .functions import RUNTIME, role_and_logs, rollout_function, tracing_and_vpc_statement
 
 __all__ = ["EVALUATOR_HANDLER", "EVALUATOR_RUNTIME", "EvaluatorParts", "add_evaluator"]
 
@@ -57,17 +56,12 @@ def add_evaluator(
     (DescribeAlarms API reference), so composite alarms (``composite_alarms``, and any
     ``CompositeAlarm`` among ``alarms``) add a statement of their own on ``*``.
     """
-    evaluator_role = ScopedRole(
+    evaluator_role, log_group = role_and_logs(
         scope,
-        "EvaluatorRole",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        "Evaluator",
         description=f"canary evaluator of {scope.node.path}",
-    )
-    log_group = logs.LogGroup(
-        scope,
-        "EvaluatorLogs",
         encryption_key=encryption_key,
-        retention=retention(log_retention_days),
+        log_retention_days=log_retention_days,
         removal_policy=removal_policy,
     )
     function = rollout_function(
@@ -107,7 +101,6 @@ def add_evaluator(
     _grant_evaluator(
         scope,
         evaluator_role,
-        log_group,
         watched=[*policy_alarms, *(a.alarm_name for a in metric_alarms)],
         composite=bool(composite),
     )
@@ -117,20 +110,14 @@ def add_evaluator(
 def _grant_evaluator(
     scope: Construct,
     evaluator_role: ScopedRole,
-    log_group: logs.LogGroup,
     *,
     watched: list[str],
     composite: bool,
 ) -> None:
-    """Its own logs, metrics, X-Ray and VPC interfaces, and the watched alarms only."""
+    """Metrics, X-Ray and VPC interfaces, and the watched alarms only (its own logs come
+    with the role)."""
     stack = cdk.Stack.of(scope)
     evaluator_role.add_statements(
-        iam.PolicyStatement(
-            sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            # the log group's Arn attribute ends with ":*" and so covers its streams
-            resources=[log_group.log_group_arn],
-        ),
         iam.PolicyStatement(
             sid="ReadMetrics",
             actions=["cloudwatch:GetMetricData"],

@@ -14,12 +14,54 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .._assets import lambda_code_root
+from ..log_groups import retention
 from ..roles import ScopedRole
 
-__all__ = ["RUNTIME", "encrypt_notifications", "rollout_function", "tracing_and_vpc_statement"]
+__all__ = [
+    "RUNTIME",
+    "encrypt_notifications",
+    "role_and_logs",
+    "rollout_function",
+    "tracing_and_vpc_statement",
+]
 
 #: The runtime of both Lambdas (their code: ``lambda/canary_evaluator``, shipped in the wheel).
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+def role_and_logs(
+    scope: Construct,
+    id: str,
+    *,
+    description: str,
+    encryption_key: kms.IKey,
+    log_retention_days: int,
+    removal_policy: cdk.RemovalPolicy,
+) -> tuple[ScopedRole, logs.LogGroup]:
+    """The role (``<id>Role``, allowed to write its own logs) and the encrypted log group
+    (``<id>Logs``) of the function ``id``."""
+    role = ScopedRole(
+        scope,
+        f"{id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=description,
+    )
+    log_group = logs.LogGroup(
+        scope,
+        f"{id}Logs",
+        encryption_key=encryption_key,
+        retention=retention(log_retention_days),
+        removal_policy=removal_policy,
+    )
+    role.add_statements(
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            # the log group's Arn attribute ends with ":*" and so covers its streams
+            resources=[log_group.log_group_arn],
+        )
+    )
+    return role, log_group
 
 
 def rollout_function(

@@ -20,16 +20,19 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ..compliance import acknowledge, acknowledge_wildcard_resources
-from ..log_groups import retention
 from ..roles import ScopedRole
-from .functions import encrypt_notifications, rollout_function, tracing_and_vpc_statement
+from .functions import (
+    encrypt_notifications,
+    role_and_logs,
+    rollout_function,
+    tracing_and_vpc_statement,
+)
 
 __all__ = ["GUARD_HANDLER", "GuardParts", "add_guard"]
 
@@ -69,17 +72,12 @@ def add_guard(
     instance_scaling: tuple[int, int] | None = None,
 ) -> GuardParts:
     """Add ``GuardRole``, ``GuardLogs``, ``GuardDeadLetters``, ``Guard`` and ``GuardRule``."""
-    role = ScopedRole(
+    role, log_group = role_and_logs(
         scope,
-        "GuardRole",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        "Guard",
         description=f"rollout guard of {scope.node.path}",
-    )
-    log_group = logs.LogGroup(
-        scope,
-        "GuardLogs",
         encryption_key=encryption_key,
-        retention=retention(log_retention_days),
+        log_retention_days=log_retention_days,
         removal_policy=removal_policy,
     )
     dead_letters = sqs.Queue(
@@ -144,7 +142,6 @@ def add_guard(
     )
     _grant(
         role,
-        log_group=log_group,
         endpoint_arn=endpoint_arn,
         executions_arn=executions_arn,
         lock_table=lock_table,
@@ -164,7 +161,6 @@ def add_guard(
 def _grant(
     role: ScopedRole,
     *,
-    log_group: logs.LogGroup,
     endpoint_arn: str,
     executions_arn: str,
     lock_table: dynamodb.ITable,
@@ -175,11 +171,6 @@ def _grant(
 ) -> None:
     """Exactly what the guard calls, each on its resource."""
     role.add_statements(
-        iam.PolicyStatement(
-            sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[log_group.log_group_arn],
-        ),
         iam.PolicyStatement(
             sid="RestoreTheBaseline",
             actions=[

@@ -27,11 +27,16 @@ The execution state (``$``) holds:
                      percentage, as JSONPath cannot subtract), ``approval_steps``, ``approvals``
                      and, with instance scaling, ``instances`` (instance count per traffic
                      percentage 0-100)
-``config``           the construct's defaults merged with the execution input (shallow)
+``config``           the construct's defaults merged with the execution input (shallow; the
+                     evaluator's ``validate_input`` answer, also kept in ``validated``)
+``schedule``         ``count``: the number of steps
 ``event``            the evaluator event's fixed part: endpoint, variants and ``policy`` (the
                      construct's policy merged with ``input.policy``, top-level keys)
-``step``             ``index``, ``percent``, ``baseline_weight``, ``approval_index``
-``bake``             ``window`` (``{window_start}``), ``elapsed``, ``extensions``, ``evaluations``
+``lock``             the lock table's answers while the lock is taken
+``step``             ``index``, ``percent``, ``steps``, ``baseline_weight``, ``approval_index``
+                     (published for other programs: ``contract.STEP_KEY``)
+``bake``             ``window`` (``{window_start, baseline_weight}``), ``elapsed``,
+                     ``extensions``, ``evaluations``
 ``evaluation``       the last evaluator answer (verdict, reasons, baseline figures)
 ``reference``        ``{}``, then ``{baseline_reference}``: the last live ``baseline_summary``
 ``summary``          ``json``: the passed steps as comma-separated JSON objects
