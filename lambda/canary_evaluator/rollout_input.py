@@ -11,6 +11,11 @@ number is an integer in range; ``steps`` is at least two strictly increasing per
 ending at 100; ``interval_seconds <= bake_seconds``; ``policy`` passes the evaluator's parser
 and stays small; and the worst case of the schedule fits in a Standard workflow's execution
 history (25,000 events) with a margin.
+
+``sagemaker-rollout start --input`` checks an input before it starts the execution with the same
+rules (``given_input_problems``): it knows the keys it is given, not the defaults they will be
+merged with, so it judges each given value alone and a rule between keys only when the input
+sets all of them.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ __all__ = [
     "STEPS_EXAMPLE",
     "STEPS_RULE",
     "check_input",
+    "given_input_problems",
     "history_events",
     "steps_problem",
+    "value_problems",
 ]
 
 INPUT_KEYS = (
@@ -100,8 +107,85 @@ def history_events(
     return EVENTS_FIXED + steps * per_step + rollback
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def value_problems(key: str, value: object) -> list[str]:
+    """What breaks the rule of the input key ``key`` in ``value``, judged alone (empty when it
+    holds): a number's range, :data:`STEPS_RULE`, the policy's parser and size. ``key`` is one
+    of :data:`INPUT_KEYS`."""
+    if key in _RANGES:
+        low, high = _RANGES[key]
+        in_range = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        if not in_range:
+            return [f"{key}: got {value!r}; allowed: an integer from {low} to {high}"]
+        return []
+    if key == "steps":
+        problem = steps_problem(value)
+        if problem is None:
+            return []
+        return [f"steps: got {value!r}; allowed: {STEPS_RULE}, such as {STEPS_EXAMPLE} ({problem})"]
+    if key != "policy":
+        raise KeyError(f"{key!r} is not an input key ({', '.join(INPUT_KEYS)})")
+    if not isinstance(value, Mapping):
+        return [f"policy: got {value!r}; allowed: an object"]
+    problems: list[str] = []
+    try:
+        parse_policy(value)
+    except ValueError as error:
+        problems.extend(line.strip() for line in str(error).splitlines()[1:])
+    size = len(json.dumps(value).encode())
+    if size > MAX_POLICY_BYTES:
+        problems.append(f"policy: {size} bytes of JSON; allowed: at most {MAX_POLICY_BYTES}")
+    return problems
+
+
+def _unknown_keys(raw: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{key}: unknown key (got {raw[key]!r}); allowed keys: {', '.join(INPUT_KEYS)}"
+        for key in raw
+        if key not in INPUT_KEYS
+    ]
+
+
+def _schedule_problems(values: Mapping[str, Any]) -> list[str]:
+    """The rules between keys (``interval_seconds <= bake_seconds``, the history budget), for
+    the keys of ``values`` that are present and valid alone (a missing one is not judged)."""
+    valid = {k for k in INPUT_KEYS if k in values and not value_problems(k, values[k])}
+    problems = []
+    if {"interval_seconds", "bake_seconds"} <= valid and (
+        values["interval_seconds"] > values["bake_seconds"]
+    ):
+        problems.append(
+            f"interval_seconds: got {values['interval_seconds']}; allowed: at most "
+            f"bake_seconds ({values['bake_seconds']})"
+        )
+    schedule = {"steps", "bake_seconds", "interval_seconds", "max_extensions", "max_polls"}
+    if schedule <= valid:
+        events = history_events(
+            steps=len(values["steps"]),
+            bake_seconds=values["bake_seconds"],
+            interval_seconds=values["interval_seconds"],
+            max_extensions=values["max_extensions"],
+            max_polls=values["max_polls"],
+        )
+        if events > HISTORY_EVENT_BUDGET:
+            problems.append(
+                f"schedule: up to {events} history events in the worst case; allowed: at most "
+                f"{HISTORY_EVENT_BUDGET} (a Standard workflow holds {HISTORY_EVENT_LIMIT}); "
+                "lengthen interval_seconds, or shorten bake_seconds, steps, max_extensions or "
+                "max_polls"
+            )
+    return problems
+
+
+def given_input_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Every problem of the keys an execution input ``raw`` sets, without the defaults it will
+    be merged with (what ``sagemaker-rollout start --input`` can check before it starts): unknown
+    keys, each value alone, and the rules between keys when ``raw`` sets all the keys a rule
+    involves. Whatever this finds, :func:`check_input` finds too, whatever the defaults."""
+    problems = _unknown_keys(raw)
+    for key in INPUT_KEYS:
+        if key in raw:
+            problems.extend(value_problems(key, raw[key]))
+    return problems + _schedule_problems(raw)
 
 
 def check_input(raw: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,55 +198,16 @@ def check_input(raw: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
             f"Invalid execution input:\n  input: got {raw!r}; allowed: a JSON object such as "
             '{"steps": [10, 50, 100]} (or {} for the defaults)'
         )
-    problems = [
-        f"{key}: unknown key (got {raw[key]!r}); allowed keys: {', '.join(INPUT_KEYS)}"
-        for key in raw
-        if key not in INPUT_KEYS
-    ]
+    problems = _unknown_keys(raw)
     merged = {**defaults, **{k: v for k, v in raw.items() if k in INPUT_KEYS}}
     policy = raw.get("policy", {})
     if not isinstance(policy, Mapping):
-        problems.append(f"policy: got {policy!r}; allowed: an object")
+        problems.extend(value_problems("policy", policy))
         policy = {}
     merged["policy"] = {**defaults.get("policy", {}), **policy}
-    for key, (low, high) in _RANGES.items():
-        value = merged.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            problems.append(f"{key}: got {value!r}; allowed: an integer from {low} to {high}")
-    problem = steps_problem(merged.get("steps"))
-    if problem is not None:
-        problems.append(
-            f"steps: got {merged.get('steps')!r}; allowed: {STEPS_RULE}, such as "
-            f"{STEPS_EXAMPLE} ({problem})"
-        )
-    numbers_ok = all(_is_int(merged.get(k)) for k in _RANGES) and merged["interval_seconds"] > 0
-    if numbers_ok and merged["interval_seconds"] > merged["bake_seconds"]:
-        problems.append(
-            f"interval_seconds: got {merged['interval_seconds']}; allowed: at most "
-            f"bake_seconds ({merged['bake_seconds']})"
-        )
-    try:
-        parse_policy(merged["policy"])
-    except ValueError as error:
-        problems.extend(line.strip() for line in str(error).splitlines()[1:])
-    size = len(json.dumps(merged["policy"]).encode())
-    if size > MAX_POLICY_BYTES:
-        problems.append(f"policy: {size} bytes of JSON; allowed: at most {MAX_POLICY_BYTES}")
-    if numbers_ok and problem is None:
-        events = history_events(
-            steps=len(merged["steps"]),
-            bake_seconds=merged["bake_seconds"],
-            interval_seconds=merged["interval_seconds"],
-            max_extensions=merged["max_extensions"],
-            max_polls=merged["max_polls"],
-        )
-        if events > HISTORY_EVENT_BUDGET:
-            problems.append(
-                f"schedule: up to {events} history events in the worst case; allowed: at most "
-                f"{HISTORY_EVENT_BUDGET} (a Standard workflow holds {HISTORY_EVENT_LIMIT}); "
-                "lengthen interval_seconds, or shorten bake_seconds, steps, max_extensions or "
-                "max_polls"
-            )
+    for key in INPUT_KEYS:
+        problems.extend(value_problems(key, merged.get(key)))
+    problems.extend(_schedule_problems(merged))
     if problems:
         raise ValueError("Invalid execution input:\n  " + "\n  ".join(problems))
     return merged

@@ -12,7 +12,9 @@ from canary_evaluator.handler import dispatch
 from canary_evaluator.rollout_input import (
     HISTORY_EVENT_BUDGET,
     check_input,
+    given_input_problems,
     history_events,
+    value_problems,
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -89,3 +91,53 @@ def test_the_validate_mode_answers_the_merged_config() -> None:
         cloudwatch=None,  # type: ignore[arg-type]  # the validate mode reads no metrics
     )
     assert answer == {"config": {**DEFAULTS, "steps": [20, 100]}}
+
+
+# -- the keys given, without the defaults (what ``sagemaker-rollout start --input`` checks) ---
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"stepz": [10, 100]},
+        {"steps": [5, 50]},
+        {"steps": [True, 100], "max_polls": 0},
+        {"bake_seconds": 600.5},
+        {"interval_seconds": 20, "bake_seconds": 10},
+        {"policy": {"latency": {"statistic": "p101"}}},
+        {"policy": "strict"},
+        {"steps": [5, 100], "bake_seconds": 86400, "interval_seconds": 1, "max_extensions": 5,
+         "max_polls": 60},
+    ],
+)  # fmt: skip
+def test_what_the_given_keys_break_the_merged_input_breaks_too(raw: dict[str, Any]) -> None:
+    given = given_input_problems(raw)
+    assert given  # each of these inputs is wrong whatever the defaults
+    with pytest.raises(ValueError, match="Invalid execution input") as raised:
+        check_input(raw, DEFAULTS)
+    merged = [line.strip() for line in str(raised.value).splitlines()[1:]]
+    assert set(given) <= set(merged)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"interval_seconds": 700},  # more than the DEFAULT bake_seconds: only the merge tells
+        {"bake_seconds": 86400},  # over the history budget with the DEFAULT interval
+        {},
+        {"steps": [10, 50, 100], "policy": {"latency": {"alpha": 0.01}}},
+    ],
+)
+def test_the_given_keys_are_judged_without_guessing_the_defaults(raw: dict[str, Any]) -> None:
+    assert given_input_problems(raw) == []
+
+
+def test_each_value_is_judged_by_the_rule_of_its_key() -> None:
+    assert value_problems("max_polls", 0) == [
+        "max_polls: got 0; allowed: an integer from 1 to 10000"
+    ]
+    assert value_problems("steps", [5, 25, 50, 100]) == []
+    (problem,) = value_problems("policy", {"min_canary_invocations": 0})
+    assert problem.startswith("policy.min_canary_invocations")
+    with pytest.raises(KeyError, match="'stepz' is not an input key"):
+        value_problems("stepz", [10, 100])

@@ -17,29 +17,41 @@ one plain line per change elsewhere (CI logs). ``abort`` stops the execution AND
 traffic back on the baseline variant, verified, then releases the endpoint's rollout lock:
 stopping an execution alone would skip the rollback.
 
-Exit status of ``start --watch``, ``watch``, ``status`` and ``abort`` (``start`` without
-``--watch``, ``approve`` and ``reject`` exit 0 once done):
+The global options (``--region``, ``--profile``, ``--role-arn``, ``--debug``) may come before
+the command or after it. The arguments are checked before any AWS call: the form of each ARN,
+stack, endpoint and execution name, ``--interval``, and the keys ``--input`` sets, by the rules
+the state machine applies to its input (the evaluator's ``rollout_input``; the defaults the state
+machine merges in are its own to check). An error is one line on stderr, prefixed
+``sagemaker-rollout:``; ``--debug`` adds the traceback.
 
-==  ==========================================================================
-0   the rollout promoted the canary to 100 %
-1   an error of the command itself (wrong ARN, no credentials, no rollout ...)
-2   the rollout rolled back (the canary failed a check, or approval was rejected)
-3   the rollout was aborted
-4   the rollout failed otherwise (rollback failed, invalid input, already running)
-5   the rollout is still running (``status`` only)
-==  ==========================================================================
+Exit status of ``start --watch``, ``watch``, ``status`` and ``abort`` (``start`` without
+``--watch``, ``approve`` and ``reject`` exit 0 once done), as ``contract.EXIT_STATUSES`` says:
+
+===  ======================================================================================
+0    the rollout promoted the canary to 100 %
+1    an error of the command itself (usage, a bad argument, no credentials, no rollout ...)
+2    the rollout rolled back (the canary failed a check, or approval was rejected)
+3    the rollout was aborted
+4    the rollout failed otherwise (rollback failed, invalid input, already running)
+5    the rollout is still running (status only)
+130  the command was interrupted (Ctrl-C)
+===  ======================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import re
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
@@ -49,10 +61,12 @@ from .contract import (
     EXIT_ABORTED,
     EXIT_ERROR,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PROMOTED,
     EXIT_ROLLED_BACK,
     EXIT_RUNNING,
+    EXIT_STATUSES,
     LOCK_HOLDER,
     LOCK_KEY,
     ROLLED_BACK_BASELINE_WEIGHT,
@@ -70,11 +84,13 @@ from .contract import (
     Errors,
     is_rolled_back,
 )
+from .rules import evaluator_module
 
 __all__ = [
     "EXIT_ABORTED",
     "EXIT_ERROR",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_PROMOTED",
     "EXIT_ROLLED_BACK",
@@ -85,6 +101,7 @@ __all__ = [
     "TAG_ENDPOINT",
     "TAG_LOCK_TABLE",
     "main",
+    "run",
 ]
 
 
@@ -613,35 +630,290 @@ def _message(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Message") or error)
 
 
-def _execution_input(raw: str | None) -> dict[str, Any]:
+# --------------------------------------------------------------------------------------
+# Arguments, checked before any AWS call
+# --------------------------------------------------------------------------------------
+
+PROG = "sagemaker-rollout"
+_PARTITION = r"aws(?:-[a-z]+)*"
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
+_ACCOUNT = r"\d{12}"
+_STATES_ARN = re.compile(rf"arn:{_PARTITION}:states:{_REGION}:{_ACCOUNT}:(\w+):(.*)", re.DOTALL)
+#: What a Step Functions name may not hold (state machines and executions alike).
+_NAME_FORBIDDEN = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+_NAME_RULE = (
+    '1-80 characters, none of them whitespace, < > { } [ ] ? * " # % \\ ^ | ~ ` $ & , ; : / '
+    "or a control character"
+)
+_ARN_FORMS = {
+    "execution": "arn:<partition>:states:<region>:<12-digit account>:execution:"
+    "<state machine name>:<execution name>",
+    "stateMachine": "arn:<partition>:states:<region>:<12-digit account>:stateMachine:<name>",
+}
+_ARN_KINDS = {"execution": "an execution", "stateMachine": "a state machine"}
+_STACK_NAME = r"[a-zA-Z][-a-zA-Z0-9]{0,127}"
+_STACK = re.compile(
+    rf"{_STACK_NAME}|arn:{_PARTITION}:cloudformation:{_REGION}:{_ACCOUNT}:stack/{_STACK_NAME}/"
+    r"[-a-zA-Z0-9]+"
+)
+_ENDPOINT = re.compile(r"[a-zA-Z0-9](?:-*[a-zA-Z0-9])*")
+_ROLE_ARN = re.compile(rf"arn:{_PARTITION}:iam::{_ACCOUNT}:role/[\x21-\x7e]{{1,576}}")
+_INPUT_EXAMPLE = '{"steps": [10, 50, 100]}'
+
+_input_rules = evaluator_module("rollout_input")
+
+
+class UsageError(CliError):
+    """The command line does not parse (argparse's usage errors): exit status 1, never 2."""
+
+
+def _problem(argument: str, value: object, allowed: str, fix: str, why: str | None = None) -> str:
+    """One line that names the argument, the value, the rule (and what breaks it) and the fix."""
+    because = f" ({why})" if why else ""
+    return f"{argument}: got {value!r}; allowed: {allowed}{because}; {fix}"
+
+
+def _name_problem(name: str) -> str | None:
+    """What breaks Step Functions' rule for a name (``None`` when it holds)."""
+    if not 1 <= len(name) <= 80:
+        return f"{len(name)} characters"
+    forbidden = _NAME_FORBIDDEN.search(name)
+    return None if forbidden is None else f"{forbidden.group()!r} is not allowed"
+
+
+def _states_arn_problem(arn: str, kind: str) -> str | None:
+    """What breaks the form of a Step Functions ARN of ``kind`` (``None`` when it holds)."""
+    match = _STATES_ARN.fullmatch(arn)
+    if match is None:
+        return "not the ARN of a Step Functions resource"
+    if match.group(1) != kind:
+        found = _ARN_KINDS.get(match.group(1), f"a {match.group(1)}")
+        return f"the ARN of {found}, not of {_ARN_KINDS[kind]}"
+    names = match.group(2).split(":")
+    labels = ("state machine name", "execution name")[: 2 if kind == "execution" else 1]
+    if len(names) != len(labels):
+        expected = ":".join(f"<{label}>" for label in labels)
+        return f"{expected} must follow :{kind}:"
+    for label, name in zip(labels, names, strict=True):
+        problem = _name_problem(name)
+        if problem is not None:
+            return f"the {label} {name!r}: {problem}; a name holds {_NAME_RULE}"
+    return None
+
+
+def local_problems(args: argparse.Namespace) -> list[str]:
+    """Every problem with the arguments that shows without AWS, one line each (``--input``
+    aside: :func:`read_execution_input`)."""
+    checks: list[str] = []
+    if args.role_arn is not None and not _ROLE_ARN.fullmatch(args.role_arn):
+        checks.append(
+            _problem(
+                "--role-arn",
+                args.role_arn,
+                "an IAM role's ARN, arn:<partition>:iam::<12-digit account>:role/<name>",
+                "copy it from the IAM console or the stack output that names the role",
+            )
+        )
+    if args.command != "start":
+        why = _states_arn_problem(args.execution_arn, "execution")
+        if why is not None:
+            checks.append(
+                _problem(
+                    "EXECUTION_ARN",
+                    args.execution_arn,
+                    _ARN_FORMS["execution"],
+                    "pass the execution ARN that `sagemaker-rollout start` printed",
+                    why,
+                )
+            )
+        return checks
+    return checks + _start_problems(args)
+
+
+def _start_problems(args: argparse.Namespace) -> list[str]:
+    checks: list[str] = []
+    if args.state_machine is not None:
+        why = _states_arn_problem(args.state_machine, "stateMachine")
+        if why is not None:
+            checks.append(
+                _problem(
+                    "--state-machine",
+                    args.state_machine,
+                    _ARN_FORMS["stateMachine"],
+                    f"pass the value of the stack output {STACK_OUTPUT}, or use --stack",
+                    why,
+                )
+            )
+    if args.stack is not None and not _STACK.fullmatch(args.stack):
+        checks.append(
+            _problem(
+                "--stack",
+                args.stack,
+                "a CloudFormation stack name (a letter, then letters, digits and hyphens, at "
+                "most 128 characters) or a stack ID",
+                "pass the stack's name as the CloudFormation console shows it",
+            )
+        )
+    if args.endpoint is not None and not (
+        len(args.endpoint) <= 63 and _ENDPOINT.fullmatch(args.endpoint)
+    ):
+        checks.append(
+            _problem(
+                "--endpoint",
+                args.endpoint,
+                "a SageMaker endpoint name: letters, digits and hyphens, beginning and ending "
+                "with a letter or digit, at most 63 characters",
+                "pass the name `aws sagemaker list-endpoints` shows",
+            )
+        )
+    if args.name is not None and _name_problem(args.name) is not None:
+        checks.append(
+            _problem(
+                "--name",
+                args.name,
+                f"an execution name of {_NAME_RULE}",
+                "choose another name, such as rollout-1, or leave --name out",
+                _name_problem(args.name),
+            )
+        )
+    return checks
+
+
+def read_execution_input(raw: str | None) -> tuple[dict[str, Any], list[str]]:
+    """``--input`` (JSON or ``@file``) and its problems: the keys it sets are checked by the
+    rules the state machine applies (the evaluator's ``rollout_input``). The state machine
+    merges them with the construct's defaults, so a rule between a given key and a default
+    (``interval_seconds`` at most ``bake_seconds``) is left to it."""
     if not raw:
-        return {}
+        return {}, []
     text = raw
     if raw.startswith("@"):
-        with open(raw[1:], encoding="utf-8") as handle:
-            text = handle.read()
+        try:
+            with open(raw[1:], encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            why = error.strerror if isinstance(error, OSError) else str(error)
+            fix = "pass @<path of a JSON file> or the JSON itself"
+            return {}, [_problem("--input", raw, "JSON or @<file of JSON>", fix, why)]
+    allowed = f"a JSON object such as {_INPUT_EXAMPLE}"
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except ValueError as error:
-        raise CliError(f"--input is not valid JSON: {error}") from None
+        shown = raw if raw.startswith("@") else _short(text)
+        return {}, [_problem("--input", shown, allowed, "correct the JSON", str(error))]
     if not isinstance(value, dict):
-        raise CliError("--input must be a JSON object, e.g. '{\"steps\": [10, 50, 100]}'")
+        fix = "pass an object ({} runs the rollout's defaults)"
+        return {}, [_problem("--input", value, allowed, fix)]
+    problems: list[str] = _input_rules.given_input_problems(value)
+    return value, [f"--input: {problem}" for problem in problems]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _seconds(text: str) -> float:
+    """``--interval``: a finite number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; allowed: a finite number of seconds greater than 0; pass one such "
+            "as 10 or 0.5"
+        )
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sagemaker-rollout",
-        description="Start, watch and steer the canary rollout of a SageMaker endpoint.",
-    )
-    parser.add_argument("--region", help="AWS region (default: your configuration)")
-    parser.add_argument("--profile", help="AWS profile (default: your configuration)")
-    parser.add_argument(
-        "--role-arn", help="assume this role first (e.g. the environment's rollout operator)"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+# --------------------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------------------
 
-    start_parser = commands.add_parser("start", help="start a rollout")
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error exits 1 (2 means "rolled back") on one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class _Version(argparse.Action):
+    """``--version``; the distribution's metadata is read only when asked for (startup)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        sys.stdout.write(f"{PROG} {version()}\n")
+        parser.exit()
+
+
+def version() -> str:
+    """The installed distribution's version (the package's own when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("sagemaker-constructs")
+    except PackageNotFoundError:
+        from .. import __version__  # a plain attribute: no AWS CDK
+
+        return __version__
+
+
+def exit_status_help() -> str:
+    """The exit statuses, from the contract (the epilog of ``--help``)."""
+    lines = [
+        "exit status of start --watch, watch, status and abort (start without --watch, approve",
+        "and reject exit 0 once done):",
+    ]
+    lines.extend(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES)
+    return "\n".join(lines)
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """Options that may come before the command or after it (``default``: SUPPRESS after, so
+    an option given before is not overwritten)."""
+    parser.add_argument(
+        "--region", default=default, help="AWS region (default: your configuration)"
+    )
+    parser.add_argument(
+        "--profile", default=default, help="AWS profile (default: your configuration)"
+    )
+    parser.add_argument(
+        "--role-arn",
+        default=default,
+        help="assume this role first (e.g. the environment's rollout operator)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if default is None else default,
+        help="show the traceback of an error",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Start, watch and steer the canary rollout of a SageMaker endpoint.",
+        epilog=exit_status_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    _add_global_options(parser, default=None)
+    after = _Parser(add_help=False)  # the same options after the command
+    _add_global_options(after, default=argparse.SUPPRESS)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+
+    start_parser = commands.add_parser("start", parents=[after], help="start a rollout")
     which = start_parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--state-machine", help="the rollout state machine's ARN")
     which.add_argument("--stack", help=f"a stack with the output {STACK_OUTPUT}")
@@ -651,7 +923,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     start_parser.add_argument("--name", help="execution name (default: generated)")
     start_parser.add_argument("--watch", action="store_true", help="follow it until it ends")
-    start_parser.add_argument("--interval", type=float, default=10.0, help="seconds per poll")
+    start_parser.add_argument("--interval", type=_seconds, default=10.0, help="seconds per poll")
 
     for name, text in (
         ("watch", "follow a rollout until it ends"),
@@ -660,10 +932,12 @@ def _parser() -> argparse.ArgumentParser:
         ("reject", "reject the step the rollout waits for (it rolls back)"),
         ("abort", "stop a rollout and put all traffic on the baseline"),
     ):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("execution_arn")
+        sub = commands.add_parser(name, parents=[after], help=text)
+        sub.add_argument(
+            "execution_arn", metavar="EXECUTION_ARN", help="the ARN that `start` printed"
+        )
         if name == "watch":
-            sub.add_argument("--interval", type=float, default=10.0, help="seconds per poll")
+            sub.add_argument("--interval", type=_seconds, default=10.0, help="seconds per poll")
         if name in ("reject", "abort"):
             sub.add_argument("--reason", default="by operator", help="why (recorded)")
         if name == "abort":
@@ -675,6 +949,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# --------------------------------------------------------------------------------------
+# Running a command
+# --------------------------------------------------------------------------------------
+
+
+class _Exit(Exception):  # noqa: N818 (not an error: --help and --version end here)
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _parse(argv: Sequence[str] | None, out: IO[str]) -> argparse.Namespace:
+    """The arguments; ``--help`` and ``--version`` print to ``out`` and raise ``_Exit``."""
+    try:
+        with contextlib.redirect_stdout(out):
+            return _parser().parse_args(argv)
+    except SystemExit as done:  # only --help and --version: _Parser.error raises UsageError
+        raise _Exit(done.code if isinstance(done.code, int) else EXIT_OK) from None
+
+
 def run(
     argv: Sequence[str] | None = None,
     *,
@@ -682,62 +976,100 @@ def run(
     out: IO[str] | None = None,
     err: IO[str] | None = None,
 ) -> int:
-    """The command line, with injectable clients and streams; returns the exit status."""
+    """The command line, with injectable clients and streams; returns the exit status.
+
+    The arguments are checked before any AWS client exists; every error of the command
+    itself is one line on ``err`` and exit status 1 (``--debug`` adds the traceback).
+    """
     out = out or sys.stdout
     err = err or sys.stderr
-    args = _parser().parse_args(argv)
+    args: argparse.Namespace | None = None
     try:
-        clients = clients or Clients.create(
-            region=args.region, profile=args.profile, role_arn=args.role_arn
-        )
+        args = _parse(argv, out)
+        execution_input: dict[str, Any] = {}
+        problems: list[str] = []
         if args.command == "start":
-            arn = resolve_state_machine(
-                clients,
-                state_machine=args.state_machine,
-                stack=args.stack,
-                endpoint=args.endpoint,
+            execution_input, problems = read_execution_input(args.input)
+        problems = local_problems(args) + problems
+        if problems:
+            err.writelines(f"{PROG}: {_one_line(problem)}\n" for problem in problems)
+            return EXIT_ERROR
+        if clients is None:
+            clients = Clients.create(
+                region=args.region, profile=args.profile, role_arn=args.role_arn
             )
-            execution_arn = start(clients, arn, _execution_input(args.input), args.name)
-            out.write(f"{execution_arn}\n")
-            out.flush()
-            if args.watch:
-                return watch(clients, execution_arn, out=out, interval=args.interval)
-            return EXIT_OK
-        if args.command == "watch":
-            return watch(clients, args.execution_arn, out=out, interval=args.interval)
-        if args.command == "status":
-            progress = read_progress(clients, args.execution_arn)
-            state_machine_arn, _ = _state_machine_of(clients, args.execution_arn)
-            target = target_of(clients, state_machine_arn)
-            out.write("\n".join(describe(progress, target, datetime.now(UTC))) + "\n")
-            return progress.exit_code()
-        if args.command == "approve":
-            token = pending_approval_token(clients, args.execution_arn)
-            clients.sfn.send_task_success(taskToken=token, output="true")
-            out.write("approved\n")
-            return EXIT_OK
-        if args.command == "reject":
-            token = pending_approval_token(clients, args.execution_arn)
-            clients.sfn.send_task_failure(taskToken=token, error=Errors.REJECTED, cause=args.reason)
-            out.write("rejected: the rollout rolls back\n")
-            return EXIT_OK
-        if args.command == "abort":
-            return abort(clients, args.execution_arn, args.reason, out=out, force=args.force)
-    except CliError as error:
-        err.write(f"sagemaker-rollout: {error}\n")
+        return _execute(args, clients, execution_input, out)
+    except _Exit as done:
+        return done.code
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted; {_after_interrupt(args)}\n")
+        return EXIT_INTERRUPTED
+    except Exception as error:  # every error of the command: one line, exit status 1
+        debug = bool(args is not None and args.debug)
+        if debug:
+            traceback.print_exception(error, file=err)
+        err.write(f"{PROG}: {_one_line(_explain(error, debug=debug))}\n")
         return EXIT_ERROR
-    except NoCredentialsError:
-        err.write(
-            "sagemaker-rollout: no AWS credentials found; run `aws configure`, set AWS_PROFILE "
-            "or pass --profile\n"
+
+
+def _after_interrupt(args: argparse.Namespace | None) -> str:
+    if args is not None and args.command in ("start", "watch", "status"):
+        return "the rollout itself goes on (`sagemaker-rollout abort <execution-arn>` stops it)"
+    return "see where the rollout stands with `sagemaker-rollout status <execution-arn>`"
+
+
+def _explain(error: Exception, *, debug: bool) -> str:
+    """The one line that reports ``error``."""
+    if isinstance(error, CliError):
+        return str(error)
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials found; run `aws configure`, set AWS_PROFILE or pass --profile"
+    if isinstance(error, NoRegionError):
+        return "no AWS region configured; pass --region"
+    if isinstance(error, ClientError | BotoCoreError):
+        return f"AWS call failed: {error}"
+    unexpected = f"unexpected error: {type(error).__name__}: {error}"
+    return unexpected if debug else f"{unexpected} (run with --debug for the traceback)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
+def _execute(
+    args: argparse.Namespace, clients: Clients, execution_input: dict[str, Any], out: IO[str]
+) -> int:
+    """Run the command whose arguments passed the local checks."""
+    if args.command == "start":
+        arn = resolve_state_machine(
+            clients, state_machine=args.state_machine, stack=args.stack, endpoint=args.endpoint
         )
-        return EXIT_ERROR
-    except NoRegionError:
-        err.write("sagemaker-rollout: no AWS region configured; pass --region\n")
-        return EXIT_ERROR
-    except (ClientError, BotoCoreError) as error:
-        err.write(f"sagemaker-rollout: AWS call failed: {error}\n")
-        return EXIT_ERROR
+        execution_arn = start(clients, arn, execution_input, args.name)
+        out.write(f"{execution_arn}\n")
+        out.flush()
+        if args.watch:
+            return watch(clients, execution_arn, out=out, interval=args.interval)
+        return EXIT_OK
+    if args.command == "watch":
+        return watch(clients, args.execution_arn, out=out, interval=args.interval)
+    if args.command == "status":
+        progress = read_progress(clients, args.execution_arn)
+        state_machine_arn, _ = _state_machine_of(clients, args.execution_arn)
+        target = target_of(clients, state_machine_arn)
+        out.write("\n".join(describe(progress, target, datetime.now(UTC))) + "\n")
+        return progress.exit_code()
+    if args.command == "approve":
+        token = pending_approval_token(clients, args.execution_arn)
+        clients.sfn.send_task_success(taskToken=token, output="true")
+        out.write("approved\n")
+        return EXIT_OK
+    if args.command == "reject":
+        token = pending_approval_token(clients, args.execution_arn)
+        clients.sfn.send_task_failure(taskToken=token, error=Errors.REJECTED, cause=args.reason)
+        out.write("rejected: the rollout rolls back\n")
+        return EXIT_OK
+    if args.command == "abort":
+        return abort(clients, args.execution_arn, args.reason, out=out, force=args.force)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

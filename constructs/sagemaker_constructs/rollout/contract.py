@@ -147,11 +147,35 @@ METRIC_NAMESPACE = "SageMakerConstructs/CanaryRollout"
 EXIT_PROMOTED = 0
 #: A command that steers (start without --watch, approve, reject) succeeded.
 EXIT_OK = 0
+#: Every error of the command itself, usage errors included (never 2, which means rolled back).
 EXIT_ERROR = 1
 EXIT_ROLLED_BACK = 2
 EXIT_ABORTED = 3
 EXIT_FAILED = 4
 EXIT_RUNNING = 5
+#: Interrupted (Ctrl-C): the shells' 128 + SIGINT.
+EXIT_INTERRUPTED = 130
+
+#: What each exit status means, in order (``sagemaker-rollout --help`` lists these; the table
+#: in the command line's docstring says the same).
+EXIT_STATUSES: tuple[tuple[int, str], ...] = (
+    (EXIT_PROMOTED, "the rollout promoted the canary to 100 %"),
+    (
+        EXIT_ERROR,
+        "an error of the command itself (usage, a bad argument, no credentials, no rollout ...)",
+    ),
+    (
+        EXIT_ROLLED_BACK,
+        "the rollout rolled back (the canary failed a check, or approval was rejected)",
+    ),
+    (EXIT_ABORTED, "the rollout was aborted"),
+    (
+        EXIT_FAILED,
+        "the rollout failed otherwise (rollback failed, invalid input, already running)",
+    ),
+    (EXIT_RUNNING, "the rollout is still running (status only)"),
+    (EXIT_INTERRUPTED, "the command was interrupted (Ctrl-C)"),
+)
 
 # -- state names that one part of the definition hands over to another ----------------------
 
