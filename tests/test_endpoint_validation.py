@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -119,11 +120,17 @@ def test_weights_not_all_zero() -> None:
 # ---------------------------------------------------------------------------- instance variants
 
 
-@pytest.mark.parametrize("instance_type", ["m5.large", "ml.m5", "ML.M5.LARGE"])
-def test_instance_type_form(instance_type: str) -> None:
+@pytest.mark.parametrize(
+    "instance_type",
+    # forms SageMaker rejects, a notebook-only type, a size that does not exist
+    ["m5.large", "ml.m5", "ML.M5.LARGE", "ml.t3.medium", "ml.m5.huge"],
+)
+def test_instance_type_is_one_sagemaker_hosting_offers(instance_type: str) -> None:
     stack = cdk.Stack()
     with pytest.raises(
-        ValueError, match=r"instance_type=.*must be an ML instance type ml.<family>.<size>"
+        ValueError,
+        match=rf"instance_type='{re.escape(instance_type)}': must be a SageMaker hosting "
+        r"instance type .*ProductionVariantInstanceType",
     ):
         build(stack, variants=[variant(stack, instance_type=instance_type)])
 
@@ -179,7 +186,10 @@ def test_no_storage_key_with_local_nvme_types() -> None:
 @pytest.mark.parametrize("memory", [512, 1500, 7168])
 def test_serverless_memory_steps(memory: int) -> None:
     stack = cdk.Stack()
-    with pytest.raises(ValueError, match=rf"memory_size_in_mb={memory}: must be 1024, 2048"):
+    with pytest.raises(
+        ValueError,
+        match=rf"memory_size_in_mb={memory}: must be (between 1024 and 6144 MB|1024, 2048)",
+    ):
         build(stack, variants=[serverless(stack, memory_size_in_mb=memory)])
 
 

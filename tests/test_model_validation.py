@@ -95,11 +95,6 @@ def test_environment_value_length() -> None:
         build(containers=[container(environment={"KEY": "v" * 1025})])
 
 
-def test_environment_value_must_be_a_string() -> None:
-    with pytest.raises(ValueError, match=r"\['PORT'\]=8080: values must be strings"):
-        build(containers=[container(environment={"PORT": 8080})])
-
-
 @pytest.mark.parametrize("hostname", ["bad_host", "h" * 64, "-x"])
 def test_container_hostname_pattern_and_length(hostname: str) -> None:
     with pytest.raises(

@@ -121,10 +121,13 @@ def test_name_must_not_end_with_a_hyphen() -> None:
 # ---- instance ----
 
 
-@pytest.mark.parametrize("instance_type", ["t3.medium", "ml.t3", "ml.T3.medium", "ml.t3.huge"])
-def test_instance_type_must_match_the_pattern(instance_type: str) -> None:
+@pytest.mark.parametrize(
+    "instance_type", ["t3.medium", "ml.t3", "ml.T3.medium", "ml.t3.huge", "ml.m5.huge"]
+)
+def test_instance_type_is_one_sagemaker_notebooks_offer(instance_type: str) -> None:
     with pytest.raises(
-        ValueError, match=rf"instance_type='{instance_type}': must be a SageMaker ML instance type"
+        ValueError,
+        match=rf"instance_type='{instance_type}': must be a SageMaker notebook instance type",
     ):
         build(instance_type=instance_type)
 

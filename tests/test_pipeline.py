@@ -699,7 +699,7 @@ def test_fails_on_schedule_parameters_without_schedule() -> None:
 
 def test_fails_on_bad_tags() -> None:
     with pytest.raises(
-        ValueError, match=r"(?s)tags='<51 items>': must hold .*tags='aws:owner': .*reserved"
+        ValueError, match=r"(?s)tags='<51 items>': must hold .*tags key='aws:owner': .*reserved"
     ):
         build(tags={"aws:owner": "me"} | {f"k{i}": "v" for i in range(50)})
 

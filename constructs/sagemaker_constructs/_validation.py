@@ -8,6 +8,7 @@ deploy time.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,8 @@ def is_token(value: Any) -> bool:
     """True when ``value`` (or any element of it) is an unresolved CDK token."""
     if value is None:
         return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False  # never a token, and jsii cannot even transmit it
     if isinstance(value, str | int | float):
         return bool(Token.is_unresolved(value))
     if isinstance(value, dict):
@@ -50,7 +53,7 @@ class ValidationProblems:
       - model_name='bad_name': must match [a-zA-Z0-9](-*[a-zA-Z0-9])*. Fix: use letters, digits and hyphens only.
     """  # noqa: E501
 
-    def __init__(self, construct_type: str, construct_id: str) -> None:
+    def __init__(self, construct_type: str, construct_id: str | None = None) -> None:
         self._construct_type = construct_type
         self._construct_id = construct_id
         self._problems: list[str] = []
@@ -126,6 +129,22 @@ class ValidationProblems:
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             self.add(argument, value, rule, "choose a value in range")
 
+    def whole_seconds(self, argument: str, duration: Any) -> float | None:
+        """Seconds of a ``cdk.Duration`` that must be whole (CloudFormation wants integers);
+        ``None`` (and a recorded problem) when it is not, ``None`` for a token or no value."""
+        if duration is None or is_token(duration.to_string()):
+            return None
+        seconds: float = duration.to_seconds(integral=False)
+        if not float(seconds).is_integer():
+            self.add(
+                argument,
+                duration.to_human_string(),
+                "must be a whole number of seconds",
+                "use Duration.seconds(...) or Duration.minutes(...)",
+            )
+            return None
+        return seconds
+
     def check_count(
         self,
         argument: str,
@@ -151,8 +170,9 @@ class ValidationProblems:
         if not self._problems:
             return
         count = len(self._problems)
+        named = f" '{self._construct_id}'" if self._construct_id is not None else ""
         header = (
-            f"Invalid arguments for {self._construct_type} '{self._construct_id}' "
+            f"Invalid arguments for {self._construct_type}{named} "
             f"({count} problem{'s' if count != 1 else ''}):"
         )
         raise ValueError("\n  - ".join([header, *self._problems]))

@@ -34,12 +34,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from . import _aws as aws
 from ._instance_types import (
-    INSTANCE_TYPE_PATTERN,
     has_local_nvme_storage,
     is_burstable,
     is_inferentia1,
 )
+from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge
 from .model import IModel, Model
@@ -91,6 +92,7 @@ _KMS_RULES = (
 # --------------------------------------------------------------------------- props
 
 
+@checked_value
 @dataclass(frozen=True, kw_only=True)
 class VariantAutoscaling:
     """Target tracking on ``SageMakerVariantInvocationsPerInstance`` for one variant.
@@ -111,6 +113,7 @@ class VariantAutoscaling:
     disable_scale_in: bool = False
 
 
+@checked_value
 @dataclass(frozen=True, kw_only=True)
 class ProductionVariant:
     """A variant on dedicated instances.
@@ -138,6 +141,7 @@ class ProductionVariant:
     autoscaling: VariantAutoscaling | None = None
 
 
+@checked_value
 @dataclass(frozen=True, kw_only=True)
 class ServerlessVariant:
     """A serverless variant (it must be the endpoint's only variant).
@@ -159,6 +163,7 @@ class ServerlessVariant:
 Variant = ProductionVariant | ServerlessVariant
 
 
+@checked_value
 @dataclass(frozen=True, kw_only=True)
 class DataCapture:
     """Capture requests and responses to S3 for model monitoring.
@@ -187,6 +192,7 @@ class CapacitySizeType(enum.Enum):
     CAPACITY_PERCENT = "CAPACITY_PERCENT"
 
 
+@checked_value
 @dataclass(frozen=True)
 class CapacitySize:
     """A canary size or linear step: a number of instances or a percentage of capacity."""
@@ -209,6 +215,7 @@ class TrafficRoutingType(enum.Enum):
     LINEAR = "LINEAR"
 
 
+@checked_value
 @dataclass(frozen=True, kw_only=True)
 class TrafficRouting:
     """How a blue/green deployment shifts traffic to the new fleet.
@@ -239,6 +246,7 @@ class TrafficRouting:
         )
 
 
+@checked_value
 @dataclass(frozen=True, kw_only=True)
 class DeploymentGuardrails:
     """SageMaker's blue/green deployment with traffic shifting and alarm rollback.
@@ -432,6 +440,7 @@ class Endpoint(EndpointBase):
     :param update_variant_properties_from_template: Default: none.
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,
@@ -519,6 +528,7 @@ class Endpoint(EndpointBase):
     # -- importer ------------------------------------------------------------------------
 
     @staticmethod
+    @checked
     def from_endpoint_name(scope: Construct, id: str, endpoint_name: str) -> EndpointBase:
         """An endpoint that exists outside this app, by name."""
         problems = ValidationProblems("Endpoint", id)
@@ -706,19 +716,20 @@ def _render_guardrails(
 
 # --------------------------------------------------------------------------- validation
 
+_VARIANT = "ProductionVariants/*/"
+_BLUE_GREEN = "DeploymentConfig/BlueGreenUpdatePolicy/"
+_ROUTING = _BLUE_GREEN + "TrafficRoutingConfiguration/"
+
 
 def _duration_range(
     problems: ValidationProblems,
     argument: str,
     duration: cdk.Duration | None,
-    minimum: int,
-    maximum: int,
+    resource: str,
+    prop: str,
 ) -> None:
-    if duration is None or is_token(duration.to_string()):
-        return
-    problems.check_range(
-        argument, duration.to_seconds(), minimum=minimum, maximum=maximum, unit="seconds"
-    )
+    seconds = problems.whole_seconds(argument, duration)
+    aws.check_range(problems, argument, seconds, resource, prop, unit="seconds")
 
 
 def _validate_endpoint(
@@ -767,8 +778,12 @@ def _validate_endpoint(
     for index, variant in enumerate(variants):
         argument = f"variants[{index}]"
         problems.check_name(f"{argument}.variant_name", variant.variant_name)
-        problems.check_range(
-            f"{argument}.initial_variant_weight", variant.initial_variant_weight, minimum=0
+        aws.check_range(
+            problems,
+            f"{argument}.initial_variant_weight",
+            variant.initial_variant_weight,
+            aws.ENDPOINT_CONFIG,
+            _VARIANT + "InitialVariantWeight",
         )
         if isinstance(variant, ServerlessVariant):
             _validate_serverless(problems, argument, variant)
@@ -808,24 +823,37 @@ def _validate_serverless(
     problems: ValidationProblems, argument: str, variant: ServerlessVariant
 ) -> None:
     memory = variant.memory_size_in_mb
+    aws.check_range(
+        problems,
+        f"{argument}.memory_size_in_mb",
+        memory,
+        aws.ENDPOINT_CONFIG,
+        _VARIANT + "ServerlessConfig/MemorySizeInMB",
+        unit="MB",
+    )
     if not is_token(memory):
         problems.check(
-            memory in (1024, 2048, 3072, 4096, 5120, 6144),
+            memory % 1024 == 0,
             f"{argument}.memory_size_in_mb",
             memory,
             "must be 1024, 2048, 3072, 4096, 5120 or 6144",
             "choose a multiple of 1024 between 1024 and 6144",
         )
-    problems.check_range(
-        f"{argument}.max_concurrency", variant.max_concurrency, minimum=1, maximum=200
+    aws.check_range(
+        problems,
+        f"{argument}.max_concurrency",
+        variant.max_concurrency,
+        aws.ENDPOINT_CONFIG,
+        _VARIANT + "ServerlessConfig/MaxConcurrency",
     )
-    if variant.provisioned_concurrency is not None:
-        problems.check_range(
-            f"{argument}.provisioned_concurrency",
-            variant.provisioned_concurrency,
-            minimum=1,
-            maximum=variant.max_concurrency,
-        )
+    aws.check_range(
+        problems,
+        f"{argument}.provisioned_concurrency",
+        variant.provisioned_concurrency,
+        aws.ENDPOINT_CONFIG,
+        _VARIANT + "ServerlessConfig/ProvisionedConcurrency",
+        maximum=None if is_token(variant.max_concurrency) else variant.max_concurrency,
+    )
     model = variant.model
     if isinstance(model, Model):
         unsupported = {
@@ -849,22 +877,20 @@ def _validate_instance_variant(
     problems: ValidationProblems, argument: str, variant: ProductionVariant
 ) -> None:
     instance_type = variant.instance_type
-    if not is_token(instance_type):
-        problems.check(
-            bool(INSTANCE_TYPE_PATTERN.match(instance_type)),
-            f"{argument}.instance_type",
-            instance_type,
-            "must be an ML instance type ml.<family>.<size>",
-            "pass for example 'ml.m5.large'",
-        )
-    problems.check_range(
-        f"{argument}.initial_instance_count", variant.initial_instance_count, minimum=1
+    aws.check_instance_type(problems, f"{argument}.instance_type", instance_type, aws.HOSTING)
+    aws.check_range(
+        problems,
+        f"{argument}.initial_instance_count",
+        variant.initial_instance_count,
+        aws.ENDPOINT_CONFIG,
+        _VARIANT + "InitialInstanceCount",
     )
-    problems.check_range(
+    aws.check_range(
+        problems,
         f"{argument}.volume_size_in_gb",
         variant.volume_size_in_gb,
-        minimum=1,
-        maximum=512,
+        aws.ENDPOINT_CONFIG,
+        _VARIANT + "VolumeSizeInGB",
         unit="GB",
     )
     if (
@@ -883,15 +909,15 @@ def _validate_instance_variant(
         problems,
         f"{argument}.container_startup_health_check_timeout",
         variant.container_startup_health_check_timeout,
-        60,
-        3600,
+        aws.ENDPOINT_CONFIG,
+        _VARIANT + "ContainerStartupHealthCheckTimeoutInSeconds",
     )
     _duration_range(
         problems,
         f"{argument}.model_data_download_timeout",
         variant.model_data_download_timeout,
-        60,
-        3600,
+        aws.ENDPOINT_CONFIG,
+        _VARIANT + "ModelDataDownloadTimeoutInSeconds",
     )
 
     scaling = variant.autoscaling
@@ -923,12 +949,13 @@ def _validate_instance_variant(
             "must be above 0",
             "pass the invocations per instance per minute to hold",
         )
-    _duration_range(
-        problems, f"{argument}.autoscaling.scale_in_cooldown", scaling.scale_in_cooldown, 0, 86400
-    )
-    _duration_range(
-        problems, f"{argument}.autoscaling.scale_out_cooldown", scaling.scale_out_cooldown, 0, 86400
-    )
+    for name, cooldown in (
+        ("scale_in_cooldown", scaling.scale_in_cooldown),
+        ("scale_out_cooldown", scaling.scale_out_cooldown),
+    ):
+        argument_name = f"{argument}.autoscaling.{name}"
+        seconds = problems.whole_seconds(argument_name, cooldown)
+        problems.check_range(argument_name, seconds, minimum=0, maximum=86400, unit="seconds")
 
 
 def _validate_data_capture(
@@ -941,11 +968,12 @@ def _validate_data_capture(
             "serverless inference does not support data capture",
             "remove data_capture, or host the model on instances",
         )
-    problems.check_range(
+    aws.check_range(
+        problems,
         "data_capture.sampling_percentage",
         capture.sampling_percentage,
-        minimum=0,
-        maximum=100,
+        aws.ENDPOINT_CONFIG,
+        "DataCaptureConfig/InitialSamplingPercentage",
         unit="%",
     )
     problems.check(
@@ -1027,7 +1055,13 @@ def _validate_guardrails(
             f"{kind.value} needs the wait between traffic shifts",
             "pass wait_interval (0-3600 seconds)",
         )
-    _duration_range(problems, f"{arg}.wait_interval", routing.wait_interval, 0, 3600)
+    _duration_range(
+        problems,
+        f"{arg}.wait_interval",
+        routing.wait_interval,
+        aws.ENDPOINT,
+        _ROUTING + "WaitIntervalInSeconds",
+    )
 
     counts = [
         v.initial_instance_count
@@ -1044,7 +1078,14 @@ def _validate_guardrails(
         if size.type is CapacitySizeType.CAPACITY_PERCENT:
             problems.check_range(argument, size.value, minimum=low_percent, maximum=50, unit="%")
             continue
-        problems.check_range(argument, size.value, minimum=1, unit="instances")
+        aws.check_range(
+            problems,
+            argument,
+            size.value,
+            aws.ENDPOINT,
+            _ROUTING + "CanarySize/Value",
+            unit="instances",
+        )
         for count in counts:
             if not (count * low_percent / 100 <= size.value <= count / 2):
                 problems.add(
@@ -1057,14 +1098,18 @@ def _validate_guardrails(
                 break
 
     _duration_range(
-        problems, "deployment_guardrails.termination_wait", guardrails.termination_wait, 0, 3600
+        problems,
+        "deployment_guardrails.termination_wait",
+        guardrails.termination_wait,
+        aws.ENDPOINT,
+        _BLUE_GREEN + "TerminationWaitInSeconds",
     )
     _duration_range(
         problems,
         "deployment_guardrails.maximum_execution_timeout",
         guardrails.maximum_execution_timeout,
-        600,
-        28800,
+        aws.ENDPOINT,
+        _BLUE_GREEN + "MaximumExecutionTimeoutInSeconds",
     )
     if len(guardrails.rollback_alarms) > 10:
         problems.add(

@@ -41,6 +41,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
+from ._types import checked, checked_value
 from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
 from .roles import ScopedRole
@@ -109,6 +110,7 @@ class ContainerImage(abc.ABC):
     """Where a container's image comes from: ECR, a local Docker build, or a registry URI."""
 
     @staticmethod
+    @checked
     def from_ecr_repository(repository: ecr.IRepository, tag: str = "latest") -> ContainerImage:
         """An image in ``repository`` by tag, or by digest when ``tag`` is ``sha256:...``.
 
@@ -117,6 +119,7 @@ class ContainerImage(abc.ABC):
         return _EcrImage(repository, tag)
 
     @staticmethod
+    @checked
     def from_asset(
         directory: str,
         *,
@@ -132,11 +135,13 @@ class ContainerImage(abc.ABC):
         return _AssetImage(directory, file=file, build_args=build_args, platform=platform)
 
     @staticmethod
+    @checked
     def from_docker_image_asset(asset: ecr_assets.DockerImageAsset) -> ContainerImage:
         """An image you already declared as a ``DockerImageAsset``."""
         return _DockerImageAssetImage(asset)
 
     @staticmethod
+    @checked
     def from_registry(image_uri: str) -> ContainerImage:
         """An image by URI, for example an AWS Deep Learning Container.
 
@@ -283,6 +288,7 @@ class ModelData(abc.ABC):
     """Where a container's model artifacts come from: S3, a local ``.tar.gz``, or a URL."""
 
     @staticmethod
+    @checked
     def from_bucket(bucket: s3.IBucket, key: str) -> ModelData:
         """An object (``model.tar.gz``) or, when ``key`` ends with ``/``, a prefix in ``bucket``.
 
@@ -293,11 +299,13 @@ class ModelData(abc.ABC):
         return _BucketModelData(bucket, key)
 
     @staticmethod
+    @checked
     def from_asset(path: str) -> ModelData:
         """A local ``.tar.gz`` uploaded as a CDK asset at deploy time."""
         return _AssetModelData(path)
 
     @staticmethod
+    @checked
     def from_url(url: str) -> ModelData:
         """``s3://bucket/key`` or an https URL; no permissions are granted for it."""
         return _UrlModelData(url)
@@ -417,6 +425,7 @@ class _UrlModelData(ModelData):
 # --------------------------------------------------------------------------- containers
 
 
+@checked_value
 @dataclass(frozen=True)
 class ContainerDefinition:
     """One container of a model.
@@ -502,6 +511,7 @@ class Model(Construct):
         their image and model data). Default: False.
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,
@@ -528,6 +538,7 @@ class Model(Construct):
             vpc_subnets=vpc_subnets,
             subnet_ids=subnet_ids,
             security_groups=security_groups,
+            network_isolation=network_isolation,
         )
         stack = cdk.Stack.of(self)
 
@@ -621,6 +632,7 @@ class Model(Construct):
     # -- importer ------------------------------------------------------------------------
 
     @staticmethod
+    @checked
     def from_model_name(scope: Construct, id: str, model_name: str) -> IModel:
         """A model that exists outside this app, by name."""
         problems = ValidationProblems("Model", id)
@@ -852,6 +864,7 @@ def _validate_model(
     vpc_subnets: ec2.SubnetSelection | None,
     subnet_ids: list[str] | None,
     security_groups: Sequence[ec2.ISecurityGroup] | None,
+    network_isolation: bool,
 ) -> None:
     problems = ValidationProblems("Model", id)
     problems.check_name("model_name", model_name)
@@ -859,6 +872,21 @@ def _validate_model(
 
     for index, container in enumerate(containers):
         _validate_container(problems, f"containers[{index}]", container, vpc)
+        data = container.model_data
+        if (
+            network_isolation
+            and isinstance(data, _UrlModelData)
+            and not is_token(data.url)
+            and not data.url.startswith("s3://")
+        ):
+            problems.add(
+                f"containers[{index}].model_data",
+                data.url,
+                "with network isolation SageMaker can load model data from Amazon S3 only "
+                "(the container has no network to fetch a URL)",
+                "upload the archive to S3 and pass ModelData.from_bucket(...) or an s3:// URL, "
+                "or set network_isolation=False",
+            )
 
     multi_model = [c for c in containers if c.mode is ContainerMode.MULTI_MODEL]
     if multi_model and len(containers) > 1:
@@ -986,14 +1014,7 @@ def _validate_environment(
                 "keys must match [a-zA-Z_][a-zA-Z0-9_]* and be at most 1024 characters",
                 "rename the variable (letters, digits, underscores; not starting with a digit)",
             )
-        if not isinstance(value, str):
-            problems.add(
-                f"{argument}[{key!r}]",
-                value,
-                "values must be strings",
-                "convert the value with str()",
-            )
-        elif not is_token(value) and len(value) > 1024:
+        if not is_token(value) and len(value) > 1024:
             problems.add(
                 f"{argument}[{key!r}]",
                 f"<{len(value)} characters>",

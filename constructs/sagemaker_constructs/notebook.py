@@ -41,7 +41,9 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from jsii.errors import JSIIError
 
+from . import _aws as aws
 from . import _notebook_scripts as scripts
+from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
 from .endpoint import EndpointBase, grant_invoke_endpoint
@@ -74,7 +76,6 @@ LOG_GROUP_NAME = "/aws/sagemaker/NotebookInstances"
 LOG_STREAMS = ("jupyter.log", "LifecycleConfigOnCreate", "LifecycleConfigOnStart")
 WORK_FOLDER = "/home/ec2-user/SageMaker"
 
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge)$")
 _CODE_REPOSITORY = re.compile(r"^https://([^/]+)/?(.*)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _PACKAGE_PIN = re.compile(
     r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9][A-Za-z0-9.+!_-]*$"
@@ -103,6 +104,7 @@ class _HasEndpointArn(Protocol):
     def endpoint_arn(self) -> str: ...
 
 
+@checked_value
 @dataclass(frozen=True)
 class LifecycleScript:
     """A lifecycle shell script, from a string or a file (read at construction).
@@ -137,6 +139,7 @@ class LifecycleScript:
         return self.text
 
 
+@checked_value
 @dataclass(frozen=True)
 class IdleShutdown:
     """Stop the instance after ``idle_time`` without Jupyter activity (checked every 5 minutes).
@@ -152,6 +155,7 @@ class IdleShutdown:
         return cls(enabled=False)
 
 
+@checked_value
 @dataclass(frozen=True)
 class PackageIndex:
     """Where pip finds packages: a fixed URL, or a CodeArtifact PyPI repository.
@@ -181,6 +185,7 @@ class PackageIndex:
         return cls(domain=domain, repository=repository, domain_owner=domain_owner)
 
 
+@checked_value
 @dataclass(frozen=True)
 class CondaPackages:
     """Pinned Python packages (``name==version``) installed with pip into a conda environment.
@@ -197,6 +202,7 @@ class CondaPackages:
     index: PackageIndex | None = None
 
 
+@checked_value
 @dataclass(frozen=True)
 class S3Backup:
     """Sync the work folder (/home/ec2-user/SageMaker) to ``bucket`` on a schedule.
@@ -249,6 +255,7 @@ class Notebook(Construct):
     :param role: Default: a new role with least privilege.
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,
@@ -303,6 +310,7 @@ class Notebook(Construct):
         subnet = self._validate_network(
             problems, vpc, vpc_subnets, security_groups, direct_internet_access
         )
+        aws.check_prefix_list_id(problems, "s3_prefix_list_id", s3_prefix_list_id)
         idle_minutes = self._validate_idle_shutdown(problems, idle_shutdown)
         self._validate_conda(problems, conda_packages, direct_internet_access)
         backup_prefix = f"notebooks/{name}"
@@ -712,16 +720,14 @@ class Notebook(Construct):
         imds_version: str,
         accelerator_types: Sequence[str] | None,
     ) -> None:
-        if not is_token(instance_type):
-            problems.check(
-                bool(_INSTANCE_TYPE.match(instance_type)),
-                "instance_type",
-                instance_type,
-                "must be a SageMaker ML instance type like ml.t3.medium (ml.<family>.<size>)",
-                "choose a notebook instance type, e.g. ml.t3.medium or ml.m5.xlarge",
-            )
-        problems.check_range(
-            "volume_size_in_gb", volume_size_in_gb, minimum=5, maximum=16384, unit="GB"
+        aws.check_instance_type(problems, "instance_type", instance_type, aws.NOTEBOOKS)
+        aws.check_range(
+            problems,
+            "volume_size_in_gb",
+            volume_size_in_gb,
+            aws.NOTEBOOK_INSTANCE,
+            "VolumeSizeInGB",
+            unit="GB",
         )
         if not is_token(platform_identifier):
             problems.check(

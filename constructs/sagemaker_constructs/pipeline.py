@@ -43,7 +43,9 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from . import _aws as aws
 from . import _pipeline_definition as spec
+from ._types import checked
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge_wildcard_resources
 from .roles import ScopedRole
@@ -69,7 +71,6 @@ _NAME_PATTERN_TEXT = "[a-zA-Z0-9](-*[a-zA-Z0-9])*"
 _MAX_DESCRIPTION_LENGTH = 3072
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\(([^()]+)\)$")
-_TAG_PATTERN = re.compile(r"^[\w\s.:/=+\-@]*$")
 
 #: What the pipeline's role may do for each step type: (actions, SageMaker resource types).
 #: Every job the pipeline starts is tagged by SageMaker, hence ``sagemaker:AddTags``.
@@ -160,6 +161,7 @@ class PipelineDefinition:
         self._origin = origin
 
     @staticmethod
+    @checked
     def from_dict(definition: Mapping[str, Any]) -> PipelineDefinition:
         """A definition given as a Python mapping (for example ``json.loads(...)``)."""
         try:
@@ -178,12 +180,14 @@ class PipelineDefinition:
         return PipelineDefinition(document=document)
 
     @staticmethod
+    @checked
     def from_string(definition: str) -> PipelineDefinition:
         """A definition given as JSON text, such as the SDK's ``pipeline.definition()``."""
         document, problems = spec.parse_json(definition)
         return PipelineDefinition(document=document, problems=problems)
 
     @staticmethod
+    @checked
     def from_file(path: str | os.PathLike[str]) -> PipelineDefinition:
         """A definition read (at synth) from a local JSON file."""
         origin = f"definition (file {os.fspath(path)})"
@@ -205,6 +209,7 @@ class PipelineDefinition:
         return PipelineDefinition(document=document, problems=problems, origin=origin)
 
     @staticmethod
+    @checked
     def from_bucket(
         bucket: s3.IBucket, key: str, *, version: str | None = None
     ) -> PipelineDefinition:
@@ -329,6 +334,7 @@ class Pipeline(_PipelineBase):
     ``definition_asset`` (the S3 asset of a large definition, or ``None``).
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,
@@ -417,6 +423,7 @@ class Pipeline(_PipelineBase):
     # ------------------------------------------------------------------ public API
 
     @staticmethod
+    @checked
     def from_pipeline_name(scope: Construct, id: str, pipeline_name: str) -> ImportedPipeline:
         """A pipeline defined elsewhere, by name: ``pipeline_arn`` and
         ``grant_start_execution`` work on it."""
@@ -485,10 +492,14 @@ class Pipeline(_PipelineBase):
                 f"must be at most {_MAX_DESCRIPTION_LENGTH} characters",
                 "shorten the description",
             )
-        problems.check_range(
-            "max_parallel_execution_steps", max_parallel_execution_steps, minimum=1
+        aws.check_range(
+            problems,
+            "max_parallel_execution_steps",
+            max_parallel_execution_steps,
+            aws.PIPELINE,
+            "ParallelismConfiguration/MaxParallelExecutionSteps",
         )
-        self._validate_tags(problems, tags)
+        aws.check_tags(problems, "tags", tags)
 
         document = definition.document
         rendered: Any = None
@@ -556,36 +567,6 @@ class Pipeline(_PipelineBase):
             )
         problems.raise_if_any()
         return rendered, text
-
-    @staticmethod
-    def _validate_tags(problems: ValidationProblems, tags: Mapping[str, str] | None) -> None:
-        if not tags:
-            return
-        problems.check_count("tags", list(tags), minimum=0, maximum=50)
-        for key, value in tags.items():
-            if is_token(key) or is_token(value):
-                continue
-            problems.check(
-                1 <= len(key) <= 128 and bool(_TAG_PATTERN.match(key)),
-                "tags",
-                key,
-                "tag keys must be 1-128 characters of letters, digits, spaces and _.:/=+-@",
-                "rename the tag",
-            )
-            problems.check(
-                not key.lower().startswith("aws:"),
-                "tags",
-                key,
-                "tag keys must not start with 'aws:' (reserved)",
-                "rename the tag",
-            )
-            problems.check(
-                len(value) <= 256 and bool(_TAG_PATTERN.match(value)),
-                f"tags[{key!r}]",
-                value,
-                "tag values must be at most 256 characters of letters, digits, spaces and _.:/=+-@",
-                "shorten or simplify the value",
-            )
 
     @staticmethod
     def _validate_schedule(

@@ -25,6 +25,8 @@ import jsii
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from ._types import checked
+
 __all__ = ["ManagedPolicyGrantee", "ScopedRole"]
 
 
@@ -32,6 +34,7 @@ __all__ = ["ManagedPolicyGrantee", "ScopedRole"]
 class ManagedPolicyGrantee:
     """A principal that is ``role`` but adds granted statements to ``policy``."""
 
+    @checked
     def __init__(self, role: iam.IRole, policy: iam.ManagedPolicy) -> None:
         self._role = role
         self._policy = policy
@@ -70,6 +73,7 @@ class ScopedRole(Construct):
     policy of their own (their statements are then added explicitly to ``policy``).
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,

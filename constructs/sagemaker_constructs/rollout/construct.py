@@ -69,6 +69,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from .._types import checked
 from .._validation import ValidationProblems
 from ..compliance import acknowledge, acknowledge_wildcard_resources
 from ..log_groups import allow_cloudwatch_logs, retention
@@ -151,6 +152,7 @@ class CanaryRollout(Construct):
         construct path (deterministic, so the state machine can refer to its own ARN).
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,
@@ -207,6 +209,7 @@ class CanaryRollout(Construct):
             log_retention_days=log_retention_days,
             state_machine_name=state_machine_name,
             instance_scaling=instance_scaling,
+            evaluator_reserved_concurrency=evaluator_reserved_concurrency,
         )
 
         self.endpoint = endpoint

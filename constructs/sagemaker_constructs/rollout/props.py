@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from .._types import checked_value
+
 __all__ = ["IEndpointRef", "InstanceScaling"]
 
 
+@checked_value
 @dataclass(frozen=True, kw_only=True)
 class InstanceScaling:
     """Instance counts that follow the traffic share during a rollout.

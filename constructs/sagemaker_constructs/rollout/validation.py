@@ -7,9 +7,10 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from .. import _aws as aws
 from .._validation import ValidationProblems, is_token
 from ..log_groups import RETENTION_BY_DAYS
-from .props import IEndpointRef, InstanceScaling
+from .props import InstanceScaling
 from .rules import (
     HISTORY_EVENT_BUDGET,
     HISTORY_EVENT_LIMIT,
@@ -36,7 +37,7 @@ def seconds(value: cdk.Duration) -> int | None:
     """Whole seconds of ``value``; ``None`` for a token."""
     if is_token(value.to_string()):
         return None
-    return int(value.to_seconds())
+    return int(value.to_seconds(integral=False))  # a fraction is reported by whole_seconds
 
 
 def _is_int(value: object) -> bool:
@@ -61,9 +62,27 @@ def validate_rollout(
     log_retention_days: int,
     state_machine_name: str | None,
     instance_scaling: InstanceScaling | None,
+    evaluator_reserved_concurrency: int | None,
 ) -> None:
     """Collect every problem of the arguments, then raise one ValueError."""
+    for argument, duration in (
+        ("bake_time", bake_time),
+        ("interval", interval),
+        ("poll_interval", poll_interval),
+        ("approval_timeout", approval_timeout),
+    ):
+        problems.whole_seconds(argument, duration)
     _validate_instance_scaling(problems, instance_scaling)
+    # 0 is a valid reservation for CloudFormation, but it stops the evaluator from ever
+    # running: every rollout would roll back.
+    aws.check_range(
+        problems,
+        "evaluator_reserved_concurrency",
+        evaluator_reserved_concurrency,
+        aws.LAMBDA_FUNCTION,
+        "ReservedConcurrentExecutions",
+        minimum=1,
+    )
     _validate_endpoint(problems, endpoint, baseline_variant, canary_variant)
     _validate_schedule(problems, steps, bake_time, interval, max_extensions, max_polls)
     _validate_limits(
@@ -86,16 +105,14 @@ def _validate_instance_scaling(
 ) -> None:
     if instance_scaling is not None:
         problems.check(
-            _is_int(instance_scaling.min_instances) and instance_scaling.min_instances >= 1,
+            instance_scaling.min_instances >= 1,
             "instance_scaling.min_instances",
             instance_scaling.min_instances,
             "must be an integer of at least 1 (a real-time variant keeps one instance)",
             "pass min_instances=1 or more",
         )
         problems.check(
-            _is_int(instance_scaling.max_instances)
-            and _is_int(instance_scaling.min_instances)
-            and instance_scaling.max_instances >= max(1, instance_scaling.min_instances),
+            instance_scaling.max_instances >= max(1, instance_scaling.min_instances),
             "instance_scaling.max_instances",
             instance_scaling.max_instances,
             "must be an integer of at least min_instances",
@@ -106,13 +123,6 @@ def _validate_instance_scaling(
 def _validate_endpoint(
     problems: ValidationProblems, endpoint: object, baseline_variant: str, canary_variant: str
 ) -> None:
-    if not isinstance(endpoint, IEndpointRef):
-        problems.add(
-            "endpoint",
-            endpoint,
-            "must have endpoint_name and endpoint_arn attributes",
-            "pass an Endpoint or an object with endpoint_name and endpoint_arn",
-        )
     known = getattr(endpoint, "variant_names", None)  # an Endpoint knows its variants
     if isinstance(known, list) and not is_token(known):
         for argument, variant in (
@@ -207,10 +217,7 @@ def _validate_limits(
         ("max_extensions", max_extensions, 0, 1000),
         ("max_polls", max_polls, 1, 10000),
     ):
-        if not _is_int(number):
-            problems.add(argument, number, "must be an integer", "pass a whole number")
-        else:
-            problems.check_range(argument, number, minimum=low, maximum=high)
+        problems.check_range(argument, number, minimum=low, maximum=high)
     problems.check_range(
         "approval_timeout",
         seconds(approval_timeout),
