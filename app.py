@@ -20,7 +20,8 @@ def main() -> int:
     try:
         build_app(app)
     except ConfigError as error:
-        print(f"Configuration error: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"Configuration error: {line}", file=sys.stderr)
         return 1
     app.synth()
     return 0

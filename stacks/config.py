@@ -5,7 +5,10 @@ environment and, optionally, the promotion pipeline. Every environment key is op
 ``account``, ``region`` and ``model``; instance types follow the seed's map (dev
 ml.t3.medium, test ml.m5.xlarge, prod ml.m5.4xlarge) for notebooks, and the same map for
 endpoints except in dev, where SageMaker hosting offers no ml.t3 type (ml.t2.medium instead).
-Instance types are checked against the SageMaker API model that botocore ships.
+Values that reach the library's constructs are checked by the library's own rules: instance
+types against the SageMaker API model botocore ships, regions against botocore's partition
+data, tags as AWS accepts them; a construct's rule that only the construct can check is reported
+at the key that fed it (:func:`from_construct_arguments`).
 An unknown key, a missing value or a wrong type raises :class:`ConfigError`, whose message
 names the key path (``sagemaker-constructs.environments.dev.vpc.cidr``) and what is allowed.
 
@@ -14,18 +17,18 @@ names the key path (``sagemaker-constructs.environments.dev.vpc.cidr``) and what
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import ipaddress
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-import botocore.session
-from botocore.model import StringShape
-
+from sagemaker_constructs import InvalidArgumentsError
+from sagemaker_constructs import _aws as aws
+from sagemaker_constructs._validation import Problem, ValidationProblems
 from sagemaker_constructs.log_groups import RETENTION_BY_DAYS
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "NewVpcConfig",
     "NotebookConfig",
     "PipelineConfig",
+    "from_construct_arguments",
     "load_config",
 ]
 
@@ -59,20 +63,64 @@ DEFAULT_ENDPOINT_INSTANCE_TYPES = {
 }
 
 _ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _ECR_IMAGE = re.compile(
     r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+"
     r"(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})?$"
 )
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _LOG_RETENTION_DAYS = tuple(RETENTION_BY_DAYS)
 
 
 class ConfigError(ValueError):
-    """A configuration value is unknown, missing or of the wrong type or form."""
+    """A configuration value is unknown, missing or of the wrong type or form.
+
+    The message has one line per problem, each starting with the key path.
+    """
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> ConfigError:
+        return cls("\n".join(dict.fromkeys(_line(problem) for problem in problems)))
+
+
+def _line(problem: Problem) -> str:
+    if problem.argument is None:
+        return str(problem)
+    return (
+        f"{problem.argument}: {problem.value!r} is not allowed: {problem.rule}. Fix: {problem.fix}."
+    )
+
+
+@contextlib.contextmanager
+def from_construct_arguments(keys: Mapping[str, str], where: str) -> Iterator[None]:
+    """Report a construct's invalid arguments as configuration errors at ``cdk.json``'s keys.
+
+    ``keys`` maps a construct argument (``containers[0].environment``) to the key its value
+    comes from; a problem with an argument no key feeds is reported at ``where`` (the
+    environment), naming the construct.
+    """
+    try:
+        yield
+    except InvalidArgumentsError as error:
+        raise ConfigError.of(
+            [_at_key(problem, keys, where, error.owner) for problem in error.problems]
+        ) from None
+
+
+def _raise_any(problems: ValidationProblems) -> None:
+    """Raise the problems found with the library's rules (arguments named by key path)."""
+    try:
+        problems.raise_if_any()
+    except InvalidArgumentsError as error:
+        raise ConfigError.of(error.problems) from None
+
+
+def _at_key(problem: Problem, keys: Mapping[str, str], where: str, owner: str) -> Problem:
+    argument = problem.argument or ""
+    for name in sorted(keys, key=len, reverse=True):
+        if argument == name or argument.startswith((f"{name}[", f"{name}.")):
+            return dataclasses.replace(problem, argument=keys[name] + argument[len(name) :])
+    return dataclasses.replace(problem, argument=f"{where} ({owner}: {argument or 'arguments'})")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -300,27 +348,23 @@ def _check_cidr(path: str, cidr: str) -> None:
 
 def _validate_environment(env: EnvironmentConfig, path: str) -> None:
     _check(bool(_ACCOUNT.match(env.account)), f"{path}.account", env.account, "12 digits")
-    _check(bool(_REGION.match(env.region)), f"{path}.region", env.region, "a region like us-east-1")
-    hosting, notebooks = _sagemaker_instance_types()
-    _check(
-        env.endpoint.instance_type in hosting,
-        f"{path}.endpoint.instance_type",
-        env.endpoint.instance_type,
-        "a SageMaker hosting instance type such as ml.m5.xlarge (ml.t2.medium is the "
-        "smallest; SageMaker hosting has no ml.t3 types)",
+    # The library's own rules, at the keys that feed them.
+    problems = ValidationProblems("configuration")
+    aws.check_region(problems, f"{path}.region", env.region)
+    aws.check_instance_type(
+        problems, f"{path}.endpoint.instance_type", env.endpoint.instance_type, aws.HOSTING
     )
-    _check(
-        env.endpoint.initial_instance_count >= 1,
-        f"{path}.endpoint.initial_instance_count",
-        env.endpoint.initial_instance_count,
-        "an integer of at least 1",
+    aws.check_instance_type(
+        problems, f"{path}.notebook.instance_type", env.notebook.instance_type, aws.NOTEBOOKS
     )
-    _check(
-        env.notebook.instance_type in notebooks,
-        f"{path}.notebook.instance_type",
-        env.notebook.instance_type,
-        "a SageMaker notebook instance type such as ml.t3.medium",
-    )
+    # Every resource also carries the Project and Environment tags.
+    aws.check_tags(problems, f"{path}.tags", env.tags, maximum=48)
+    for key, model in (("model", env.model), ("candidate", env.candidate)):
+        if model is not None:
+            aws.check_bucket_name(
+                problems, f"{path}.{key}.model_data_bucket", model.model_data_bucket
+            )
+    _raise_any(problems)
     _check(
         env.candidate is None or env.candidate != env.model,
         f"{path}.candidate",
@@ -337,26 +381,11 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
             "an Amazon ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<name>[:tag]",
         )
         _check(
-            bool(_BUCKET.match(model.model_data_bucket)),
-            f"{path}.{key}.model_data_bucket",
-            model.model_data_bucket,
-            "an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)",
-        )
-        _check(
             model.model_data_key.endswith(".tar.gz") and not model.model_data_key.startswith("/"),
             f"{path}.{key}.model_data_key",
             model.model_data_key,
             "the key of a .tar.gz archive, without a leading slash",
         )
-    _check(
-        5 <= env.notebook.volume_size_in_gb <= 16384,
-        f"{path}.notebook.volume_size_in_gb",
-        env.notebook.volume_size_in_gb,
-        "an integer from 5 to 16384",
-    )
-    for key, value in env.tags.items():
-        _check(bool(_TAG_KEY.match(key)), f"{path}.tags", key, "tag keys of 1-128 characters")
-        _check(len(value) <= 256, f"{path}.tags.{key}", value, "at most 256 characters")
     vpc = env.vpc
     _check_cidr(f"{path}.vpc.cidr", vpc.cidr)
     for i, zone in enumerate(vpc.availability_zones):
@@ -400,15 +429,6 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
                 subnet,
                 "subnet-<hex>",
             )
-
-
-@functools.cache
-def _sagemaker_instance_types() -> tuple[frozenset[str], frozenset[str]]:
-    """(hosting, notebook) instance types, from the SageMaker API model botocore ships."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    hosting = typing.cast(StringShape, model.shape_for("ProductionVariantInstanceType")).enum
-    notebooks = typing.cast(StringShape, model.shape_for("InstanceType")).enum
-    return frozenset(hosting), frozenset(notebooks)
 
 
 def _environment_defaults(name: str) -> dict[str, Any]:
@@ -499,12 +519,9 @@ _REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 def _validate_pipeline(pipeline: PipelineConfig, path: str) -> None:
     _check(bool(_ACCOUNT.match(pipeline.account)), f"{path}.account", pipeline.account, "12 digits")
-    _check(
-        bool(_REGION.match(pipeline.region)),
-        f"{path}.region",
-        pipeline.region,
-        "a region like us-east-1",
-    )
+    problems = ValidationProblems("configuration")
+    aws.check_region(problems, f"{path}.region", pipeline.region)
+    _raise_any(problems)
     _check(
         bool(_CONNECTION_ARN.match(pipeline.connection_arn)),
         f"{path}.connection_arn",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from sagemaker_constructs.roles import ScopedRole
 from sagemaker_constructs.rollout.contract import STACK_OUTPUT
 
 from .buckets import LoggedBucket
-from .config import EnvironmentConfig, ModelConfig
+from .config import CONTEXT_KEY, EnvironmentConfig, ModelConfig, from_construct_arguments
 from .foundation import Foundation
 
 __all__ = [
@@ -104,6 +105,7 @@ class EnvironmentStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         self.config = config
+        self._key = f"{CONTEXT_KEY}.environments.{config.name}"
         super().__init__(
             scope,
             id,
@@ -133,15 +135,21 @@ class EnvironmentStack(cdk.Stack):
 
         self.notebook: Notebook | None = None
         if config.notebook.enabled:
-            self.notebook = Notebook(
-                self,
-                "Notebook",
-                vpc=self.foundation.vpc,
-                vpc_subnets=self.foundation.subnets,
-                kms_key=self.foundation.key,
-                instance_type=config.notebook.instance_type,
-                volume_size_in_gb=config.notebook.volume_size_in_gb,
-            )
+            with self._configured_by(
+                {
+                    "instance_type": "notebook.instance_type",
+                    "volume_size_in_gb": "notebook.volume_size_in_gb",
+                }
+            ):
+                self.notebook = Notebook(
+                    self,
+                    "Notebook",
+                    vpc=self.foundation.vpc,
+                    vpc_subnets=self.foundation.subnets,
+                    kms_key=self.foundation.key,
+                    instance_type=config.notebook.instance_type,
+                    volume_size_in_gb=config.notebook.volume_size_in_gb,
+                )
 
         self.training_pipeline = self._training_pipeline(project, self.data.bucket)
 
@@ -172,15 +180,22 @@ class EnvironmentStack(cdk.Stack):
         # With a candidate, a rollout may be moving traffic: an update keeps the live weights
         # (of the same models: variants are named after them). Without one, the single
         # variant takes all traffic from the template on every deploy.
-        self.endpoint = Endpoint(
-            self,
-            "Endpoint",
-            variants=variants,
-            kms_key=self.foundation.key,
-            update_variant_properties_from_template=(
-                [] if self.candidate_model is not None else [VariantProperty.DESIRED_WEIGHT]
-            ),
-        )
+        with self._configured_by(
+            {
+                f"variants[{index}].{argument}": f"endpoint.{argument}"
+                for index in range(len(variants))
+                for argument in ("instance_type", "initial_instance_count")
+            }
+        ):
+            self.endpoint = Endpoint(
+                self,
+                "Endpoint",
+                variants=variants,
+                kms_key=self.foundation.key,
+                update_variant_properties_from_template=(
+                    [] if self.candidate_model is not None else [VariantProperty.DESIRED_WEIGHT]
+                ),
+            )
         if self.notebook is not None:
             self.notebook.grant_invoke_endpoint(self.endpoint)
             self.notebook.grant_start_pipeline(self.training_pipeline)
@@ -243,22 +258,38 @@ class EnvironmentStack(cdk.Stack):
         )
         cdk.CfnOutput(self, ROLLOUT_OPERATOR_OUTPUT, value=operator.role.role_arn)
 
-    def _model(self, id: str, model: ModelConfig) -> Model:
-        bucket = s3.Bucket.from_bucket_name(self, f"{id}Bucket", model.model_data_bucket)
-        return Model(
-            self,
-            id,
-            containers=[
-                ContainerDefinition(
-                    image=ContainerImage.from_registry(model.image),
-                    model_data=ModelData.from_bucket(bucket, model.model_data_key),
-                    environment=dict(model.environment),
-                )
-            ],
-            vpc=self.foundation.vpc,
-            vpc_subnets=self.foundation.subnets,
-            network_isolation=self.config.network_isolation,
+    def _configured_by(self, keys: dict[str, str]) -> AbstractContextManager[None]:
+        """Report a construct's invalid arguments at the keys of this environment they come
+        from (``keys``: construct argument -> key below the environment)."""
+        return from_construct_arguments(
+            {argument: f"{self._key}.{key}" for argument, key in keys.items()}, self._key
         )
+
+    def _model(self, id: str, model: ModelConfig) -> Model:
+        key = "model" if model is self.config.model else "candidate"
+        bucket = s3.Bucket.from_bucket_name(self, f"{id}Bucket", model.model_data_bucket)
+        with self._configured_by(
+            {
+                "containers[0].image": f"{key}.image",
+                "containers[0].model_data.key": f"{key}.model_data_key",
+                "containers[0].environment": f"{key}.environment",
+                "network_isolation": "network_isolation",
+            }
+        ):
+            return Model(
+                self,
+                id,
+                containers=[
+                    ContainerDefinition(
+                        image=ContainerImage.from_registry(model.image),
+                        model_data=ModelData.from_bucket(bucket, model.model_data_key),
+                        environment=dict(model.environment),
+                    )
+                ],
+                vpc=self.foundation.vpc,
+                vpc_subnets=self.foundation.subnets,
+                network_isolation=self.config.network_isolation,
+            )
 
     def _training_pipeline(self, project: str, data_bucket: s3.IBucket) -> Pipeline:
         """The seed's Processing -> Training -> Evaluation -> RegisterModel pipeline."""

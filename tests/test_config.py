@@ -143,30 +143,26 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
         ),
         (
             lambda raw: raw["environments"]["dev"].update(region="mars-1"),
-            r"environments\.dev\.region: 'mars-1' is not allowed; expected a region",
+            r"environments\.dev\.region: 'mars-1' is not allowed: must be an AWS region",
         ),
         (
             lambda raw: raw["environments"]["prod"].update(endpoint={"instance_type": "m5.large"}),
-            r"environments\.prod\.endpoint\.instance_type: 'm5\.large' is not allowed; expected "
+            r"environments\.prod\.endpoint\.instance_type: 'm5\.large' is not allowed: must be "
             r"a SageMaker hosting instance type",
         ),
         (
             lambda raw: raw["environments"]["dev"].update(
                 endpoint={"instance_type": "ml.t3.medium"}
             ),
-            r"environments\.dev\.endpoint\.instance_type: 'ml\.t3\.medium' is not allowed; "
-            r"expected a SageMaker hosting instance type .*no ml\.t3 types",
-        ),
-        (
-            lambda raw: raw["environments"]["dev"].update(endpoint={"initial_instance_count": 0}),
-            r"environments\.dev\.endpoint\.initial_instance_count: 0 is not allowed",
+            r"environments\.dev\.endpoint\.instance_type: 'ml\.t3\.medium' is not allowed: "
+            r"must be a SageMaker hosting instance type .*did you mean ml\.t2\.medium",
         ),
         (
             lambda raw: raw["environments"]["dev"].update(
                 notebook={"enabled": True, "instance_type": "ml.m5.nope"}
             ),
-            r"environments\.dev\.notebook\.instance_type: 'ml\.m5\.nope' is not allowed; "
-            r"expected a SageMaker notebook instance type",
+            r"environments\.dev\.notebook\.instance_type: 'ml\.m5\.nope' is not allowed: "
+            r"must be a SageMaker notebook instance type",
         ),
         (
             lambda raw: raw["environments"]["test"].pop("model"),
@@ -179,7 +175,7 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
         ),
         (
             lambda raw: raw["environments"]["dev"]["candidate"].update(model_data_bucket="Bad_B"),
-            r"environments\.dev\.candidate\.model_data_bucket: 'Bad_B' is not allowed; expected "
+            r"environments\.dev\.candidate\.model_data_bucket: 'Bad_B' is not allowed: must be "
             r"an S3 bucket name",
         ),
         (
@@ -214,13 +210,6 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
             ),
             r"environments\.dev\.vpc\.availability_zones\[0\]: 'eu-west-1a' is not allowed; "
             r"expected a zone of us-east-1",
-        ),
-        (
-            lambda raw: raw["environments"]["dev"].update(
-                notebook={"enabled": True, "volume_size_in_gb": 2}
-            ),
-            r"environments\.dev\.notebook\.volume_size_in_gb: 2 is not allowed; expected an "
-            r"integer from 5 to 16384",
         ),
         (
             lambda raw: raw["environments"]["dev"].update(tags={"Owner": 7}),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._validation import InvalidArgumentsError
     from .compliance import acknowledge, add_compliance_checks
     from .endpoint import (
         CapacitySize,
@@ -70,6 +71,7 @@ __all__ = [
     "ImportedPipeline",
     "InferenceExecutionMode",
     "InstanceScaling",
+    "InvalidArgumentsError",
     "LifecycleScript",
     "ManagedPolicyGrantee",
     "Model",
@@ -110,6 +112,7 @@ _EXPORTS = {
     "IdleShutdown": ".notebook",
     "ImportedPipeline": ".pipeline",
     "InferenceExecutionMode": ".model",
+    "InvalidArgumentsError": "._validation",
     "InstanceScaling": ".rollout",
     "LifecycleScript": ".notebook",
     "ManagedPolicyGrantee": ".roles",

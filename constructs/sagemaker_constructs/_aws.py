@@ -44,6 +44,7 @@ __all__ = [
     "RANGES",
     "TRAINING",
     "TRANSFORM",
+    "check_bucket_name",
     "check_instance_type",
     "check_prefix_list_id",
     "check_range",
@@ -161,13 +162,14 @@ def check_instance_type(
         return
     kind, example = _KIND[shape]
     close = difflib.get_close_matches(value, sorted(instance_types(shape)), n=3, cutoff=0.75)
-    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    hint = f"did you mean {' or '.join(close)}? Otherwise " if close else ""
     problems.add(
         argument,
         value,
         f"must be {kind} (one of the {len(instance_types(shape))} that botocore's SageMaker "
         f"model lists for {shape})",
-        f"{hint}pass for example '{example}'; for a type newer than your botocore, upgrade boto3",
+        f"{hint}pass a type such as '{example}' (a type newer than your botocore needs an "
+        "upgraded boto3)",
     )
 
 
@@ -242,6 +244,36 @@ def check_tags(
                 "tag values must have at most 256 letters, numbers, spaces and _.:/=+-@",
                 "shorten the value or remove other characters",
             )
+
+
+# --------------------------------------------------------------------------- buckets
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def check_bucket_name(problems: ValidationProblems, argument: str, value: str | None) -> None:
+    """Amazon S3's rules for general purpose bucket names."""
+    if value is None or is_token(value):
+        return
+    problems.check(
+        bool(_BUCKET_NAME.match(value))
+        and ".." not in value
+        and ".-" not in value
+        and "-." not in value
+        and not _IP_ADDRESS.match(value)
+        and not value.startswith(_RESERVED_BUCKET_PREFIXES)
+        and not value.endswith(_RESERVED_BUCKET_SUFFIXES),
+        argument,
+        value,
+        "must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting "
+        "and ending with a letter or digit, no '..', '.-' or '-.', not an IP address, no "
+        "reserved prefix (xn--, sthree-, amzn-s3-demo-) or suffix (-s3alias, --ol-s3, .mrap, "
+        "--x-s3, --table-s3)",
+        "pass the name of the bucket as S3 shows it",
+    )
 
 
 # --------------------------------------------------------------------------- prefix lists

@@ -27,7 +27,7 @@ Two entry points: :func:`checked` wraps a function or method (constructors, fact
 >>> Disk(size_in_gb=20.5, encrypted="false")
 Traceback (most recent call last):
 ...
-ValueError: Invalid arguments for Disk (2 problems):
+sagemaker_constructs._validation.InvalidArgumentsError: Invalid arguments for Disk (2 problems):
   - size_in_gb=20.5: must be a whole number (int); got float. Fix: pass an int such as 20.
   - encrypted='false': must be a bool (True or False); got str. Fix: pass True or False, not a string or a number.
 """  # noqa: E501

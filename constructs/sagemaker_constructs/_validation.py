@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Token
 
 __all__ = [
     "SAGEMAKER_NAME_PATTERN",
+    "InvalidArgumentsError",
+    "Problem",
     "ValidationProblems",
     "is_token",
 ]
@@ -40,6 +43,40 @@ def is_token(value: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One problem with one argument: what it received, the rule it breaks, how to fix it.
+
+    ``argument`` is ``None`` for a problem another checker reported whole (``rule`` then holds
+    its report).
+    """
+
+    argument: str | None
+    value: Any
+    rule: str
+    fix: str
+
+    def __str__(self) -> str:
+        if self.argument is None:
+            return f"{self.rule}. Fix: {self.fix}."
+        return f"{self.argument}={self.value!r}: {self.rule}. Fix: {self.fix}."
+
+
+class InvalidArgumentsError(ValueError):
+    """Every problem with one construct's (or value's) arguments, in one error.
+
+    ``problems`` holds them one by one, so that a caller can report them in its own terms (the
+    app names the ``cdk.json`` key each argument came from).
+    """
+
+    def __init__(self, owner: str, problems: list[Problem]) -> None:
+        count = len(problems)
+        header = f"Invalid arguments for {owner} ({count} problem{'s' if count != 1 else ''}):"
+        super().__init__("\n  - ".join([header, *map(str, problems)]))
+        self.owner = owner
+        self.problems = tuple(problems)
+
+
 class ValidationProblems:
     """Collects the problems found in one construct's arguments.
 
@@ -49,14 +86,14 @@ class ValidationProblems:
     >>> problems.raise_if_any()
     Traceback (most recent call last):
     ...
-    ValueError: Invalid arguments for Model 'Classifier' (1 problem):
+    sagemaker_constructs._validation.InvalidArgumentsError: Invalid arguments for Model 'Classifier' (1 problem):
       - model_name='bad_name': must match [a-zA-Z0-9](-*[a-zA-Z0-9])*. Fix: use letters, digits and hyphens only.
     """  # noqa: E501
 
     def __init__(self, construct_type: str, construct_id: str | None = None) -> None:
         self._construct_type = construct_type
         self._construct_id = construct_id
-        self._problems: list[str] = []
+        self._problems: list[Problem] = []
 
     def __bool__(self) -> bool:
         return bool(self._problems)
@@ -66,12 +103,12 @@ class ValidationProblems:
 
     def add(self, argument: str, value: Any, rule: str, fix: str) -> None:
         """Record one problem: ``argument`` received ``value``, which breaks ``rule``."""
-        self._problems.append(f"{argument}={value!r}: {rule}. Fix: {fix}.")
+        self._problems.append(Problem(argument, value, rule, fix))
 
     def add_reported(self, report: str, fix: str) -> None:
         """Record a problem another checker reported, already naming argument, value and rule
         (for example the evaluator's policy parser)."""
-        self._problems.append(f"{report}. Fix: {fix}.")
+        self._problems.append(Problem(None, None, report, fix))
 
     def check(self, ok: bool, argument: str, value: Any, rule: str, fix: str) -> bool:
         """Record a problem unless ``ok``; returns ``ok`` so checks can be chained."""
@@ -166,13 +203,8 @@ class ValidationProblems:
             )
 
     def raise_if_any(self) -> None:
-        """Raise one ``ValueError`` listing every recorded problem."""
+        """Raise one :class:`InvalidArgumentsError` listing every recorded problem."""
         if not self._problems:
             return
-        count = len(self._problems)
         named = f" '{self._construct_id}'" if self._construct_id is not None else ""
-        header = (
-            f"Invalid arguments for {self._construct_type}{named} "
-            f"({count} problem{'s' if count != 1 else ''}):"
-        )
-        raise ValueError("\n  - ".join([header, *self._problems]))
+        raise InvalidArgumentsError(f"{self._construct_type}{named}", self._problems)
