@@ -254,6 +254,27 @@ TYPE_CASES: list[tuple[str, Callable[[], Any], str]] = [
         lambda: Endpoint.from_endpoint_name(_stack(), "E", 7),  # type: ignore[arg-type]
         r"Invalid arguments for Endpoint.from_endpoint_name 'E' .*endpoint_name=7",
     ),
+    # methods
+    (
+        "metric variant",
+        lambda: endpoint().metric_invocations(7),
+        r"Invalid arguments for EndpointBase.metric_invocations .*variant_name=7: must be a string",
+    ),
+    (
+        "metric period",
+        lambda: endpoint().metric_model_latency("main", period=60),
+        r"period=60: must be aws_cdk.Duration or None; got int",
+    ),
+    (
+        "grant a bucket name",
+        lambda: notebook().grant_read_write_bucket("my-bucket"),
+        r"bucket='my-bucket': must be aws_s3.IBucket; got str",
+    ),
+    (
+        "grant to a string",
+        lambda: pipeline().grant_start_execution("arn:aws:iam::111111111111:role/x"),
+        r"grantee='arn:aws:iam.*must be aws_iam.IGrantable; got str",
+    ),
     # construct ids are strings too
     ("construct id", lambda: Notebook(_stack(), 3), r"id=3: must be a string"),  # type: ignore[arg-type]
 ]

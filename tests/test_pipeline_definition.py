@@ -364,3 +364,48 @@ def test_all_problems_are_collected_in_document_order() -> None:
         "definition.Steps[A].DependsOn",
         "substitutions",
     ]
+
+
+@pytest.mark.parametrize(
+    ("type_", "arguments", "path", "kind"),
+    [
+        (
+            "Processing",
+            {"ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.t2.medium"}}},
+            "ProcessingResources.ClusterConfig.InstanceType",
+            "processing",
+        ),
+        (
+            "Training",
+            {"ResourceConfig": {"InstanceType": "ml.m5.huge"}},
+            "ResourceConfig",
+            "training",
+        ),
+        (
+            "Tuning",
+            {"TrainingJobDefinition": {"ResourceConfig": {"InstanceType": "m5.xlarge"}}},
+            "TrainingJobDefinition.ResourceConfig.InstanceType",
+            "training",
+        ),
+        (
+            "Transform",
+            {"TransformResources": {"InstanceType": "ml.t3.medium"}},
+            "TransformResources.InstanceType",
+            "batch transform",
+        ),
+    ],
+)
+def test_a_job_steps_instance_type_is_one_sagemaker_offers_for_that_job(
+    type_: str, arguments: dict[str, Any], path: str, kind: str
+) -> None:
+    found = messages(definition(step("Job", type_, Arguments=arguments)))
+    assert len(found) == 1
+    assert f"Steps[Job].Arguments.{path}" in found[0]
+    assert f"must be a SageMaker {kind} instance type" in found[0]
+
+
+def test_an_instance_type_from_a_parameter_is_known_only_at_execution() -> None:
+    arguments = {"ResourceConfig": {"InstanceType": {"Get": "Parameters.TrainingInstance"}}}
+    parameters = [{"Name": "TrainingInstance", "Type": "String", "DefaultValue": "ml.m5.xlarge"}]
+    document = definition(step("Job", "Training", Arguments=arguments), parameters=parameters)
+    assert messages(document) == []

@@ -50,6 +50,7 @@ __all__ = [
     "check_range",
     "check_region",
     "check_tags",
+    "instance_type_problem",
     "instance_types",
     "known_regions",
 ]
@@ -154,23 +155,30 @@ def instance_types(shape: str) -> frozenset[str]:
     return frozenset(typing.cast(StringShape, model.shape_for(shape)).enum)
 
 
-def check_instance_type(
-    problems: ValidationProblems, argument: str, value: str | None, shape: str
-) -> None:
-    """Check that ``value`` is one of the instance types SageMaker offers for ``shape``."""
-    if value is None or is_token(value) or value in instance_types(shape):
-        return
+def instance_type_problem(value: str, shape: str) -> tuple[str, str] | None:
+    """``(rule, fix)`` when ``value`` is not an instance type of ``shape``; ``None`` when it is."""
+    if value in instance_types(shape):
+        return None
     kind, example = _KIND[shape]
     close = difflib.get_close_matches(value, sorted(instance_types(shape)), n=3, cutoff=0.75)
     hint = f"did you mean {' or '.join(close)}? Otherwise " if close else ""
-    problems.add(
-        argument,
-        value,
+    return (
         f"must be {kind} (one of the {len(instance_types(shape))} that botocore's SageMaker "
         f"model lists for {shape})",
         f"{hint}pass a type such as '{example}' (a type newer than your botocore needs an "
         "upgraded boto3)",
     )
+
+
+def check_instance_type(
+    problems: ValidationProblems, argument: str, value: str | None, shape: str
+) -> None:
+    """Check that ``value`` is one of the instance types SageMaker offers for ``shape``."""
+    if value is None or is_token(value):
+        return
+    problem = instance_type_problem(value, shape)
+    if problem is not None:
+        problems.add(argument, value, *problem)
 
 
 # --------------------------------------------------------------------------- regions

@@ -25,6 +25,8 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import _aws as aws
+
 __all__ = [
     "JOB_STEP_TYPES",
     "KNOWN_STEP_TYPES",
@@ -300,6 +302,7 @@ def validate(
     steps = _steps(definition)
     _check_steps_list(definition, problems)
     names = _check_step_identities(steps, problems)
+    _check_instance_types(steps, problems)
     edges = _check_references(definition, steps, names, declared, problems)
     problems += _find_cycles(edges)
     if substitution_names is not None:
@@ -458,6 +461,31 @@ def _check_step_identities(steps: list[_Step], problems: list[Problem]) -> set[s
                 )
             )
     return names
+
+
+#: Where each job step names its instance type, and the botocore enum that lists the types.
+_INSTANCE_TYPES: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    "Processing": ((("ProcessingResources", "ClusterConfig", "InstanceType"), aws.PROCESSING),),
+    "Training": ((("ResourceConfig", "InstanceType"), aws.TRAINING),),
+    "Tuning": ((("TrainingJobDefinition", "ResourceConfig", "InstanceType"), aws.TRAINING),),
+    "Transform": ((("TransformResources", "InstanceType"), aws.TRANSFORM),),
+}
+
+
+def _check_instance_types(steps: list[_Step], problems: list[Problem]) -> None:
+    """A literal instance type of a job step must be one SageMaker offers for that job (a
+    ``{"Get": ...}`` parameter is only known at execution)."""
+    for step in steps:
+        for keys, shape in _INSTANCE_TYPES.get(step.type if isinstance(step.type, str) else "", ()):
+            value: Any = step.body.get("Arguments")
+            for key in keys:
+                value = value.get(key) if isinstance(value, Mapping) else None
+            if not isinstance(value, str):
+                continue
+            problem = aws.instance_type_problem(value, shape)
+            if problem is not None:
+                path = ".".join((f"{step.path}.Arguments", *keys))
+                problems.append(Problem(path, value, *problem))
 
 
 def _names_hint(names: set[str]) -> str:

@@ -295,10 +295,12 @@ class EndpointBase(Construct):
     def _check_variant(self, variant_name: str) -> None:
         """Raise when ``variant_name`` is not one of this endpoint's (when known)."""
 
+    @checked
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to invoke this endpoint (real-time, async and streaming)."""
         return grant_invoke_endpoint(grantee, self.endpoint_arn)
 
+    @checked
     def metric(
         self,
         metric_name: str,
@@ -318,36 +320,42 @@ class EndpointBase(Construct):
             period=period or cdk.Duration.minutes(1),
         )
 
+    @checked
     def metric_invocations(
         self, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
         """Requests sent to the variant. Default: ``Sum`` over 1 minute."""
         return self.metric("Invocations", variant_name, statistic=statistic, period=period)
 
+    @checked
     def metric_invocation_4xx_errors(
         self, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
         """Requests answered 4XX. Default: ``Sum`` over 1 minute."""
         return self.metric("Invocation4XXErrors", variant_name, statistic=statistic, period=period)
 
+    @checked
     def metric_invocation_5xx_errors(
         self, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
         """Requests answered 5XX. Default: ``Sum`` over 1 minute."""
         return self.metric("Invocation5XXErrors", variant_name, statistic=statistic, period=period)
 
+    @checked
     def metric_model_latency(
         self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
         """Time the model took to respond, in microseconds. Default: ``Average`` over 1 min."""
         return self.metric("ModelLatency", variant_name, statistic=statistic, period=period)
 
+    @checked
     def metric_overhead_latency(
         self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
         """SageMaker's own overhead, in microseconds. Default: ``Average`` over 1 minute."""
         return self.metric("OverheadLatency", variant_name, statistic=statistic, period=period)
 
+    @checked
     def metric_cpu_utilization(
         self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
@@ -360,6 +368,7 @@ class EndpointBase(Construct):
             period=period,
         )
 
+    @checked
     def metric_memory_utilization(
         self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
@@ -372,6 +381,7 @@ class EndpointBase(Construct):
             period=period,
         )
 
+    @checked
     def metric_gpu_utilization(
         self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
@@ -550,6 +560,7 @@ class Endpoint(EndpointBase):
     def endpoint_config_name(self) -> str:
         return self.endpoint_config.attr_endpoint_config_name
 
+    @checked
     def traffic_share(self, variant_name: str) -> float:
         """The share of requests ``variant_name`` receives initially: weight / sum of weights.
 

@@ -543,6 +543,7 @@ class Notebook(Construct):
             return self._scoped_role.grantee
         return self.role
 
+    @checked
     def grant_read_write_bucket(self, bucket: s3.IBucket, prefix: str | None = None) -> iam.Grant:
         """Read, write and delete objects under ``prefix`` (Default: the whole bucket).
 
@@ -601,6 +602,7 @@ class Notebook(Construct):
             )
         return grant
 
+    @checked
     def grant_start_pipeline(self, pipeline: str | _HasPipelineArn) -> iam.Grant:
         """Start, describe and list executions of one pipeline (a ``Pipeline``, an ARN, or an
         object with ``pipeline_arn``). A ``Pipeline`` grants it (``grant_start_execution``)."""
@@ -610,6 +612,7 @@ class Notebook(Construct):
         _check_arn("Notebook.grant_start_pipeline", self.node.id, "pipeline", arn, _PIPELINE_ARN)
         return grant_start_pipeline_execution(self, [arn])
 
+    @checked
     def grant_invoke_endpoint(self, endpoint: str | _HasEndpointArn) -> iam.Grant:
         """Invoke one endpoint (an ``Endpoint``, an ARN, or an object with ``endpoint_arn``):
         real-time, async and streaming. An ``Endpoint`` grants it (``grant_invoke``)."""

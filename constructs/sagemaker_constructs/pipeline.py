@@ -239,6 +239,7 @@ class _PipelineBase(Construct):
             arns.append(_pipeline_arn(self, self.pipeline_name, lowercase=False))
         return arns
 
+    @checked
     def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` start this pipeline and list its executions.
 
@@ -247,6 +248,7 @@ class _PipelineBase(Construct):
         """
         return grant_start_pipeline_execution(grantee, self._arns_for_policies())
 
+    @checked
     def grant_manage_executions(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` follow, stop and retry this pipeline's executions.
 
@@ -436,6 +438,7 @@ class Pipeline(_PipelineBase):
             return self._scoped_role.grantee
         return self.role
 
+    @checked
     def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
         """Add a permission the pipeline needs, for example ``lambda:InvokeFunction`` for a
         Lambda step (the created role keeps it in its one managed policy)."""

@@ -472,10 +472,12 @@ class CanaryRollout(Construct):
         """Network connections of the evaluator Lambda."""
         return self.evaluator.connections
 
+    @checked
     def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to start rollouts (``states:StartExecution``)."""
         return self.state_machine.grant_start_execution(grantee)
 
+    @checked
     def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to approve or reject steps (SendTaskSuccess/Failure/Heartbeat)."""
         return self.state_machine.grant_task_response(grantee)
@@ -500,6 +502,7 @@ class CanaryRollout(Construct):
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
 
+    @checked
     def grant_operate(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` everything ``sagemaker-rollout`` does with ``--state-machine``.
 
@@ -542,12 +545,14 @@ class CanaryRollout(Construct):
         )
         return machine.combine(executions).combine(endpoint).combine(lock)
 
+    @checked
     def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
         """Failed executions (rolled back or not). Default: Sum over 1 minute."""
         return self.state_machine.metric_failed(
             period=period or cdk.Duration.minutes(1), statistic="Sum"
         )
 
+    @checked
     def metric_executions_succeeded(
         self, *, period: cdk.Duration | None = None
     ) -> cloudwatch.Metric:
@@ -556,12 +561,14 @@ class CanaryRollout(Construct):
             period=period or cdk.Duration.minutes(1), statistic="Sum"
         )
 
+    @checked
     def metric_executions_started(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
         """Started rollouts. Default: Sum over 1 minute."""
         return self.state_machine.metric_started(
             period=period or cdk.Duration.minutes(1), statistic="Sum"
         )
 
+    @checked
     def metric_rollback_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
         """Executions that ended in ``RollbackFailed`` (from the execution log).
 
@@ -574,6 +581,7 @@ class CanaryRollout(Construct):
             period=period or cdk.Duration.minutes(1),
         )
 
+    @checked
     def metric_variant(
         self,
         metric_name: str,
