@@ -152,6 +152,12 @@ class EnvironmentStack(cdk.Stack):
                 )
 
         self.training_pipeline = self._training_pipeline(project, self.data.bucket)
+        # What code inside the VPC may reach through the S3 gateway endpoint: the data bucket
+        # and the buckets the models are loaded from.
+        models = [m for m in (config.model, config.candidate) if m is not None]
+        self.foundation.allow_buckets(
+            self.data.bucket.bucket_name, *(m.model_data_bucket for m in models)
+        )
 
         candidate = config.candidate
         self.model = self._model("Model", config.model)

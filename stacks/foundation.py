@@ -14,7 +14,7 @@ from sagemaker_constructs.roles import ScopedRole
 
 from .config import EnvironmentConfig, ExistingVpcConfig, NewVpcConfig
 
-__all__ = ["INTERFACE_ENDPOINTS", "Foundation"]
+__all__ = ["INTERFACE_ENDPOINTS", "S3_OBJECT_ACTIONS", "Foundation"]
 
 #: Interface endpoints for everything that runs inside the isolated subnets: notebooks
 #: (SageMaker API, STS, KMS, ECR for images, CloudWatch Logs), models and endpoints
@@ -35,6 +35,18 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 }
 
 
+#: What the environment's code may do with its own buckets through the S3 gateway endpoint.
+S3_OBJECT_ACTIONS = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+    "s3:ListBucketMultipartUploads",
+]
+
+
 class Foundation(Construct):
     """Isolated network, VPC endpoints, flow logs and a customer-managed KMS key.
 
@@ -42,6 +54,14 @@ class Foundation(Construct):
     are reached through the interface endpoints in :data:`INTERFACE_ENDPOINTS` and the S3
     gateway endpoint. ``key`` (rotation on) encrypts the flow logs and is the default key
     for what later layers store. ``subnets`` selects the isolated subnets.
+
+    **Endpoint policies.** Every interface endpoint admits only principals of this account
+    (``aws:PrincipalAccount``), so code inside the VPC cannot use it with credentials of
+    another account. The S3 gateway endpoint admits the buckets the environment names with
+    :meth:`allow_buckets` (principals of this account, :data:`S3_OBJECT_ACTIONS` only) and the
+    Amazon ECR layer bucket of the region (image layers are fetched with URLs that Amazon ECR
+    presigns, so that statement names no principal): code in a container cannot write
+    inference payloads to a bucket of another account through it.
     """
 
     def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig) -> None:
@@ -69,8 +89,27 @@ class Foundation(Construct):
         self.subnets = ec2.SubnetSelection(subnets=self.vpc.isolated_subnets)
 
         self.endpoint_security_group: ec2.SecurityGroup | None = None
+        self.s3_endpoint: ec2.GatewayVpcEndpoint | None = None
+        self._allowed: list[str] = []
         if create_endpoints:
             self._endpoints(vpc_config.cidr)
+
+    def allow_buckets(self, *bucket_names: str) -> None:
+        """Admit this account's principals to ``bucket_names`` through the S3 endpoint."""
+        if self.s3_endpoint is None or not bucket_names:
+            return
+        partition = cdk.Aws.PARTITION
+        arns = sorted(f"arn:{partition}:s3:::{name}" for name in set(bucket_names))
+        self.s3_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid=f"EnvironmentBuckets{len(self._allowed)}",
+                principals=[iam.AnyPrincipal()],
+                actions=S3_OBJECT_ACTIONS,
+                resources=[*arns, *(f"{arn}/*" for arn in arns)],
+                conditions={"StringEquals": {"aws:PrincipalAccount": cdk.Aws.ACCOUNT_ID}},
+            )
+        )
+        self._allowed.extend(arns)
 
     def _new_vpc(
         self, vpc_config: NewVpcConfig, config: EnvironmentConfig, removal: cdk.RemovalPolicy
@@ -141,8 +180,9 @@ class Foundation(Construct):
             ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from inside the VPC"
         )
         self.endpoint_security_group = security_group
+        this_account = {"StringEquals": {"aws:PrincipalAccount": cdk.Aws.ACCOUNT_ID}}
         for name, service in INTERFACE_ENDPOINTS.items():
-            self.vpc.add_interface_endpoint(
+            endpoint = self.vpc.add_interface_endpoint(
                 name,
                 service=service,
                 subnets=self.subnets,
@@ -150,13 +190,51 @@ class Foundation(Construct):
                 private_dns_enabled=True,
                 open=False,
             )
-        self.vpc.add_gateway_endpoint(
+            endpoint.add_to_policy(
+                iam.PolicyStatement(
+                    sid="PrincipalsOfThisAccount",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["*"],
+                    resources=["*"],
+                    conditions=this_account,
+                )
+            )
+        self.s3_endpoint = self.vpc.add_gateway_endpoint(
             "S3",
             service=ec2.GatewayVpcEndpointAwsService.S3,
             subnets=[self.subnets],
         )
-        self.vpc.add_gateway_endpoint(
+        self.s3_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="EcrImageLayers",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{cdk.Aws.PARTITION}:s3:::prod-{cdk.Aws.REGION}-starport-layer-bucket/*"
+                ],
+            )
+        )
+        dynamodb = self.vpc.add_gateway_endpoint(
             "DynamoDb",
             service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
             subnets=[self.subnets],
+        )
+        dynamodb.add_to_policy(
+            iam.PolicyStatement(
+                sid="TablesOfThisAccount",
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:Query",
+                    "dynamodb:DescribeTable",
+                ],
+                resources=[
+                    f"arn:{cdk.Aws.PARTITION}:dynamodb:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:table/*"
+                ],
+                conditions=this_account,
+            )
         )

@@ -98,6 +98,57 @@ def test_s3_and_dynamodb_are_gateway_endpoints(template: Template, service: str)
     )
 
 
+def test_interface_endpoints_admit_principals_of_this_account_only(template: Template) -> None:
+    endpoints = template.find_resources(
+        "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
+    )
+    assert len(endpoints) == len(INTERFACE_ENDPOINTS)
+    for endpoint in endpoints.values():
+        [statement] = endpoint["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"AWS": "*"}
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}
+        }
+
+
+def _gateway_policy(template: Template, service: str) -> list[dict[str, Any]]:
+    [endpoint] = [
+        e
+        for e in template.find_resources("AWS::EC2::VPCEndpoint").values()
+        if service in json.dumps(e["Properties"]["ServiceName"])
+    ]
+    return endpoint["Properties"]["PolicyDocument"]["Statement"]  # type: ignore[no-any-return]
+
+
+def test_the_s3_endpoint_reaches_the_environments_buckets_and_ecr_layers_only(
+    template: Template,
+) -> None:
+    statements = {s["Sid"]: s for s in _gateway_policy(template, ".s3")}
+    assert set(statements) == {"EcrImageLayers", "EnvironmentBuckets0"}
+    layers = json.dumps(statements["EcrImageLayers"]["Resource"])
+    assert "starport-layer-bucket/*" in layers
+    assert statements["EcrImageLayers"]["Action"] == "s3:GetObject"
+    buckets = statements["EnvironmentBuckets0"]
+    assert buckets["Condition"] == {
+        "StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}
+    }
+    assert all("*" not in action for action in buckets["Action"])
+    # each bucket and its objects, by name: the data bucket (generated) and the model bucket
+    names = [json.dumps(r) for r in buckets["Resource"]]
+    assert len(names) == 4
+    assert sum("DataBucket" in n for n in names) == 2
+    assert sum("s3:::sagemaker-constructs-models-" in n for n in names) == 2
+    assert all("*" not in n.replace("/*", "") for n in names)
+
+
+def test_the_dynamodb_endpoint_reaches_tables_of_this_account_only(template: Template) -> None:
+    [statement] = _gateway_policy(template, ".dynamodb")
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}
+    }
+    assert all(a.startswith("dynamodb:") and "*" not in a for a in statement["Action"])
+
+
 def test_endpoints_accept_https_from_the_vpc_only(template: Template) -> None:
     groups = template.find_resources(
         "AWS::EC2::SecurityGroup",
