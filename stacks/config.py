@@ -198,6 +198,9 @@ class EnvironmentConfig:
     network_isolation: bool = False
     #: Retain stateful resources (keys, logs, buckets) when the stack is deleted.
     retain_data: bool = False
+    #: Retention of the log groups the environment creates for SageMaker (notebooks, jobs,
+    #: endpoints) and for its custom resources, in days (a CloudWatch Logs retention value).
+    log_retention_days: int = 365
     vpc: NewVpcConfig | ExistingVpcConfig = dataclasses.field(default_factory=NewVpcConfig)
     tags: Mapping[str, str] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
 
@@ -395,6 +398,12 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
             zone,
             f"a zone of {env.region}, such as {env.region}a",
         )
+    _check(
+        env.log_retention_days in _LOG_RETENTION_DAYS,
+        f"{path}.log_retention_days",
+        env.log_retention_days,
+        f"one of {', '.join(map(str, _LOG_RETENTION_DAYS))}",
+    )
     if isinstance(vpc, NewVpcConfig):
         _check(
             vpc.flow_log_retention_days in _LOG_RETENTION_DAYS,

@@ -14,7 +14,17 @@ from sagemaker_constructs.roles import ScopedRole
 
 from .config import EnvironmentConfig, ExistingVpcConfig, NewVpcConfig
 
-__all__ = ["INTERFACE_ENDPOINTS", "S3_OBJECT_ACTIONS", "Foundation"]
+__all__ = ["INTERFACE_ENDPOINTS", "S3_OBJECT_ACTIONS", "SAGEMAKER_LOG_GROUPS", "Foundation"]
+
+#: The log groups SageMaker writes to for every notebook instance and job of an account and
+#: region (it creates them on first use, unencrypted and kept forever, unless they exist).
+#: One environment per account and region, so the foundation owns them.
+SAGEMAKER_LOG_GROUPS = {
+    "NotebookInstances": "/aws/sagemaker/NotebookInstances",
+    "TrainingJobs": "/aws/sagemaker/TrainingJobs",
+    "ProcessingJobs": "/aws/sagemaker/ProcessingJobs",
+    "TransformJobs": "/aws/sagemaker/TransformJobs",
+}
 
 #: Interface endpoints for everything that runs inside the isolated subnets: notebooks
 #: (SageMaker API, STS, KMS, ECR for images, CloudWatch Logs), models and endpoints
@@ -88,6 +98,8 @@ class Foundation(Construct):
             create_endpoints = vpc_config.create_endpoints
         self.subnets = ec2.SubnetSelection(subnets=self.vpc.isolated_subnets)
 
+        self.log_groups = self._sagemaker_log_groups(config, removal)
+
         self.endpoint_security_group: ec2.SecurityGroup | None = None
         self.s3_endpoint: ec2.GatewayVpcEndpoint | None = None
         self._allowed: list[str] = []
@@ -129,6 +141,7 @@ class Foundation(Construct):
             ],
             restrict_default_security_group=True,
         )
+        self._custom_resource_logs(removal, config.log_retention_days)
         flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
@@ -157,6 +170,41 @@ class Foundation(Construct):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
         return vpc
+
+    def _sagemaker_log_groups(
+        self, config: EnvironmentConfig, removal: cdk.RemovalPolicy
+    ) -> dict[str, logs.LogGroup]:
+        """SageMaker's account-wide log groups, with the environment's key and retention."""
+        scope = Construct(self, "SageMakerLogs")
+        return {
+            id: logs.LogGroup(
+                scope,
+                id,
+                log_group_name=name,
+                encryption_key=self.key,
+                retention=retention(config.log_retention_days),
+                removal_policy=removal,
+            )
+            for id, name in SAGEMAKER_LOG_GROUPS.items()
+        }
+
+    def _custom_resource_logs(self, removal: cdk.RemovalPolicy, days: int) -> None:
+        """The handler of CDK's ``Custom::VpcRestrictDefaultSG`` logs to an encrypted group with
+        a retention of ours (it would otherwise create ``/aws/lambda/...`` on first run)."""
+        stack = cdk.Stack.of(self)
+        provider = stack.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        handler = provider.node.try_find_child("Handler") if provider is not None else None
+        if not isinstance(handler, cdk.CfnResource):
+            return
+        group = logs.LogGroup(
+            self,
+            "RestrictDefaultSecurityGroupLogs",
+            encryption_key=self.key,
+            retention=retention(days),
+            removal_policy=removal,
+        )
+        handler.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
+        handler.add_dependency(group.node.default_child)  # type: ignore[arg-type]
 
     def _existing_vpc(self, vpc_config: ExistingVpcConfig) -> ec2.IVpc:
         return ec2.Vpc.from_vpc_attributes(

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 from cdk_testing import SynthesizedApp, cfn_lint
 
 from stacks.environment_stack import variant_name
-from stacks.foundation import INTERFACE_ENDPOINTS
+from stacks.foundation import INTERFACE_ENDPOINTS, SAGEMAKER_LOG_GROUPS
 
 ENVIRONMENTS = ("dev", "test", "prod")
 
@@ -147,6 +147,30 @@ def test_the_dynamodb_endpoint_reaches_tables_of_this_account_only(template: Tem
         "StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}
     }
     assert all(a.startswith("dynamodb:") and "*" not in a for a in statement["Action"])
+
+
+def test_sagemakers_account_wide_log_groups_are_created_encrypted_with_a_retention(
+    template: Template,
+) -> None:
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    by_name = {g["Properties"].get("LogGroupName"): g["Properties"] for g in groups.values()}
+    for name in SAGEMAKER_LOG_GROUPS.values():
+        assert name in by_name, name
+        assert "KmsKeyId" in by_name[name]
+        assert by_name[name]["RetentionInDays"] == 365
+
+
+def test_every_log_group_is_encrypted_and_expires(template: Template) -> None:
+    for group in template.find_resources("AWS::Logs::LogGroup").values():
+        assert "KmsKeyId" in group["Properties"]
+        assert "RetentionInDays" in group["Properties"]
+
+
+def test_every_function_logs_to_a_log_group_of_the_stack(template: Template) -> None:
+    """Lambda would otherwise create /aws/lambda/<name> on first run: unencrypted, forever."""
+    groups = set(template.find_resources("AWS::Logs::LogGroup"))
+    for function in template.find_resources("AWS::Lambda::Function").values():
+        assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups
 
 
 def test_endpoints_accept_https_from_the_vpc_only(template: Template) -> None:
