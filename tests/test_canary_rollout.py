@@ -141,6 +141,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
     rollout.grant_start_execution(deployer.grantee)
     rollout.grant_approve(deployer.grantee)
+    acknowledge_wildcard_resources(deployer.policy, "execution names are chosen at start time")
     operator = ScopedRole(
         stack, "Operator", assumed_by=iam.AccountRootPrincipal(), description="operator"
     )
@@ -413,7 +414,12 @@ TASK_ACTIONS = {
     "arn:aws:states:::dynamodb:deleteItem": "dynamodb:DeleteItem",
 }
 #: Statements of the state machine's role that serve no task (log delivery, tracing, the key).
-NON_TASK_SIDS = {"LogDeliveryAndXRay", "EncryptNotifications"}
+NON_TASK_SIDS = {
+    "LogDeliveryAndXRay",
+    "EncryptNotifications",
+    "EncryptExecutionData",
+    "EncryptLoggedExecutionData",
+}
 
 
 class _RefNames(dict[str, str]):
@@ -531,8 +537,29 @@ def test_grant_operate_returns_every_statement_it_granted(synthesized: Synthesiz
         "states:StopExecution",
         "sagemaker:UpdateEndpointWeightsAndCapacities",
         "dynamodb:DeleteItem",  # abort releases the lock
+        "kms:Decrypt",  # the execution history is encrypted with the rollout's key
     } <= actions
-    assert len(granted) == 4
+    assert len(granted) == 5
+
+
+def test_operating_a_rollout_does_not_include_approving_it(synthesized: Synthesized) -> None:
+    """Separation of duties: whoever runs rollouts cannot answer their approval gates."""
+    granted = synthesized.operate_grant.principal_statements
+    actions = {a for statement in granted for a in statement.actions}
+    assert not {a for a in actions if a.startswith("states:SendTask")}
+
+
+def test_execution_data_is_encrypted_with_the_rollouts_key(synthesized: Synthesized) -> None:
+    machines = _resources(synthesized.raw, "AWS::StepFunctions::StateMachine")
+    for machine in machines.values():
+        encryption = machine["Properties"]["EncryptionConfiguration"]
+        assert encryption["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+        assert "Key" in json.dumps(encryption["KmsKeyId"])
+    statements = {s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedRolePolicy")}
+    context = statements["EncryptExecutionData"]["Condition"]["StringEquals"]
+    assert list(context) == ["kms:EncryptionContext:aws:states:stateMachineArn"]
+    guard = {s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedGuardRolePolicy")}
+    assert guard["ReadExecutionData"]["Action"] == "kms:Decrypt"
 
 
 def test_state_machine_role_may_use_the_topic_key(synthesized: Synthesized) -> None:
@@ -585,7 +612,13 @@ def test_grants_start_and_approve_on_this_state_machine_only(synthesized: Synthe
         iter(_resources(synthesized.raw, "AWS::StepFunctions::StateMachine", "Rollout"))
     )
     for statement in statements:
-        assert json.dumps(statement["Resource"]) == json.dumps({"Ref": machine_id})
+        resource = json.dumps(statement["Resource"])
+        # the state machine, its executions (to find the waiting task) or its key (to read them)
+        assert (
+            resource == json.dumps({"Ref": machine_id})
+            or "execution:Rollouts-Rollout-" in resource
+            or "RolloutKey" in resource
+        ), resource
 
 
 # -- alarms and dashboard -------------------------------------------------------------------------
@@ -701,7 +734,9 @@ def test_fails_when_interval_is_below_one_minute() -> None:
 
 
 def test_fails_when_bake_time_is_shorter_than_the_interval() -> None:
-    with pytest.raises(ValueError, match=r"bake_time='120 seconds': must be at least the interval"):
+    with pytest.raises(
+        ValueError, match=r"bake_time, interval='120 s, 300 s': bake_time must be at least interval"
+    ):
         _build(bake_time=cdk.Duration.minutes(2), interval=cdk.Duration.minutes(5))
 
 

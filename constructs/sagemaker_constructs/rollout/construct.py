@@ -84,7 +84,7 @@ from .contract import (
 )
 from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
-from .functions import encrypt_notifications
+from .functions import encrypt_notifications, read_execution_data
 from .guard import add_guard
 from .lock_table import RolloutLockTable
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
@@ -360,6 +360,36 @@ class CanaryRollout(Construct):
             ),
         )
         encrypt_notifications(role, topic_key)
+        # Execution data (inputs, outputs, approval tokens in the history) is encrypted with
+        # the rollout's key: the state machine reads and writes it under its own ARN as the
+        # encryption context, and log delivery writes the execution data to the log group.
+        stack = cdk.Stack.of(self)
+        role.add_statements(
+            iam.PolicyStatement(
+                sid="EncryptExecutionData",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:states:stateMachineArn": self.state_machine_arn
+                    }
+                },
+            ),
+            iam.PolicyStatement(
+                sid="EncryptLoggedExecutionData",
+                actions=["kms:GenerateDataKey"],
+                resources=[self.encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:SourceArn": stack.format_arn(
+                            service="logs",
+                            resource="*",
+                            arn_format=cdk.ArnFormat.NO_RESOURCE_NAME,
+                        )
+                    }
+                },
+            ),
+        )
         acknowledge_wildcard_resources(
             role.policy,
             "states:DescribeExecution only: the endpoint's lock may be held by an execution of "
@@ -393,6 +423,9 @@ class CanaryRollout(Construct):
                 include_execution_data=True,
             ),
             tracing_enabled=True,
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(
+                self.encryption_key
+            ),
         )
         state_machine.node.add_dependency(self._role.policy)
         # The command line (``sagemaker-rollout``) finds a rollout's endpoint by these tags.
@@ -479,8 +512,29 @@ class CanaryRollout(Construct):
 
     @checked
     def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to approve or reject steps (SendTaskSuccess/Failure/Heartbeat)."""
-        return self.state_machine.grant_task_response(grantee)
+        """Allow ``grantee`` to approve or reject steps: what ``sagemaker-rollout approve`` and
+        ``reject`` do (find the waiting task in the encrypted history, answer it).
+
+        Kept apart from :meth:`grant_operate` (separation of duties): whoever runs rollouts
+        cannot approve their own gates.
+        """
+        respond = self.state_machine.grant_task_response(grantee)
+        read = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+            resource_arns=[self.executions_arn],
+        )
+        return respond.combine(read).combine(self._grant_read_execution_data(grantee))
+
+    def _grant_read_execution_data(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``kms:Decrypt`` of the execution data, through Step Functions only."""
+        statement = read_execution_data(self, self.encryption_key, self.state_machine_arn)
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=statement.actions,
+            resource_arns=statement.resources,
+            conditions=statement.conditions,
+        )
 
     @property
     def _any_execution_arn(self) -> str:
@@ -504,13 +558,15 @@ class CanaryRollout(Construct):
 
     @checked
     def grant_operate(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` everything ``sagemaker-rollout`` does with ``--state-machine``.
+        """Allow ``grantee`` to run rollouts: what ``sagemaker-rollout`` does with
+        ``--state-machine`` except approving.
 
-        Start, watch (describe, history, tags, endpoint weights), approve and reject, and
-        abort (stop the execution and put all traffic back on the baseline variant). The
-        execution ARNs are ``<state machine>:*``, named at start time. ``abort`` also releases
-        the endpoint's lock in the stack's lock table. Returns the combined grant of the four
-        statements (state machine, executions, endpoint, lock table).
+        Start, watch (describe, history, tags, endpoint weights) and abort (stop the execution
+        and put all traffic back on the baseline variant). Approving and rejecting a gate is
+        :meth:`grant_approve`'s, for someone else (separation of duties). The execution ARNs
+        are ``<state machine>:*``, named at start time. ``abort`` also releases the endpoint's
+        lock in the stack's lock table. Returns the combined grant of the five statements
+        (state machine, executions, execution data key, endpoint, lock table).
         """
         machine = iam.Grant.add_to_principal(
             grantee=grantee,
@@ -519,8 +575,6 @@ class CanaryRollout(Construct):
                 "states:DescribeStateMachine",
                 "states:ListExecutions",
                 "states:ListTagsForResource",
-                "states:SendTaskSuccess",
-                "states:SendTaskFailure",
             ],
             resource_arns=[self.state_machine_arn],
         )
@@ -543,7 +597,8 @@ class CanaryRollout(Construct):
             actions=["dynamodb:GetItem", "dynamodb:DeleteItem"],
             resource_arns=[self.lock_table.table_arn],
         )
-        return machine.combine(executions).combine(endpoint).combine(lock)
+        data = self._grant_read_execution_data(grantee)
+        return machine.combine(executions).combine(data).combine(endpoint).combine(lock)
 
     @checked
     def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:

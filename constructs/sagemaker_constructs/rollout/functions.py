@@ -20,6 +20,7 @@ from ..roles import ScopedRole
 __all__ = [
     "RUNTIME",
     "encrypt_notifications",
+    "read_execution_data",
     "role_and_logs",
     "rollout_function",
     "tracing_and_vpc_statement",
@@ -122,6 +123,24 @@ def tracing_and_vpc_statement() -> iam.PolicyStatement:
             "ec2:UnassignPrivateIpAddresses",
         ],
         resources=["*"],
+    )
+
+
+def read_execution_data(
+    scope: Construct, key: kms.IKey, state_machine_arn: str
+) -> iam.PolicyStatement:
+    """``kms:Decrypt`` of a state machine's encrypted execution data (what DescribeExecution and
+    GetExecutionHistory need), through Step Functions only and for that state machine only."""
+    return iam.PolicyStatement(
+        sid="ReadExecutionData",
+        actions=["kms:Decrypt"],
+        resources=[key.key_arn],
+        conditions={
+            "StringEquals": {
+                "kms:ViaService": f"states.{cdk.Stack.of(scope).region}.amazonaws.com",
+                "kms:EncryptionContext:aws:states:stateMachineArn": state_machine_arn,
+            }
+        },
     )
 
 

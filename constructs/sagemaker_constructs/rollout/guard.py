@@ -29,6 +29,7 @@ from ..compliance import acknowledge, acknowledge_wildcard_resources
 from ..roles import ScopedRole
 from .functions import (
     encrypt_notifications,
+    read_execution_data,
     role_and_logs,
     rollout_function,
     tracing_and_vpc_statement,
@@ -140,6 +141,7 @@ def add_guard(
             targets.LambdaFunction(function, dead_letter_queue=dead_letters, retry_attempts=4)
         ],
     )
+    role.add_statements(read_execution_data(scope, encryption_key, state_machine.state_machine_arn))
     _grant(
         role,
         endpoint_arn=endpoint_arn,
