@@ -5,26 +5,36 @@ SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PYTHON := $(VENV)/bin/python
+DEV_LOCK := requirements/dev.lock
+LOCK_VENV := .venv-lock
 # The pinned Node.js 22 and CDK CLI from node_modules come first, then the project's venv.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup synth test lint typecheck unit bench clean
+.PHONY: help setup synth test lint typecheck unit bench lock clean
 
 help:
 	@echo "make synth   set up, then synthesize every stack with all compliance checks into cdk.out/"
 	@echo "make test    set up, then lint, type-check and run the whole test suite"
 	@echo "make bench   run the benchmarks in benchmarks/"
+	@echo "make lock    refresh requirements/*.lock from pyproject.toml (UPGRADE=1: newest allowed pins)"
 	@echo "make clean   remove cdk.out/ and caches (keeps .venv/ and node_modules/)"
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the lock: every package pinned and hash-checked, then the project itself without
+# resolving anything (--no-deps; --no-build-isolation builds it with the locked hatchling).
+# The venv keeps the pip its Python ships: nothing is installed that the lock does not pin.
+# --no-compile: Python compiles the modules a run imports, not all of aws-cdk-lib's (half the time).
+$(VENV)/.installed: pyproject.toml $(DEV_LOCK)
+	@$(PYTHON_BOOTSTRAP) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+		|| echo "warning: $(DEV_LOCK) is resolved for Python 3.11; $(PYTHON_BOOTSTRAP) is $$($(PYTHON_BOOTSTRAP) --version)"
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet --no-compile --require-hashes -r $(DEV_LOCK)
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PYTHON) -m pip check
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -57,6 +67,12 @@ bench: setup
 	$(PYTHON) benchmarks/cli_startup.py
 	$(PYTHON) benchmarks/rollout_simulation.py --quick
 	$(PYTHON) benchmarks/rollout_fidelity.py --quick
+
+# pip-tools, itself pinned with hashes, in a venv of its own; tools/lock.py says what it writes.
+lock:
+	$(PYTHON_BOOTSTRAP) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements/lock-tools.lock
+	$(LOCK_VENV)/bin/python tools/lock.py $(if $(UPGRADE),--upgrade)
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache dist build

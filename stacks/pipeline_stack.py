@@ -1,4 +1,10 @@
-"""Multi-account promotion with CDK Pipelines: dev -> test -> (manual approval) -> prod."""
+"""Multi-account promotion with CDK Pipelines: dev -> test -> (manual approval) -> prod.
+
+The pipeline runs pinned code only: the npm tools at package.json's exact versions, Python
+packages from hash-checked lock files (requirements/), and no step before the production
+approval can change the pipeline itself (self-mutation is off; an administrator deploys
+pipeline changes with ``cdk deploy``).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,17 @@ from sagemaker_constructs.compliance import acknowledge
 from .buckets import LoggedBucket
 from .config import AppConfig, EnvironmentConfig
 from .environment_stack import EnvironmentStack, rollout_operator_role_name
+from .toolchain import npm_toolchain
 
-__all__ = ["EnvironmentStage", "PipelineStack"]
+__all__ = ["PYTHON_VERSION", "ROLLOUT_LOCK", "EnvironmentStage", "PipelineStack"]
+
+#: The Python every CodeBuild step runs (runtime-versions): the one requirements/*.lock are
+#: resolved for.
+PYTHON_VERSION = "3.11"
+#: What the CanaryRollout step installs, hash-checked, before the project itself (--no-deps).
+ROLLOUT_LOCK = "requirements/rollout.lock"
+#: Where the CanaryRollout step installs sagemaker-rollout: a venv of its own.
+_ROLLOUT_VENV = "/tmp/rollout-venv"  # noqa: S108 (CodeBuild's own, single-use build container)
 
 #: Why the findings on resources that CDK Pipelines generates are acknowledged there and
 #: only there. Each reason names what CDK Pipelines does and why it cannot be configured.
@@ -66,11 +81,16 @@ class PipelineStack(cdk.Stack):
     """A CDK Pipelines (``pipelines.CodePipeline``) pipeline in the tooling account.
 
     - Source: the configured CodeConnections connection, repository and branch.
-    - Synth: the project's own ``make synth`` (the same two-command set-up as on a laptop).
-    - Self-mutation on; cross-account KMS keys with rotation.
+    - Synth: the project's own ``make synth`` (the same two-command set-up as on a laptop:
+      Python packages from requirements/dev.lock, the CDK CLI from package-lock.json).
+    - Self-mutation off: a commit cannot change the pipeline (nor remove the approval) before
+      a person approved; pipeline changes are deployed with ``cdk deploy`` by an administrator.
+    - Asset publishing and the CDK CLI at the exact versions of package.json; every CodeBuild
+      step on Python 3.11; the asset role starts no builds.
     - One stage per environment in promotion order (dev -> test -> prod), each deployed to
       its own account and region; a manual approval before prod.
-    - The artifact bucket is versioned, KMS-encrypted, TLS-only and logs access.
+    - Cross-account KMS keys with rotation; the artifact bucket is versioned, KMS-encrypted,
+      TLS-only and logs access.
     """
 
     def __init__(
@@ -94,6 +114,7 @@ class PipelineStack(cdk.Stack):
         cdk.Tags.of(self).add("Project", config.project)
         cdk.Tags.of(self).add("Environment", "pipeline")
 
+        toolchain = npm_toolchain()
         artifact_bucket = self._artifact_bucket()
         self.source = pipelines.CodePipelineSource.connection(
             pipeline_config.repository,
@@ -115,13 +136,22 @@ class PipelineStack(cdk.Stack):
             artifact_bucket=artifact_bucket,
             cross_account_keys=True,
             enable_key_rotation=True,
-            self_mutation=True,
+            # Off: with self-mutation, any commit would redeploy the pipeline (and could drop
+            # the production approval) before anyone approved it. See the README.
+            self_mutation=False,
+            cli_version=toolchain.cdk_cli,
+            cdk_assets_cli_version=toolchain.cdk_assets,
+            # One asset project whose buildspec travels in the cloud assembly: assets a commit
+            # adds or changes are published without redeploying the pipeline.
             publish_assets_in_parallel=False,
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(
                     build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
                     compute_type=codebuild.ComputeType.MEDIUM,
-                )
+                ),
+                partial_build_spec=codebuild.BuildSpec.from_object(
+                    {"phases": {"install": {"runtime-versions": {"python": PYTHON_VERSION}}}}
+                ),
             ),
         )
         self.stages: list[EnvironmentStage] = []
@@ -149,6 +179,7 @@ class PipelineStack(cdk.Stack):
 
         # Generate the pipeline now so its generated resources can be acknowledged precisely.
         self.pipeline.build_pipeline()
+        self._asset_roles_start_no_builds(self.pipeline)
         self._acknowledge_generated(self.pipeline)
 
     def _rollout_step(
@@ -174,9 +205,18 @@ class PipelineStack(cdk.Stack):
             input=self.source,
             env_from_cfn_outputs={"ROLLOUT_STATE_MACHINE_ARN": rollout_output},
             env={"ROLLOUT_ROLE_ARN": operator_role_arn, "ROLLOUT_REGION": env.region},
-            install_commands=["python3 -m pip install --quiet ."],
+            # Exactly the rollout lock (hash-checked), then the project without resolving
+            # anything: the step runs the boto3 the tests ran, and nothing unpinned.
+            install_commands=[
+                f"python3 -m venv {_ROLLOUT_VENV}",
+                f"{_ROLLOUT_VENV}/bin/python -m pip install --quiet --require-hashes "
+                f"-r {ROLLOUT_LOCK}",
+                f"{_ROLLOUT_VENV}/bin/python -m pip install --quiet --no-deps "
+                "--no-build-isolation .",
+            ],
             commands=[
-                'sagemaker-rollout --region "$ROLLOUT_REGION" --role-arn "$ROLLOUT_ROLE_ARN" '
+                f'{_ROLLOUT_VENV}/bin/sagemaker-rollout --region "$ROLLOUT_REGION" '
+                '--role-arn "$ROLLOUT_ROLE_ARN" '
                 'start --state-machine "$ROLLOUT_STATE_MACHINE_ARN" --watch --interval 30'
             ],
             role_policy_statements=[
@@ -204,6 +244,34 @@ class PipelineStack(cdk.Stack):
             ),
         )
         return artifacts.bucket
+
+    @staticmethod
+    def _asset_roles_start_no_builds(pipeline: pipelines.CodePipeline) -> None:
+        """Remove ``codebuild:StartBuild``/``StopBuild``/``BatchGetBuilds`` on ``*`` from the
+        asset publishing roles.
+
+        CDK Pipelines gives every asset role (``Assets/FileRole``, ``Assets/DockerRole``) that
+        statement when it creates the role, and offers no property to leave it out. The role
+        is only the asset CodeBuild project's service role (trusted by codebuild.amazonaws.com
+        alone): the pipeline starts that project with its own CodeBuild action role, whose
+        ``StartBuild`` is already scoped to each project. Code running in the asset build
+        (the npm package cdk-assets) would only use it to start other builds; it could start
+        any project in the account with a buildspec override. Narrowing it to the pipeline's
+        own projects would still let it run commands with their roles, so the statement is
+        dropped from the generated policy document (an escape hatch, tested on the template).
+        Call it after ``build_pipeline()``: CDK Pipelines adds nothing to these roles later.
+        """
+        assets = pipeline.node.try_find_child("Assets")
+        if assets is None:
+            return
+        for policy in assets.node.find_all():
+            if not isinstance(policy, iam.CfnPolicy):
+                continue
+            document = cdk.Stack.of(policy).resolve(policy.policy_document)
+            statements = document.get("Statement", [])
+            kept = [s for s in statements if not _codebuild_builds_on_anything(s)]
+            if len(kept) != len(statements):
+                policy.policy_document = {**document, "Statement": kept}
 
     @staticmethod
     def _acknowledge_generated(pipeline: pipelines.CodePipeline) -> None:
@@ -236,3 +304,19 @@ class PipelineStack(cdk.Stack):
                         f"{pack}::{pack}-CodeBuildProjectSourceRepoUrl",
                         _GENERATED_PROJECT_REASON,
                     )
+
+
+def _codebuild_builds_on_anything(statement: dict[str, Any]) -> bool:
+    """Whether an IAM statement allows starting, stopping or reading builds on ``*``."""
+    actions = statement.get("Action", [])
+    actions = actions if isinstance(actions, list) else [actions]
+    return (
+        statement.get("Effect") == "Allow"
+        and statement.get("Resource") == "*"
+        and any(a in _BUILD_ACTIONS for a in actions)
+    )
+
+
+_BUILD_ACTIONS = frozenset(
+    {"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"}
+)
