@@ -15,22 +15,29 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from cdk_testing import SynthesizedApp
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from sagemaker_constructs import (
     CanaryRollout,
+    CapacitySize,
     ContainerDefinition,
     ContainerImage,
+    DataCapture,
+    DeploymentGuardrails,
     Endpoint,
     InstanceScaling,
+    LifecycleScript,
     Model,
     ModelData,
     Notebook,
     Pipeline,
     PipelineDefinition,
     ProductionVariant,
+    S3Backup,
     ServerlessVariant,
+    TrafficRouting,
     VariantAutoscaling,
     _aws,
     _instance_types,
@@ -75,6 +82,10 @@ def _vpc(stack: cdk.Stack) -> ec2.IVpc:
         availability_zones=["us-east-1a"],
         isolated_subnet_ids=["subnet-0123456789abcdef0"],
     )
+
+
+def _bucket() -> s3.IBucket:
+    return s3.Bucket.from_bucket_name(_stack(), "Bucket", "bucket")
 
 
 def notebook(**overrides: Any) -> Notebook:
@@ -257,23 +268,52 @@ TYPE_CASES: list[tuple[str, Callable[[], Any], str]] = [
     # methods
     (
         "metric variant",
-        lambda: endpoint().metric_invocations(7),
+        lambda: endpoint().metric_invocations(7),  # type: ignore[arg-type]
         r"Invalid arguments for EndpointBase.metric_invocations .*variant_name=7: must be a string",
     ),
     (
         "metric period",
-        lambda: endpoint().metric_model_latency("main", period=60),
+        lambda: endpoint().metric_model_latency("main", period=60),  # type: ignore[arg-type]
         r"period=60: must be aws_cdk.Duration or None; got int",
     ),
     (
         "grant a bucket name",
-        lambda: notebook().grant_read_write_bucket("my-bucket"),
+        lambda: notebook().grant_read_write_bucket("my-bucket"),  # type: ignore[arg-type]
         r"bucket='my-bucket': must be aws_s3.IBucket; got str",
     ),
     (
         "grant to a string",
-        lambda: pipeline().grant_start_execution("arn:aws:iam::111111111111:role/x"),
+        lambda: pipeline().grant_start_execution("arn:aws:iam::111111111111:role/x"),  # type: ignore[arg-type]
         r"grantee='arn:aws:iam.*must be aws_iam.IGrantable; got str",
+    ),
+    # numbers JavaScript holds exactly (10**30 became 1e+30, no integer to CloudFormation)
+    (
+        "int beyond 2**53",
+        lambda: rollout(evaluator_reserved_concurrency=10**30),
+        r"evaluator_reserved_concurrency=10{30}: must be between -9007199254740991 and "
+        r"9007199254740991",
+    ),
+    # text a template can hold (cfn-lint could not even read the template)
+    (
+        "DEL in a description",
+        lambda: pipeline(description="del\x7f"),
+        r"description='del\\x7f': must be text a template can hold, and U\+007F \(position 3\)",
+    ),
+    (
+        "unpaired surrogate in a tag",
+        lambda: pipeline(tags={"team": "\ud800"}),
+        r"tags\['team'\]='\\ud800': must be text a template can hold",
+    ),
+    # factories name their own arguments (not the field they fill)
+    (
+        "linear step size",
+        lambda: TrafficRouting.linear(False, wait_interval=cdk.Duration.minutes(1)),  # type: ignore[arg-type]
+        r"Invalid arguments for TrafficRouting.linear .*step_size=False: must be CapacitySize",
+    ),
+    (
+        "script file from a number",
+        lambda: LifecycleScript.from_file(5),  # type: ignore[arg-type]
+        r"Invalid arguments for LifecycleScript.from_file .*path=5",
     ),
     # construct ids are strings too
     ("construct id", lambda: Notebook(_stack(), 3), r"id=3: must be a string"),  # type: ignore[arg-type]
@@ -405,6 +445,55 @@ RULE_CASES: list[tuple[str, Callable[[], Any], str]] = [
         lambda: VariantAutoscaling(max_capacity=2, target_invocations_per_instance=math.nan),
         r"target_invocations_per_instance=nan: must be a finite number",
     ),
+    # SageMaker matches S3 URIs with (.*), whose '.' matches no line break
+    (
+        "line break in an S3 prefix",
+        lambda: endpoint(
+            data_capture=DataCapture(destination_bucket=_bucket(), prefix="line\nbreak")
+        ),
+        r"data_capture.prefix='line\\nbreak': must not hold a line break \(U\+000A at position 4\)",
+    ),
+    (
+        "line separator in a model data URL",
+        lambda: model(containers=[container(model_data=ModelData.from_url("s3://b/a\u2028b"))]),
+        r"containers\[0\]\.model_data='s3://b/a\\u2028b': must not hold a line break",
+    ),
+    # what crashed before: 24 % 0, a NUL in a path
+    (
+        "backup every 0 minutes",
+        lambda: notebook(s3_backup=S3Backup(_bucket(), interval=cdk.Duration.millis(0))),
+        r"s3_backup.interval='0 minutes': must be 5, 10, 15, 20 or 30 minutes",
+    ),
+    (
+        "script path with a NUL",
+        lambda: notebook(on_create=LifecycleScript(path="bad\x00")),  # type: ignore[arg-type]
+        r"on_create='bad\\x00': cannot be read",
+    ),
+    # a rule between arguments names each of them
+    (
+        "step size against the instance count",
+        lambda: endpoint(
+            variants=[variant(_stack(), initial_instance_count=1)],
+            deployment_guardrails=DeploymentGuardrails(
+                traffic_routing=TrafficRouting.linear(
+                    CapacitySize.instance_count(1), wait_interval=cdk.Duration.minutes(1)
+                )
+            ),
+        ),
+        r"linear_step_size, variants\[0\]\.initial_instance_count=1: must be 10-50%",
+    ),
+    (
+        "local NVMe storage and a volume size",
+        lambda: endpoint(
+            variants=[variant(_stack(), instance_type="ml.m5d.large", volume_size_in_gb=30)]
+        ),
+        r"variants\[0\]\.volume_size_in_gb, variants\[0\]\.instance_type=30: ml.m5d.large uses",
+    ),
+    (
+        "history budget",
+        lambda: rollout(max_polls=100),
+        r"bake_time, interval, max_extensions, max_polls, steps='600 s, 60 s, 5, 100, 4 steps'",
+    ),
 ]
 
 
@@ -414,6 +503,25 @@ RULE_CASES: list[tuple[str, Callable[[], Any], str]] = [
 def test_a_deploy_time_rule_fails_at_construction(build: Callable[[], Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.compile(message, re.DOTALL)):
         build()
+
+
+def test_a_pipeline_role_granted_nothing_has_no_policy() -> None:
+    """Fail steps need no permissions: the role gets no policy (an empty one fails synthesis);
+    a statement added later makes the policy, and the pipeline waits for it."""
+    bare = cdk.assertions.Template.from_stack(cdk.Stack.of(pipeline()))
+    bare.resource_count_is("AWS::IAM::ManagedPolicy", 0)
+
+    granted = pipeline()
+    granted.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"],
+            resources=["arn:aws:lambda:us-east-1:111111111111:function:step"],
+        )
+    )
+    template = cdk.assertions.Template.from_stack(cdk.Stack.of(granted)).to_json()
+    (policy,) = [k for k, r in template["Resources"].items() if r["Type"].endswith("ManagedPolicy")]
+    (resource,) = [r for r in template["Resources"].values() if r["Type"].endswith("Pipeline")]
+    assert policy in resource["DependsOn"]
 
 
 def test_network_isolation_accepts_s3_model_data() -> None:

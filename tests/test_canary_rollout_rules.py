@@ -112,8 +112,8 @@ def test_a_rollout_must_fit_in_the_execution_history() -> None:
     stack, vpc = _stack_and_vpc()
     with pytest.raises(
         ValueError,
-        match=r"bake_time='86400 seconds': with interval 60 s, max_extensions 5, max_polls 60 and "
-        r"4 steps a rollout could take \d+ history events, more than the 20000 allowed \(a "
+        match=r"bake_time, interval, max_extensions, max_polls, steps='86400 s, 60 s, 5, 60, 4 "
+        r"steps': a rollout could take \d+ history events, more than the 20000 allowed \(a "
         r"Standard workflow holds 25000\)",
     ):
         _rollout(stack, vpc, bake_time=cdk.Duration.days(1))

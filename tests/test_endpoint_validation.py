@@ -204,7 +204,11 @@ def test_serverless_concurrency_1_to_200(concurrency: int) -> None:
 
 def test_provisioned_concurrency_at_most_max() -> None:
     stack = cdk.Stack()
-    with pytest.raises(ValueError, match=r"provisioned_concurrency=11: must be between 1 and 10"):
+    with pytest.raises(
+        ValueError,
+        match=r"provisioned_concurrency, variants\[0\]\.max_concurrency='11 > 10': "
+        r"provisioned_concurrency must be at most max_concurrency",
+    ):
         build(stack, variants=[serverless(stack, max_concurrency=10, provisioned_concurrency=11)])
 
 
@@ -260,7 +264,8 @@ def test_autoscaling_rejects_burstable_types() -> None:
     scaling = VariantAutoscaling(max_capacity=2, target_invocations_per_instance=100)
     with pytest.raises(
         ValueError,
-        match=r"autoscaling='ml.t2.medium': Application Auto Scaling cannot scale burstable",
+        match=r"autoscaling, variants\[0\]\.instance_type='ml.t2.medium': Application Auto "
+        r"Scaling cannot scale burstable",
     ):
         build(stack, variants=[variant(stack, instance_type="ml.t2.medium", autoscaling=scaling)])
 
@@ -412,12 +417,13 @@ def test_wait_interval_0_to_3600() -> None:
         ),
         (
             TrafficRouting.canary(CapacitySize.instance_count(2), wait_interval=MINUTE),
-            r"canary_size=2: must be 1-50% of each variant's instance count "
-            r"\(a variant starts with 3\)",
+            r"canary_size, variants\[0\]\.initial_instance_count=2: must be 1-50% of each "
+            r"variant's instance count \(variants\[0\] starts with 3\)",
         ),
         (
             TrafficRouting.linear(CapacitySize.instance_count(2), wait_interval=MINUTE),
-            r"linear_step_size=2: must be 10-50% of each variant's instance count",
+            r"linear_step_size, variants\[0\]\.initial_instance_count=2: must be 10-50% of "
+            r"each variant's instance count",
         ),
     ],
 )

@@ -49,6 +49,7 @@ __all__ = [
     "check_prefix_list_id",
     "check_range",
     "check_region",
+    "check_s3_uri_text",
     "check_tags",
     "instance_type_problem",
     "instance_types",
@@ -282,6 +283,31 @@ def check_bucket_name(problems: ValidationProblems, argument: str, value: str | 
         "--x-s3, --table-s3)",
         "pass the name of the bucket as S3 shows it",
     )
+
+
+# --------------------------------------------------------------------------- S3 URIs
+
+#: Line terminators. SageMaker matches the S3 URIs it takes (``ModelDataUrl``, ``S3Uri``,
+#: ``DestinationS3Uri``) with ``^(https|s3)://([^/]+)/?(.*)$``, a Java pattern whose ``.``
+#: matches none of them.
+_LINE_BREAK = re.compile("[\n\r\x85\u2028\u2029]")
+
+
+def check_s3_uri_text(problems: ValidationProblems, argument: str, value: str | None) -> None:
+    """Text that becomes part of an S3 URI SageMaker takes (a key, a prefix, the URI itself)
+    must not hold a line break."""
+    if value is None or is_token(value):
+        return
+    found = _LINE_BREAK.search(value)
+    if found is not None:
+        problems.add(
+            argument,
+            value,
+            f"must not hold a line break (U+{ord(found.group()):04X} at position "
+            f"{found.start()}): SageMaker matches S3 URIs with (https|s3)://([^/]+)/?(.*), whose "
+            "'.' matches no line break",
+            "remove the line break",
+        )
 
 
 # --------------------------------------------------------------------------- prefix lists

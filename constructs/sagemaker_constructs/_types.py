@@ -8,7 +8,12 @@ its arguments against its annotations before anything else, and reports every mi
 one ``ValueError`` (the same message :class:`ValidationProblems` writes for every rule):
 
 - ``bool`` takes only ``True`` / ``False``; ``int`` only whole numbers (not ``bool``, not
-  ``20.5``); ``float`` any finite number (not ``nan``, not ``inf``, not ``bool``);
+  ``20.5``) that JavaScript holds exactly (at most 2**53 - 1 either way: the AWS CDK computes
+  in JavaScript, where ``10**30`` becomes ``1e+30``, no integer to CloudFormation); ``float``
+  any finite number (not ``nan``, not ``inf``, not ``bool``);
+- ``str`` only text a template can hold: no DEL or C1 control character (but NEL), no
+  U+FFFE / U+FFFF, no unpaired surrogate (YAML, which cfn-lint reads every template as,
+  forbids them; UTF-8 cannot encode a lone surrogate);
 - ``Sequence[X]`` a list or tuple of ``X``; ``Mapping[K, V]`` a mapping of ``K`` to ``V``;
 - ``None`` only where the annotation allows it (``X | None``);
 - classes, enums and AWS CDK interfaces (``kms.IKey``) by what the object is or implements.
@@ -41,6 +46,7 @@ import inspect
 import math
 import os
 import pathlib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +65,12 @@ _UNCHECKED = frozenset({"self", "cls", "scope", "return"})
 
 Problem = tuple[str, Any, str, str]
 """(argument path, value, rule, fix)."""
+
+#: The largest integer JavaScript (and so the AWS CDK) holds exactly.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+#: Characters a template cannot hold as they are (the CDK writes them raw into its JSON).
+_NOT_TEMPLATE_TEXT = re.compile(r"[\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 # --------------------------------------------------------------------------- describing types
@@ -184,6 +196,11 @@ def type_problems(value: Any, annotation: Any, path: str) -> list[Problem]:
             problems += type_problems(key, key_type, f"{path} key {key!r}")
             problems += type_problems(item, value_type, f"{path}[{key!r}]")
         return problems
+    if fits and annotation is str:
+        return _text_problems(value, path)
+    if fits and annotation is int and abs(value) > MAX_SAFE_INTEGER:
+        rule = f"must be between -{MAX_SAFE_INTEGER} and {MAX_SAFE_INTEGER} (2**53 - 1)"
+        return [(path, value, rule, "pass a smaller number")]
     if fits or is_token(value):
         return []
     rule, fix = _expected(annotation)
@@ -211,6 +228,18 @@ def _fits(value: Any, annotation: Any, origin: Any) -> bool:
     if isinstance(annotation, type):
         return _matches_class(value, annotation)
     return True  # a typing construct this checker does not know: the AWS CDK checks it
+
+
+def _text_problems(value: str, path: str) -> list[Problem]:
+    found = _NOT_TEMPLATE_TEXT.search(value)
+    if found is None:
+        return []
+    rule = (
+        f"must be text a template can hold, and U+{ord(found.group()):04X} (position "
+        f"{found.start()}) is not: no DEL or C1 control character, U+FFFE, U+FFFF or unpaired "
+        "surrogate"
+    )
+    return [(path, value, rule, "remove the character")]
 
 
 def _union_problems(value: Any, annotation: Any, path: str) -> list[Problem]:

@@ -201,10 +201,12 @@ class CapacitySize:
     value: int
 
     @classmethod
+    @checked
     def instance_count(cls, count: int) -> CapacitySize:
         return cls(CapacitySizeType.INSTANCE_COUNT, count)
 
     @classmethod
+    @checked
     def capacity_percent(cls, percent: int) -> CapacitySize:
         return cls(CapacitySizeType.CAPACITY_PERCENT, percent)
 
@@ -232,14 +234,17 @@ class TrafficRouting:
     wait_interval: cdk.Duration | None = None
 
     @classmethod
+    @checked
     def all_at_once(cls, wait_interval: cdk.Duration | None = None) -> TrafficRouting:
         return cls(type=TrafficRoutingType.ALL_AT_ONCE, wait_interval=wait_interval)
 
     @classmethod
+    @checked
     def canary(cls, size: CapacitySize, *, wait_interval: cdk.Duration) -> TrafficRouting:
         return cls(type=TrafficRoutingType.CANARY, canary_size=size, wait_interval=wait_interval)
 
     @classmethod
+    @checked
     def linear(cls, step_size: CapacitySize, *, wait_interval: cdk.Duration) -> TrafficRouting:
         return cls(
             type=TrafficRoutingType.LINEAR, linear_step_size=step_size, wait_interval=wait_interval
@@ -857,14 +862,22 @@ def _validate_serverless(
         aws.ENDPOINT_CONFIG,
         _VARIANT + "ServerlessConfig/MaxConcurrency",
     )
+    provisioned = variant.provisioned_concurrency
     aws.check_range(
         problems,
         f"{argument}.provisioned_concurrency",
-        variant.provisioned_concurrency,
+        provisioned,
         aws.ENDPOINT_CONFIG,
         _VARIANT + "ServerlessConfig/ProvisionedConcurrency",
-        maximum=None if is_token(variant.max_concurrency) else variant.max_concurrency,
     )
+    if provisioned is not None and not is_token([provisioned, variant.max_concurrency]):
+        problems.check(
+            provisioned <= variant.max_concurrency,
+            f"{argument}.provisioned_concurrency, {argument}.max_concurrency",
+            f"{provisioned} > {variant.max_concurrency}",
+            "provisioned_concurrency must be at most max_concurrency",
+            "lower provisioned_concurrency or raise max_concurrency",
+        )
     model = variant.model
     if isinstance(model, Model):
         unsupported = {
@@ -910,7 +923,7 @@ def _validate_instance_variant(
         and has_local_nvme_storage(instance_type)
     ):
         problems.add(
-            f"{argument}.volume_size_in_gb",
+            f"{argument}.volume_size_in_gb, {argument}.instance_type",
             variant.volume_size_in_gb,
             f"{instance_type} uses local NVMe storage of a fixed size; "
             "SageMaker rejects a volume size",
@@ -936,7 +949,7 @@ def _validate_instance_variant(
         return
     if not is_token(instance_type) and is_burstable(instance_type):
         problems.add(
-            f"{argument}.autoscaling",
+            f"{argument}.autoscaling, {argument}.instance_type",
             instance_type,
             "Application Auto Scaling cannot scale burstable (ml.t*) instance types",
             "choose a non-burstable instance type (e.g. ml.m5.large) or remove autoscaling",
@@ -1003,6 +1016,7 @@ def _validate_data_capture(
             "must be 1-400 characters without a leading or trailing '/'",
             "pass a key prefix such as 'data-capture/classifier'",
         )
+        aws.check_s3_uri_text(problems, "data_capture.prefix", prefix)
 
 
 def _validate_guardrails(
@@ -1075,8 +1089,8 @@ def _validate_guardrails(
     )
 
     counts = [
-        v.initial_instance_count
-        for v in variants
+        (index, v.initial_instance_count)
+        for index, v in enumerate(variants)
         if isinstance(v, ProductionVariant) and not is_token(v.initial_instance_count)
     ]
     for name, size, low_percent in (
@@ -1097,13 +1111,14 @@ def _validate_guardrails(
             _ROUTING + "CanarySize/Value",
             unit="instances",
         )
-        for count in counts:
+        for index, count in counts:
             if not (count * low_percent / 100 <= size.value <= count / 2):
+                # A rule between the size and the variant's count: the problem names both.
                 problems.add(
-                    argument,
+                    f"{argument}, variants[{index}].initial_instance_count",
                     size.value,
                     f"must be {low_percent}-50% of each variant's instance count "
-                    f"(a variant starts with {count})",
+                    f"(variants[{index}] starts with {count})",
                     "use CapacitySize.capacity_percent(...) or more instances",
                 )
                 break

@@ -41,6 +41,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
+from . import _aws as aws
 from ._types import checked, checked_value
 from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
@@ -350,6 +351,7 @@ class _BucketModelData(ModelData):
             "an S3 key must be 1-1000 characters and not start with '/'",
             "pass the object key (model.tar.gz) or a prefix ending with '/'",
         )
+        aws.check_s3_uri_text(problems, f"{argument}.key", self.key)
 
     def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> _BoundModelData:
         object_arn = self.bucket.arn_for_objects(f"{self.key}*" if self.is_prefix else self.key)
@@ -417,6 +419,7 @@ class _UrlModelData(ModelData):
             "must match (https|s3)://bucket/key and be at most 1024 characters",
             "pass s3://my-bucket/path/model.tar.gz (or an https URL)",
         )
+        aws.check_s3_uri_text(problems, argument, self.url)
 
     def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> _BoundModelData:
         return _BoundModelData(self.url, self.is_prefix)

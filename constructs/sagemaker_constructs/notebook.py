@@ -117,18 +117,21 @@ class LifecycleScript:
     path: Path | None = None
 
     @classmethod
+    @checked
     def from_string(cls, text: str) -> LifecycleScript:
         return cls(text=text)
 
     @classmethod
+    @checked
     def from_file(cls, path: str | Path) -> LifecycleScript:
         return cls(path=Path(path))
 
     def _read(self, argument: str, problems: ValidationProblems) -> str | None:
         if self.path is not None:
             try:
-                return self.path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
+                # ``path`` may be a str: the type check takes any os.PathLike or str.
+                return Path(self.path).read_text(encoding="utf-8")
+            except (OSError, ValueError) as error:  # also a NUL in the path, text not UTF-8
                 problems.add(
                     argument,
                     str(self.path),
@@ -173,11 +176,13 @@ class PackageIndex:
     domain_owner: str | None = None
 
     @classmethod
+    @checked
     def from_url(cls, url: str) -> PackageIndex:
         """A pip index (``--index-url``), e.g. an internal mirror: must be https."""
         return cls(url=url)
 
     @classmethod
+    @checked
     def code_artifact(
         cls, *, domain: str, repository: str, domain_owner: str | None = None
     ) -> PackageIndex:
@@ -980,8 +985,9 @@ class Notebook(Construct):
         minutes = backup.interval.to_minutes(integral=False)
         if minutes == int(minutes) and 5 <= minutes < 60 and 60 % minutes == 0:
             return f"*/{int(minutes)} * * * *", f"*:0/{int(minutes)}"
-        if minutes == int(minutes) and minutes % 60 == 0 and 24 % (minutes // 60) == 0:
-            hours = int(minutes // 60)
+        hours = minutes / 60
+        if hours == int(hours) and 1 <= hours <= 24 and 24 % hours == 0:  # 0 divides nothing
+            hours = int(hours)
             if hours == 24:
                 return "0 0 * * *", "*-*-* 00:00:00"
             return f"0 */{hours} * * *", f"*-*-* 0/{hours}:00:00"

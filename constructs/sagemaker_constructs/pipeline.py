@@ -193,14 +193,14 @@ class PipelineDefinition:
         origin = f"definition (file {os.fspath(path)})"
         try:
             text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
+        except (OSError, ValueError) as error:  # also a NUL in the path, text not UTF-8
             return PipelineDefinition(
                 problems=[
                     spec.Problem(
                         "definition",
                         os.fspath(path),
-                        f"cannot be read ({error.strerror or error})",
-                        "pass the path of an existing JSON file",
+                        f"cannot be read ({getattr(error, 'strerror', None) or error})",
+                        "pass the path of an existing UTF-8 JSON file",
                     )
                 ],
                 origin=origin,
@@ -415,8 +415,9 @@ class Pipeline(_PipelineBase):
             tags=[cdk.CfnTag(key=k, value=v) for k, v in (tags or {}).items()] or None,
         )
         if self._scoped_role is not None:
-            # SageMaker checks the role's permissions when the pipeline is created.
-            self.resource.node.add_dependency(self._scoped_role.policy)
+            # SageMaker checks the role's permissions when the pipeline is created (a role
+            # that is granted nothing has no policy to wait for).
+            self.resource.node.add_dependency(self._scoped_role.permissions)
 
         self.schedule: scheduler.CfnSchedule | None = None
         if schedule is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import jsii
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, DependencyGroup
 
 from ._types import checked
 
@@ -55,14 +55,29 @@ class ManagedPolicyGrantee:
     def principal_account(self) -> str | None:
         return self._role.principal_account
 
+    def _target(self) -> iam.ManagedPolicy:
+        return self._policy
+
     def add_to_principal_policy(
         self, statement: iam.PolicyStatement
     ) -> iam.AddToPrincipalPolicyResult:
-        self._policy.add_statements(statement)
-        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self._policy)
+        policy = self._target()
+        policy.add_statements(statement)
+        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=policy)
 
     def add_to_policy(self, statement: iam.PolicyStatement) -> bool:
         return self.add_to_principal_policy(statement).statement_added
+
+
+class _ScopedRoleGrantee(ManagedPolicyGrantee):
+    """A :class:`ScopedRole`'s grantee: the first statement granted makes the role's policy."""
+
+    def __init__(self, scoped: ScopedRole) -> None:
+        self._role = scoped.role
+        self._scoped = scoped
+
+    def _target(self) -> iam.ManagedPolicy:
+        return self._scoped.policy
 
 
 class ScopedRole(Construct):
@@ -71,6 +86,11 @@ class ScopedRole(Construct):
     ``role`` is the role itself; ``grantee`` is what to pass to ``grant_*`` methods;
     ``immutable_role`` is what to hand CDK constructs that would otherwise add an inline
     policy of their own (their statements are then added explicitly to ``policy``).
+
+    The policy is made with the first statement (``policy`` makes it when first read): a
+    managed policy without statements fails synthesis, and a role that is granted nothing
+    (a pipeline of Condition and Fail steps) needs none. ``permissions`` is what a resource
+    that must wait for the role's permissions depends on: the policy, once there is one.
     """
 
     @checked
@@ -87,14 +107,24 @@ class ScopedRole(Construct):
         self.role = iam.Role(
             self, "Role", assumed_by=assumed_by, description=description, role_name=role_name
         )
-        self.policy = iam.ManagedPolicy(
-            self,
-            "Policy",
-            description=f"Least-privilege permissions: {description}",
-            roles=[self.role],
-        )
-        self.grantee = ManagedPolicyGrantee(self.role, self.policy)
+        self._description = description
+        self._policy: iam.ManagedPolicy | None = None
+        self.permissions = DependencyGroup()
+        self.grantee: ManagedPolicyGrantee = _ScopedRoleGrantee(self)
         self.immutable_role = self.role.without_policy_updates()
+
+    @property
+    def policy(self) -> iam.ManagedPolicy:
+        """The role's managed policy (made now when the role has none yet)."""
+        if self._policy is None:
+            self._policy = iam.ManagedPolicy(
+                self,
+                "Policy",
+                description=f"Least-privilege permissions: {self._description}",
+                roles=[self.role],
+            )
+            self.permissions.add(self._policy)
+        return self._policy
 
     def add_statements(self, *statements: iam.PolicyStatement) -> None:
         """Add statements to the role's managed policy."""

@@ -167,9 +167,9 @@ def _validate_schedule(
     problems.check_range("bake_time", bake, minimum=60, maximum=7 * 86400, unit="seconds")
     if bake is not None and every is not None and bake < every:
         problems.add(
-            "bake_time",
-            f"{bake} seconds",
-            f"must be at least the interval ({every} seconds)",
+            "bake_time, interval",
+            f"{bake} s, {every} s",
+            "bake_time must be at least interval",
             "lengthen bake_time or shorten interval",
         )
     if (
@@ -188,13 +188,13 @@ def _validate_schedule(
             max_polls=max_polls,
         )
         if events > HISTORY_EVENT_BUDGET:
+            # A rule of five arguments together: the problem names each of them.
             problems.add(
-                "bake_time",
-                f"{bake} seconds",
-                f"with interval {every} s, max_extensions {max_extensions}, max_polls "
-                f"{max_polls} and {len(steps)} steps a rollout could take {events} history "
-                f"events, more than the {HISTORY_EVENT_BUDGET} allowed (a Standard workflow "
-                f"holds {HISTORY_EVENT_LIMIT})",
+                "bake_time, interval, max_extensions, max_polls, steps",
+                f"{bake} s, {every} s, {max_extensions}, {max_polls}, {len(steps)} steps",
+                f"a rollout could take {events} history events, more than the "
+                f"{HISTORY_EVENT_BUDGET} allowed (a Standard workflow holds "
+                f"{HISTORY_EVENT_LIMIT})",
                 "shorten bake_time, lengthen interval, or use fewer steps, extensions or polls",
             )
 
