@@ -72,10 +72,15 @@ def synth_app(outdir: Path, context: dict[str, Any] | None = None) -> Synthesize
 
 
 def cfn_lint(template: dict[str, Any], region: str) -> list[str]:
-    """cfn-lint's findings for ``template`` (errors and warnings), as readable lines."""
-    matches = cfnlint.api.lint(json.dumps(template), regions=[region])
+    """cfn-lint's findings for ``template`` (errors and warnings), as readable lines.
+
+    The template is written as the CDK CLI writes it, in UTF-8: cfn-lint reads it as YAML
+    first, and rejects the surrogate-pair escapes ``json.dumps`` writes for characters beyond
+    U+FFFF. A template it cannot read at all is an E0000 finding (without a path).
+    """
+    matches = cfnlint.api.lint(json.dumps(template, ensure_ascii=False), regions=[region])
     return [
-        f"{m.rule.id} {m.message} ({'/'.join(str(p) for p in m.path)})"
+        f"{m.rule.id} {m.message} ({'/'.join(str(p) for p in getattr(m, 'path', None) or [])})"
         for m in matches
         if m.rule.id not in IGNORED_CFN_LINT_RULES and not m.rule.id.startswith("I")
     ]
