@@ -99,6 +99,10 @@ RANGES: Mapping[tuple[str, str], tuple[int | None, int | None]] = {
     ("AWS::CloudWatch::Alarm", "EvaluationPeriods"): (1, None),
     ("AWS::CloudWatch::Alarm", "Period"): (1, None),
     ("AWS::SQS::Queue", "MessageRetentionPeriod"): (60, 1209600),
+    ("AWS::StepFunctions::StateMachine", "EncryptionConfiguration/KmsDataKeyReusePeriodSeconds"): (
+        60,
+        900,
+    ),
     ("AWS::Events::Rule", "Targets/*/RetryPolicy/MaximumRetryAttempts"): (0, 185),
     ("AWS::EC2::SecurityGroup", "SecurityGroupEgress/*/FromPort"): (-1, None),
     ("AWS::EC2::SecurityGroup", "SecurityGroupEgress/*/ToPort"): (-1, None),
