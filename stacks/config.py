@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from sagemaker_constructs import InvalidArgumentsError
-from sagemaker_constructs import _aws as aws
-from sagemaker_constructs._validation import Problem, ValidationProblems
+from sagemaker_constructs import aws_rules as aws
+from sagemaker_constructs.aws_rules import Problem, ValidationProblems
 from sagemaker_constructs.log_groups import RETENTION_BY_DAYS
 
 __all__ = [

@@ -39,10 +39,10 @@ from sagemaker_constructs import (
     ServerlessVariant,
     TrafficRouting,
     VariantAutoscaling,
-    _aws,
     _instance_types,
     _types,
     _validation,
+    aws_rules,
 )
 
 ENV = cdk.Environment(account="111111111111", region="us-east-1")
@@ -59,7 +59,7 @@ PIPELINE_DEFINITION = {
 }
 
 
-@pytest.mark.parametrize("module", [_types, _validation, _aws, _instance_types])
+@pytest.mark.parametrize("module", [_types, _validation, aws_rules, _instance_types])
 def test_the_documented_examples_hold(module: Any) -> None:
     failures, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert attempted > 0
@@ -533,10 +533,10 @@ def test_network_isolation_accepts_s3_model_data() -> None:
 
 
 def test_hosting_instance_types_are_botocores() -> None:
-    hosting = _aws.instance_types(_aws.HOSTING)
+    hosting = aws_rules.instance_types(aws_rules.HOSTING)
     assert "ml.m5.large" in hosting
     assert "ml.t3.medium" not in hosting  # SageMaker hosting has no ml.t3
-    assert "ml.t3.medium" in _aws.instance_types(_aws.NOTEBOOKS)
+    assert "ml.t3.medium" in aws_rules.instance_types(aws_rules.NOTEBOOKS)
 
 
 # ---------------------------------------------------------------------------- schema drift
@@ -552,9 +552,9 @@ def _schema_range(resource: str, prop: str) -> tuple[Any, Any]:
     return node.get("minimum"), node.get("maximum")
 
 
-@pytest.mark.parametrize(("resource", "prop"), sorted(_aws.RANGES))
+@pytest.mark.parametrize(("resource", "prop"), sorted(aws_rules.RANGES))
 def test_each_range_is_the_one_cloudformation_declares(resource: str, prop: str) -> None:
-    assert _aws.RANGES[(resource, prop)] == _schema_range(resource, prop)
+    assert aws_rules.RANGES[(resource, prop)] == _schema_range(resource, prop)
 
 
 def _numbers(value: Any, path: str = "") -> list[str]:
@@ -585,6 +585,9 @@ def test_every_ranged_property_the_app_writes_is_checked(synthesized: Synthesize
             if not kind.startswith("AWS::"):
                 continue
             for prop in _numbers(resource.get("Properties", {})):
-                if _schema_range(kind, prop) != (None, None) and (kind, prop) not in _aws.RANGES:
+                if (
+                    _schema_range(kind, prop) != (None, None)
+                    and (kind, prop) not in aws_rules.RANGES
+                ):
                     missing.add((kind, prop))
     assert not missing, f"ranges CloudFormation declares but the library does not check: {missing}"

@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import _aws as aws
+from . import aws_rules as aws
 
 __all__ = [
     "JOB_STEP_TYPES",

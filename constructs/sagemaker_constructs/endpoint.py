@@ -34,7 +34,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from . import _aws as aws
+from . import aws_rules as aws
 from ._instance_types import (
     has_local_nvme_storage,
     is_burstable,

@@ -41,7 +41,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
-from . import _aws as aws
+from . import aws_rules as aws
 from ._types import checked, checked_value
 from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
 from .compliance import acknowledge, nag_value

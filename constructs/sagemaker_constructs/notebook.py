@@ -41,8 +41,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from jsii.errors import JSIIError
 
-from . import _aws as aws
 from . import _notebook_scripts as scripts
+from . import aws_rules as aws
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, nag_value

@@ -43,8 +43,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from . import _aws as aws
 from . import _pipeline_definition as spec
+from . import aws_rules as aws
 from ._types import checked
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge_wildcard_resources

@@ -7,7 +7,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from .. import _aws as aws
+from .. import aws_rules as aws
 from .._validation import ValidationProblems, is_token
 from ..log_groups import RETENTION_BY_DAYS
 from .props import InstanceScaling

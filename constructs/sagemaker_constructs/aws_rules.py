@@ -1,5 +1,10 @@
 """What AWS accepts at deploy time, written once for every construct and the app's configuration.
 
+Public, so that an app can check its own configuration with the rules the constructs apply:
+each ``check_*`` function records problems in a :class:`ValidationProblems` (the argument's
+name, the value, the rule and the fix); ``raise_if_any()`` raises them as one
+``InvalidArgumentsError``.
+
 - :data:`RANGES`: the numeric ranges CloudFormation's resource schemas declare for the
   properties this library writes. A test compares the table with the schemas cfn-lint ships,
   so the two cannot drift apart.
@@ -30,7 +35,7 @@ from typing import Any
 import botocore.session
 from botocore.model import StringShape
 
-from ._validation import ValidationProblems, is_token
+from ._validation import Problem, ValidationProblems, is_token
 
 __all__ = [
     "ENDPOINT",
@@ -44,6 +49,8 @@ __all__ = [
     "RANGES",
     "TRAINING",
     "TRANSFORM",
+    "Problem",
+    "ValidationProblems",
     "check_bucket_name",
     "check_instance_type",
     "check_prefix_list_id",
