@@ -118,7 +118,7 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
         (
             lambda raw: raw["environments"]["dev"].update(instance_type="ml.m5.large"),
             r"sagemaker-constructs\.environments\.dev\.instance_type: unknown key; allowed keys "
-            r"are: account, candidate, endpoint, model, ",
+            r"are: account, candidate, endpoint, log_retention_days, model, ",
         ),
         (
             lambda raw: raw["environments"]["dev"]["vpc"].update(cdir="10.0.0.0/16"),
