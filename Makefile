@@ -53,8 +53,10 @@ lint: setup
 typecheck: setup
 	mypy
 
+# Two workers (the machine's two cores); each test module runs whole on one worker, so a
+# module's synthesized template is made once.
 unit: setup
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n 2 --dist loadfile
 
 # Type checking and the tests run side by side (two cores); each one's output is printed
 # whole when it finishes, the tests' summary last.
