@@ -245,7 +245,12 @@ def test_serverless_rejects_unsupported_model_features(feature: str) -> None:
         expected = "an inference pipeline"
     elif feature == "vpc":
         vpc = ec2.Vpc.from_vpc_attributes(
-            stack, "Vpc", vpc_id="vpc-1", availability_zones=["a"], isolated_subnet_ids=["subnet-1"]
+            stack,
+            "Vpc",
+            vpc_id="vpc-1",
+            vpc_cidr_block="10.0.0.0/16",
+            availability_zones=["a"],
+            isolated_subnet_ids=["subnet-1"],
         )
         model = _model(stack, vpc=vpc)
         expected = "a VPC configuration"

@@ -17,7 +17,7 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_testing import cfn_lint
 
 from sagemaker_constructs.compliance import add_compliance_checks
@@ -124,6 +124,26 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
             ],
             vpc=vpc,
             network_isolation=True,
+            s3_prefix_list_id="pl-63a5400a",
+        ),
+        # A VPC imported with its CIDR as a token: resolved at deploy time.
+        "token_cidr": Model(
+            stack,
+            "TokenCidr",
+            containers=[
+                ContainerDefinition(
+                    image=ContainerImage.from_registry(DLC),
+                    model_data=ModelData.from_bucket(plain_bucket, "classifier/model.tar.gz"),
+                )
+            ],
+            vpc=ec2.Vpc.from_vpc_attributes(
+                stack,
+                "TokenVpc",
+                vpc_id=cdk.Fn.import_value("VpcId"),
+                vpc_cidr_block=cdk.Fn.import_value("VpcCidr"),
+                availability_zones=["us-east-1a", "us-east-1b"],
+                isolated_subnet_ids=SUBNETS[:2],
+            ),
         ),
         "serial": Model(
             stack,
@@ -242,18 +262,62 @@ def test_vpc_model_gets_a_security_group_and_network_isolation(synth: Synthesize
     group = synth.models["multi"].security_groups[0]
     group_id = synth.stack.get_logical_id(group.node.default_child)  # type: ignore[arg-type]
     assert props["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
-    egress = synth.json["Resources"][group_id]["Properties"]["SecurityGroupEgress"]
-    assert egress == [
+    assert synth.models["multi"].connections is not None
+    assert synth.models["single"].connections is None
+
+
+def _egress(synth: Synthesized, name: str) -> list[dict[str, Any]]:
+    group = synth.models[name].security_groups[0]
+    group_id = synth.stack.get_logical_id(group.node.default_child)  # type: ignore[arg-type]
+    return synth.json["Resources"][group_id]["Properties"]["SecurityGroupEgress"]  # type: ignore[no-any-return]
+
+
+def test_the_created_group_reaches_the_vpc_endpoints_and_the_s3_prefix_list_only(
+    synth: Synthesized,
+) -> None:
+    https = {"FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}
+    assert _egress(synth, "multi") == [
+        {"CidrIp": "10.0.0.0/16", "Description": "HTTPS to the VPC endpoints", **https}
+    ]
+    group = synth.models["multi"].security_groups[0]
+    group_id = synth.stack.get_logical_id(group.node.default_child)  # type: ignore[arg-type]
+    assert "SecurityGroupIngress" not in synth.json["Resources"][group_id]["Properties"]
+    # CloudFormation takes a prefix-list destination as a rule resource of its own.
+    rules = synth.template.find_resources("AWS::EC2::SecurityGroupEgress")
+    assert [r["Properties"] for r in rules.values()] == [
         {
-            "CidrIp": "0.0.0.0/0",
-            "Description": "HTTPS to AWS service endpoints (ECR, S3, CloudWatch)",
+            "GroupId": {"Fn::GetAtt": [group_id, "GroupId"]},
+            "DestinationPrefixListId": "pl-63a5400a",
+            "Description": "HTTPS to the S3 gateway endpoint",
+            **https,
+        }
+    ]
+
+
+def test_a_vpc_cidr_token_is_resolved_at_deploy_time(synth: Synthesized) -> None:
+    assert _egress(synth, "token_cidr") == [
+        {
+            "CidrIp": {"Fn::ImportValue": "VpcCidr"},
+            "Description": "HTTPS to the VPC endpoints",
             "FromPort": 443,
             "IpProtocol": "tcp",
             "ToPort": 443,
         }
     ]
-    assert synth.models["multi"].connections is not None
-    assert synth.models["single"].connections is None
+
+
+def test_no_group_egress_reaches_the_internet(synth: Synthesized) -> None:
+    for group in synth.template.find_resources("AWS::EC2::SecurityGroup").values():
+        for rule in group["Properties"].get("SecurityGroupEgress", []):
+            assert rule.get("CidrIp") != "0.0.0.0/0"
+            assert "CidrIpv6" not in rule
+
+
+def test_a_model_without_the_s3_prefix_list_is_warned_about(synth: Synthesized) -> None:
+    warnings = Annotations.from_stack(synth.stack).find_warning(
+        "*", Match.string_like_regexp("sagemaker-constructs:model-s3-egress")
+    )
+    assert [w.id for w in warnings] == ["/Models/TokenCidr"]
 
 
 def test_user_vpc_settings_role_name_and_private_registry(synth: Synthesized) -> None:

@@ -31,11 +31,12 @@ def container(**kwargs: Any) -> ContainerDefinition:
     return ContainerDefinition(image=kwargs.pop("image", image()), **kwargs)
 
 
-def vpc_with(stack: cdk.Stack, subnets: int) -> ec2.IVpc:
+def vpc_with(stack: cdk.Stack, subnets: int, cidr: str | None = "10.0.0.0/16") -> ec2.IVpc:
     return ec2.Vpc.from_vpc_attributes(
         stack,
         "Vpc",
         vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr_block=cidr,
         availability_zones=["us-east-1a"],
         isolated_subnet_ids=[f"subnet-{i:017x}" for i in range(subnets)],
     )
@@ -162,6 +163,54 @@ def test_vpc_settings_need_a_vpc() -> None:
         match=r"vpc=None: vpc_subnets and security_groups apply only to a model in a VPC",
     ):
         build(vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED))
+
+
+def test_s3_prefix_list_id_needs_a_vpc() -> None:
+    with pytest.raises(
+        ValueError, match=r"s3_prefix_list_id='pl-63a5400a': applies only to a model in a VPC"
+    ):
+        build(s3_prefix_list_id="pl-63a5400a")
+
+
+def test_s3_prefix_list_id_is_a_prefix_list_id() -> None:
+    stack = cdk.Stack()
+    with pytest.raises(
+        ValueError, match=r"s3_prefix_list_id='com.amazonaws.us-east-1.s3': must be a managed"
+    ):
+        build(stack=stack, vpc=vpc_with(stack, 2), s3_prefix_list_id="com.amazonaws.us-east-1.s3")
+
+
+def test_s3_prefix_list_id_is_not_added_to_given_groups() -> None:
+    stack = cdk.Stack()
+    group = ec2.SecurityGroup.from_security_group_id(stack, "G", "sg-0123456789abcdef0")
+    with pytest.raises(
+        ValueError,
+        match=r"s3_prefix_list_id='pl-63a5400a': applies only to the security group the model "
+        r"creates",
+    ):
+        build(
+            stack=stack,
+            vpc=vpc_with(stack, 2),
+            security_groups=[group],
+            s3_prefix_list_id="pl-63a5400a",
+        )
+
+
+def test_the_created_group_needs_the_vpc_cidr() -> None:
+    stack = cdk.Stack()
+    with pytest.raises(
+        ValueError,
+        match=r"vpc='<VPC imported without vpc_cidr_block>': the security group created here "
+        r"allows HTTPS to the VPC's CIDR block only .* Fix: import the VPC with vpc_cidr_block",
+    ):
+        build(stack=stack, vpc=vpc_with(stack, 2, cidr=None))
+
+
+def test_given_groups_need_no_vpc_cidr() -> None:
+    stack = cdk.Stack()
+    group = ec2.SecurityGroup.from_security_group_id(stack, "G", "sg-0123456789abcdef0")
+    model = build(stack=stack, vpc=vpc_with(stack, 2, cidr=None), security_groups=[group])
+    assert model.security_groups == [group]
 
 
 def test_at_most_16_subnets() -> None:

@@ -39,13 +39,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from . import aws_rules as aws
+from ._network import allow_https_to_endpoints, check_vpc_cidr
 from ._types import checked, checked_value
 from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
-from .compliance import acknowledge, nag_value
-from .roles import ScopedRole
+from .compliance import acknowledge_wildcard_resource
+from .roles import ManagedPolicyGrantee, ScopedRole, grant_unscoped
 
 __all__ = [
     "ContainerDefinition",
@@ -171,10 +172,14 @@ def _grant_ecr_pull(grantee: iam.IGrantable, repository_arn: str) -> iam.Grant:
         grantee=grantee, actions=_ECR_PULL_ACTIONS, resource_arns=[repository_arn]
     )
     # ecr:GetAuthorizationToken has no resource-level permissions: "*" is its only resource.
-    iam.Grant.add_to_principal(
-        grantee=grantee, actions=["ecr:GetAuthorizationToken"], resource_arns=["*"]
-    )
+    grant_unscoped(grantee, "EcrAuthorizationToken", ["ecr:GetAuthorizationToken"])
     return grant
+
+
+def _acknowledge(grantee: iam.IGrantable, resource_arn: str, reason: str) -> None:
+    """Acknowledge the one wildcard ARN pattern just granted, in the policy it went into."""
+    if isinstance(grantee, ManagedPolicyGrantee):
+        acknowledge_wildcard_resource(grantee.policy, resource_arn, reason)
 
 
 class _EcrImage(ContainerImage):
@@ -359,6 +364,13 @@ class _BucketModelData(ModelData):
             grantee=grantee, actions=["s3:GetObject"], resource_arns=[object_arn]
         )
         if self.is_prefix:
+            _acknowledge(
+                grantee,
+                object_arn,
+                "A multi-model container loads the archives below its model-data prefix, named "
+                "at invocation time; s3:GetObject is limited to that one prefix of one bucket.",
+            )
+        if self.is_prefix:
             iam.Grant.add_to_principal(
                 grantee=grantee,
                 actions=["s3:ListBucket"],
@@ -509,7 +521,16 @@ class Model(Construct):
     :param role: execution role. Default: a new least-privilege role.
     :param vpc: place the containers in this VPC. Default: no VPC.
     :param vpc_subnets: 1 to 16 subnets of ``vpc``. Default: the VPC's private subnets.
-    :param security_groups: 1 to 5 groups. Default: a new group allowing HTTPS egress only.
+    :param security_groups: 1 to 5 groups. Default: a new group whose only rules allow HTTPS
+        out to the VPC's CIDR block (its interface endpoints: ECR, CloudWatch, ...) and, with
+        ``s3_prefix_list_id``, to S3's prefix list (the S3 gateway endpoint); never 0.0.0.0/0.
+        The VPC must then have a known CIDR block (a token is fine).
+    :param s3_prefix_list_id: the id of the region's AWS-managed prefix list for S3
+        (``com.amazonaws.<region>.s3``, ``pl-...``: ``aws ec2 describe-managed-prefix-lists``).
+        SageMaker downloads the model data and the image layers from S3 through the model's
+        network interfaces, so with an S3 gateway endpoint the created group needs it.
+        Default: none (a warning is added: only an S3 interface endpoint in the VPC is then
+        reachable).
     :param network_isolation: no network access in or out of the containers (they still get
         their image and model data). Default: False.
     """
@@ -528,6 +549,7 @@ class Model(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         network_isolation: bool = False,
+        s3_prefix_list_id: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         containers = list(containers)
@@ -542,6 +564,7 @@ class Model(Construct):
             subnet_ids=subnet_ids,
             security_groups=security_groups,
             network_isolation=network_isolation,
+            s3_prefix_list_id=s3_prefix_list_id,
         )
         stack = cdk.Stack.of(self)
 
@@ -583,11 +606,15 @@ class Model(Construct):
                     allow_all_outbound=False,
                     description=f"SageMaker model {self.node.path}",
                 )
-                group.add_egress_rule(
-                    ec2.Peer.any_ipv4(),
-                    ec2.Port.tcp(443),
-                    "HTTPS to AWS service endpoints (ECR, S3, CloudWatch)",
-                )
+                allow_https_to_endpoints(group, vpc, s3_prefix_list_id=s3_prefix_list_id)
+                if s3_prefix_list_id is None:
+                    cdk.Annotations.of(self).add_warning_v2(
+                        "sagemaker-constructs:model-s3-egress",
+                        "SageMaker loads the model data and image layers from S3 through the "
+                        "model's network interfaces; with an S3 gateway endpoint pass "
+                        "s3_prefix_list_id (its managed prefix list), or allow it through "
+                        "model.connections.",
+                    )
                 self.security_groups = [group]
             self.connections = ec2.Connections(security_groups=self.security_groups)
             vpc_config = sagemaker.CfnModel.VpcConfigProperty(
@@ -623,10 +650,7 @@ class Model(Construct):
         )
         # SageMaker checks the role's access to images and data when the model is created.
         if self._scoped is not None:
-            self.resource.node.add_dependency(self._scoped.policy)
-            cdk.Aspects.of(self._scoped.policy).add(
-                _AcknowledgeScopedWildcards(self._scoped.policy.node.default_child)
-            )
+            self.resource.node.add_dependency(self._scoped.permissions)
         for grant in grants:
             grant.apply_before(self.resource)
         self._model_name = self.resource.attr_model_name
@@ -710,27 +734,32 @@ class Model(Construct):
             resource_name="/aws/sagemaker/Endpoints/*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
-        return [
-            iam.Grant.add_to_principal(
-                grantee=grantee,
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                ],
-                resource_arns=[logs_arn],
-            ),
-            # cloudwatch:PutMetricData has no resource-level permissions: scoped by namespace.
-            iam.Grant.add_to_principal(
-                grantee=grantee,
-                actions=["cloudwatch:PutMetricData"],
-                resource_arns=["*"],
-                conditions={
-                    "StringLike": {"cloudwatch:namespace": ["*SageMaker*", "/aws/sagemaker/*"]}
-                },
-            ),
-        ]
+        grant = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            resource_arns=[logs_arn],
+        )
+        _acknowledge(
+            grantee,
+            logs_arn,
+            "SageMaker names an endpoint's log group after the endpoint, which the model cannot "
+            "know; the logs actions are limited to /aws/sagemaker/Endpoints/* of this account.",
+        )
+        # cloudwatch:PutMetricData has no resource-level permissions: scoped by namespace.
+        grant_unscoped(
+            grantee,
+            "PutSageMakerMetrics",
+            ["cloudwatch:PutMetricData"],
+            conditions={
+                "StringLike": {"cloudwatch:namespace": ["*SageMaker*", "/aws/sagemaker/*"]}
+            },
+        )
+        return [grant]
 
     def _add_vpc_permissions(
         self, grantee: iam.IGrantable, stack: cdk.Stack, vpc: ec2.IVpc, subnet_ids: list[str]
@@ -739,19 +768,26 @@ class Model(Construct):
             return stack.format_arn(service="ec2", resource=resource, resource_name=name)
 
         interface_arn = ec2_arn("network-interface", "*")
+        # Describe calls have no resource-level permissions.
+        grant_unscoped(
+            grantee,
+            "DescribeNetwork",
+            [
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+            ],
+        )
+        _acknowledge(
+            grantee,
+            interface_arn,
+            "SageMaker creates the model's network interfaces and names them; creating one is "
+            "limited to this model's subnets and security groups, managing one to interfaces in "
+            "this model's VPC (ec2:Vpc condition).",
+        )
         return [
-            # Describe calls have no resource-level permissions.
-            iam.Grant.add_to_principal(
-                grantee=grantee,
-                actions=[
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeVpcs",
-                ],
-                resource_arns=["*"],
-            ),
             # New interfaces only in this model's subnets, with this model's groups.
             iam.Grant.add_to_principal(
                 grantee=grantee,
@@ -774,72 +810,6 @@ class Model(Construct):
                 conditions={"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
             ),
         ]
-
-
-# --------------------------------------------------------------------------- compliance
-
-#: Why each kind of wildcard in a model role's policy is as narrow as IAM allows.
-_WILDCARD_REASONS = {
-    "ecr:GetAuthorizationToken": "ecr:GetAuthorizationToken has no resource-level permissions",
-    "ec2:Describe": "ec2:Describe* calls have no resource-level permissions",
-    "cloudwatch:PutMetricData": (
-        "cloudwatch:PutMetricData has no resource-level permissions; it is limited to "
-        "SageMaker namespaces by condition"
-    ),
-    "logs:": (
-        "SageMaker names an endpoint's log group after the endpoint, which the model cannot "
-        "know; limited to /aws/sagemaker/Endpoints/*"
-    ),
-    "ec2:CreateNetworkInterface": (
-        "SageMaker creates the network interfaces; creation is limited to this model's "
-        "subnets and security groups, management to this model's VPC by condition"
-    ),
-    "ec2:DeleteNetworkInterface": (
-        "SageMaker manages the interfaces it created; limited to this model's VPC by condition"
-    ),
-    "s3:": "limited to this model's own model-data prefix or data-capture prefix",
-}
-
-
-@jsii.implements(cdk.IAspect)
-class _AcknowledgeScopedWildcards:
-    """Acknowledge each AwsSolutions-IAM5 finding of a model role's policy, with its reason.
-
-    Runs once the app is complete, so statements that endpoints add later (data capture) are
-    covered too. Only wildcards this construct put there for a reason listed in
-    :data:`_WILDCARD_REASONS` are acknowledged; anything else stays a finding.
-    """
-
-    def __init__(self, policy: Any) -> None:
-        self._policy = policy
-
-    def visit(self, node: IConstruct) -> None:
-        if node.node.path != self._policy.node.path:
-            return
-        document = cdk.Stack.of(node).resolve(self._policy.policy_document)
-        for statement in document.get("Statement", []):
-            actions = statement.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else actions
-            reasons = sorted(
-                {
-                    reason
-                    for prefix, reason in _WILDCARD_REASONS.items()
-                    for action in actions
-                    if action.startswith(prefix)
-                }
-            )
-            if not reasons or any("*" in a for a in actions):
-                continue
-            resources = statement.get("Resource", [])
-            resources = resources if isinstance(resources, list) else [resources]
-            for resource in resources:
-                flat = nag_value(resource)
-                if "*" in flat:
-                    acknowledge(
-                        self._policy,
-                        f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]",
-                        "; ".join(reasons) + ".",
-                    )
 
 
 # --------------------------------------------------------------------------- validation
@@ -868,8 +838,10 @@ def _validate_model(
     subnet_ids: list[str] | None,
     security_groups: Sequence[ec2.ISecurityGroup] | None,
     network_isolation: bool,
+    s3_prefix_list_id: str | None,
 ) -> None:
     problems = ValidationProblems("Model", id)
+    aws.check_prefix_list_id(problems, "s3_prefix_list_id", s3_prefix_list_id)
     problems.check_name("model_name", model_name)
     problems.check_count("containers", containers, minimum=1, maximum=15)
 
@@ -944,7 +916,25 @@ def _validate_model(
                 "vpc_subnets and security_groups apply only to a model in a VPC",
                 "pass vpc as well, or remove vpc_subnets and security_groups",
             )
+        problems.check(
+            s3_prefix_list_id is None,
+            "s3_prefix_list_id",
+            s3_prefix_list_id,
+            "applies only to a model in a VPC (a rule of the security group it creates)",
+            "pass vpc as well, or remove s3_prefix_list_id",
+        )
+    elif security_groups:
+        problems.check(
+            s3_prefix_list_id is None,
+            "s3_prefix_list_id",
+            s3_prefix_list_id,
+            "applies only to the security group the model creates when security_groups is "
+            "not given",
+            "add the S3 prefix-list rule to your own groups and remove s3_prefix_list_id",
+        )
     else:
+        check_vpc_cidr(problems, "vpc", vpc)
+    if vpc is not None:
         if subnet_ids is not None and not is_token(subnet_ids):
             problems.check(
                 1 <= len(subnet_ids) <= 16,
