@@ -47,6 +47,8 @@ TRAINING_PIPELINE_FILE = (
 )
 #: SageMaker's own registry of the scikit-learn and XGBoost images in us-east-1.
 SAGEMAKER_IMAGES_ACCOUNT = "683313688378"
+#: Where the training pipeline's scripts live in the data bucket (read-only to its jobs).
+TRAINING_CODE_PREFIX = "training/code/"
 ROLLOUT_OPERATOR_OUTPUT = "RolloutOperatorRoleArn"
 
 
@@ -315,14 +317,24 @@ class EnvironmentStack(cdk.Stack):
                 actions=["s3:ListBucket", "s3:GetBucketLocation"],
                 resources=[data_bucket.bucket_arn],
             ),
+            # The jobs never change their own code: the scripts the pipeline runs are below
+            # training/code/, which they may read but not write.
             iam.PolicyStatement(
-                actions=[
-                    "kms:Decrypt",
-                    "kms:GenerateDataKey",
-                    "kms:DescribeKey",
-                    "kms:CreateGrant",
-                ],
+                sid="CodeIsReadOnly",
+                effect=iam.Effect.DENY,
+                actions=["s3:PutObject", "s3:DeleteObject"],
+                resources=[data_bucket.arn_for_objects(f"{TRAINING_CODE_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 resources=[key.key_arn],
+            ),
+            # SageMaker attaches the key to the jobs' volumes with a grant it creates itself.
+            iam.PolicyStatement(
+                sid="GrantsForSageMakerVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             ),
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

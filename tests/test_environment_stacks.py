@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_testing import SynthesizedApp, cfn_lint
 
-from stacks.environment_stack import variant_name
+from stacks.environment_stack import TRAINING_CODE_PREFIX, TRAINING_PIPELINE_FILE, variant_name
 from stacks.foundation import INTERFACE_ENDPOINTS, SAGEMAKER_LOG_GROUPS
 
 ENVIRONMENTS = ("dev", "test", "prod")
@@ -171,6 +171,35 @@ def test_every_function_logs_to_a_log_group_of_the_stack(template: Template) -> 
     groups = set(template.find_resources("AWS::Logs::LogGroup"))
     for function in template.find_resources("AWS::Lambda::Function").values():
         assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups
+
+
+def _job_role_statements(template: Template) -> list[dict[str, Any]]:
+    [policy] = [
+        p
+        for lid, p in template.find_resources("AWS::IAM::ManagedPolicy").items()
+        if lid.startswith("TrainingJobRolePolicy")
+    ]
+    return policy["Properties"]["PolicyDocument"]["Statement"]  # type: ignore[no-any-return]
+
+
+def test_training_jobs_cannot_rewrite_the_code_they_run(template: Template) -> None:
+    code_uris = [
+        line.split('"S3Uri": "')[1].split('"')[0]
+        for line in TRAINING_PIPELINE_FILE.read_text().splitlines()
+        if '"S3Uri": "s3://' in line
+    ]
+    assert code_uris
+    assert all(f"/{TRAINING_CODE_PREFIX}" in uri for uri in code_uris)
+    statements = {s.get("Sid"): s for s in _job_role_statements(template)}
+    deny = statements["CodeIsReadOnly"]
+    assert deny["Effect"] == "Deny"
+    assert set(deny["Action"]) == {"s3:PutObject", "s3:DeleteObject"}
+    assert f"/{TRAINING_CODE_PREFIX}*" in json.dumps(deny["Resource"])
+
+
+def test_training_jobs_create_key_grants_only_for_aws_resources(template: Template) -> None:
+    grants = [s for s in _job_role_statements(template) if "kms:CreateGrant" in s["Action"]]
+    assert [g["Condition"] for g in grants] == [{"Bool": {"kms:GrantIsForAWSResource": "true"}}]
 
 
 def test_endpoints_accept_https_from_the_vpc_only(template: Template) -> None:
