@@ -57,6 +57,13 @@ class Synthesized:
         document = self.json["Resources"][policy_id]["Properties"]["PolicyDocument"]
         return document["Statement"]  # type: ignore[no-any-return]
 
+    def unscoped_statements(self, name: str) -> list[dict[str, Any]]:
+        scoped = self.models[name]._scoped
+        assert scoped is not None and scoped.unscoped_policy is not None
+        policy_id = self.stack.get_logical_id(scoped.unscoped_policy.node.default_child)  # type: ignore[arg-type]
+        document = self.json["Resources"][policy_id]["Properties"]["PolicyDocument"]
+        return document["Statement"]  # type: ignore[no-any-return]
+
 
 def _actions(statement: dict[str, Any]) -> list[str]:
     actions = statement["Action"]
@@ -396,9 +403,19 @@ def test_ecr_pull_for_each_image_source(synth: Synthesized) -> None:
     )
     assert any("container-assets" in r for r in pull_resources("direct"))
     token = [
-        s for s in synth.policy_statements("single") if "ecr:GetAuthorizationToken" in _actions(s)
+        s
+        for s in synth.unscoped_statements("single")
+        if "ecr:GetAuthorizationToken" in _actions(s)
     ]
-    assert token == [{"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"}]
+    assert token == [
+        {
+            "Action": "ecr:GetAuthorizationToken",
+            "Effect": "Allow",
+            "Resource": "*",
+            "Sid": "EcrAuthorizationToken",
+        }
+    ]
+    assert all(s["Resource"] != "*" for s in synth.policy_statements("single"))
 
 
 def test_s3_read_is_limited_to_the_models_own_data_with_kms_decrypt(synth: Synthesized) -> None:
@@ -465,12 +482,20 @@ def test_each_wildcard_is_acknowledged_individually_with_a_reason(synth: Synthes
         if e.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
     ]
     text = json.dumps(entries)
-    assert "AwsSolutions-IAM5[Resource::*]" in text
+    # the scoped policy: each wildcard ARN pattern on its own, with its own reason; no '*'
+    assert "AwsSolutions-IAM5[Resource::*]" not in text
     assert (
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::plain-bucket/multi-model/*]" in text
     )
-    assert "ecr:GetAuthorizationToken has no resource-level permissions" in text
+    assert "below its model-data prefix" in text
     assert 'AwsSolutions::AwsSolutions-IAM5"' not in text  # never the whole rule
+    # the unscoped policy: '*' for the listed actions only, each with its AWS reason
+    unscoped = scoped.unscoped_policy
+    assert unscoped is not None
+    resource = synth.json["Resources"][synth.stack.get_logical_id(unscoped.node.default_child)]  # type: ignore[arg-type]
+    declared = resource["Metadata"]["sagemaker-constructs:unscoped-actions"]
+    assert "Service Authorization Reference" in declared["ecr:GetAuthorizationToken"]
+    assert set(declared) == {a for s in synth.unscoped_statements("multi") for a in _actions(s)}
 
 
 def test_template_passes_cfn_lint(synth: Synthesized) -> None:

@@ -605,12 +605,13 @@ def test_only_iam5_wildcards_of_object_keys_and_bearer_tokens_are_acknowledged(
     assert sorted(acknowledged) == [
         (
             "Notebooks/Full/Role/Policy/Resource",
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-        ),
-        (
-            "Notebooks/Full/Role/Policy/Resource",
             "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::"
             "BackupBucketName/notebooks/research/*]",
+        ),
+        # the bearer token's '*', in the policy that holds only declared unscoped actions
+        (
+            "Notebooks/Full/Role/UnscopedPolicy/Resource",
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         ),
     ]
 

@@ -21,9 +21,12 @@ import cdk_nag
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
+from .wildcards import WildcardResourcesCheck
+
 __all__ = [
     "PACK_PREFIXES",
     "acknowledge",
+    "acknowledge_wildcard_resource",
     "acknowledge_wildcard_resources",
     "add_compliance_checks",
     "nag_value",
@@ -46,7 +49,9 @@ def add_compliance_checks(scope: IConstruct, *, verbose: bool = False) -> list[c
         cdk_nag.NIST80053R5Checks(verbose=verbose),
         cdk_nag.PCIDSS321Checks(verbose=verbose),
     ]
-    cdk.Validations.of(scope).add_plugins(*packs)
+    # A '*' resource outside a policy of actions without resource-level permissions fails
+    # synth (cdk-nag names IAM5[Resource::*] once per policy, so it cannot see a new one).
+    cdk.Validations.of(scope).add_plugins(*packs, WildcardResourcesCheck())
     return packs
 
 
@@ -95,6 +100,16 @@ def nag_value(value: Any) -> str:
         if "Ref" in value:
             return f"<{nag_value(value['Ref'])}>"
     return json.dumps(value, separators=(",", ":"))
+
+
+def acknowledge_wildcard_resource(
+    policy: iam.ManagedPolicy | iam.Policy, resource_arn: str, reason: str
+) -> None:
+    """Acknowledge ``AwsSolutions-IAM5`` for the one wildcard ARN pattern ``resource_arn`` in
+    ``policy``, with the reason that holds for it (call it where the statement is granted)."""
+    flat = nag_value(cdk.Stack.of(policy).resolve(resource_arn))
+    if "*" in flat and flat != "*":
+        acknowledge(policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]", reason)
 
 
 def acknowledge_wildcard_resources(policy: iam.ManagedPolicy, reason: str) -> None:

@@ -42,8 +42,9 @@ from ._instance_types import (
 )
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
-from .compliance import acknowledge
+from .compliance import acknowledge, acknowledge_wildcard_resource
 from .model import IModel, Model
+from .roles import ManagedPolicyGrantee
 
 __all__ = [
     "CapacitySize",
@@ -596,15 +597,19 @@ class Endpoint(EndpointBase):
                 continue
             seen.add(model.node.path)
             grantee = model.grant_principal
+            captured = capture.destination_bucket.arn_for_objects(f"{capture.prefix}/*")
             grants.append(
                 iam.Grant.add_to_principal(
-                    grantee=grantee,
-                    actions=["s3:PutObject"],
-                    resource_arns=[
-                        capture.destination_bucket.arn_for_objects(f"{capture.prefix}/*")
-                    ],
+                    grantee=grantee, actions=["s3:PutObject"], resource_arns=[captured]
                 )
             )
+            if isinstance(grantee, ManagedPolicyGrantee):
+                acknowledge_wildcard_resource(
+                    grantee.policy,
+                    captured,
+                    "SageMaker names each data-capture object at run time; s3:PutObject is "
+                    "limited to the data-capture prefix of the destination bucket.",
+                )
             key = capture.kms_key or capture.destination_bucket.encryption_key
             if key is not None:
                 grants.append(key.grant(grantee, "kms:Encrypt", "kms:GenerateDataKey"))

@@ -48,7 +48,7 @@ from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
 from .endpoint import EndpointBase, grant_invoke_endpoint
 from .pipeline import ImportedPipeline, Pipeline, grant_start_pipeline_execution
-from .roles import ScopedRole
+from .roles import ScopedRole, grant_unscoped
 
 __all__ = [
     "CondaPackages",
@@ -691,20 +691,12 @@ class Notebook(Construct):
         )
         # GetAuthorizationToken needs a service bearer token; STS supports no resource here,
         # so the statement is bounded by its condition instead.
-        iam.Grant.add_to_principal(
-            grantee=self._grantee,
-            actions=["sts:GetServiceBearerToken"],
-            resource_arns=["*"],
+        grant_unscoped(
+            self._grantee,
+            "CodeArtifactBearerToken",
+            ["sts:GetServiceBearerToken"],
             conditions={"StringEquals": {"sts:AWSServiceName": "codeartifact.amazonaws.com"}},
         )
-        if self._scoped_role is not None:
-            acknowledge(
-                self._scoped_role.policy,
-                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                "sts:GetServiceBearerToken supports no resource-level permissions; the "
-                "statement is limited by the condition sts:AWSServiceName = "
-                "codeartifact.amazonaws.com, which CodeArtifact tokens require.",
-            )
 
     def _acknowledge_object_wildcard(self, objects_arn: str, bucket: s3.IBucket) -> None:
         if self._scoped_role is None:

@@ -21,13 +21,17 @@ Public: use :class:`ScopedRole` for your own roles that must pass those packs to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import jsii
 from aws_cdk import aws_iam as iam
 from constructs import Construct, DependencyGroup
 
 from ._types import checked
+from .wildcards import UNSCOPED_ACTIONS, declare_unscoped
 
-__all__ = ["ManagedPolicyGrantee", "ScopedRole"]
+__all__ = ["ManagedPolicyGrantee", "ScopedRole", "grant_unscoped"]
 
 
 @jsii.implements(iam.IPrincipal)
@@ -57,6 +61,11 @@ class ManagedPolicyGrantee:
 
     def _target(self) -> iam.ManagedPolicy:
         return self._policy
+
+    @property
+    def policy(self) -> iam.ManagedPolicy:
+        """The managed policy granted statements land in."""
+        return self._target()
 
     def add_to_principal_policy(
         self, statement: iam.PolicyStatement
@@ -109,6 +118,7 @@ class ScopedRole(Construct):
         )
         self._description = description
         self._policy: iam.ManagedPolicy | None = None
+        self._unscoped: iam.ManagedPolicy | None = None
         self.permissions = DependencyGroup()
         self.grantee: ManagedPolicyGrantee = _ScopedRoleGrantee(self)
         self.immutable_role = self.role.without_policy_updates()
@@ -126,6 +136,70 @@ class ScopedRole(Construct):
             self.permissions.add(self._policy)
         return self._policy
 
+    @property
+    def unscoped_policy(self) -> iam.ManagedPolicy | None:
+        """The policy of actions without resource-level permissions (``None`` until one is
+        added with :meth:`add_unscoped`)."""
+        return self._unscoped
+
     def add_statements(self, *statements: iam.PolicyStatement) -> None:
         """Add statements to the role's managed policy."""
         self.policy.add_statements(*statements)
+
+    def add_unscoped(
+        self,
+        sid: str,
+        actions: list[str],
+        *,
+        conditions: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Allow ``actions`` on ``*``: only actions that take no resource-level permission
+        (:data:`~sagemaker_constructs.wildcards.UNSCOPED_ACTIONS`), in a policy of their own.
+
+        Every other statement names its resources: a ``*`` resource anywhere else fails synth
+        (:func:`~sagemaker_constructs.compliance.add_compliance_checks`), so a new wildcard
+        cannot hide behind an acknowledgement of an old one.
+        """
+        unknown = [a for a in actions if a not in UNSCOPED_ACTIONS]
+        if unknown:
+            raise ValueError(
+                f"actions={unknown!r}: not actions without resource-level permissions. Fix: "
+                "name the resources in add_statements; only these may be unscoped: "
+                f"{', '.join(sorted(UNSCOPED_ACTIONS))}."
+            )
+        if self._unscoped is None:
+            self._unscoped = iam.ManagedPolicy(
+                self,
+                "UnscopedPolicy",
+                description=f"Actions without resource-level permissions: {self._description}",
+                roles=[self.role],
+            )
+            self.permissions.add(self._unscoped)
+        self._unscoped.add_statements(
+            iam.PolicyStatement(sid=sid, actions=actions, resources=["*"], conditions=conditions)
+        )
+        declare_unscoped(self._unscoped, actions)
+
+
+def grant_unscoped(
+    grantee: iam.IGrantable,
+    sid: str,
+    actions: list[str],
+    *,
+    conditions: Mapping[str, Any] | None = None,
+) -> None:
+    """Allow ``actions`` (from :data:`~sagemaker_constructs.wildcards.UNSCOPED_ACTIONS`) on ``*``.
+
+    For a :class:`ScopedRole`'s grantee they go into the role's policy of unscoped actions;
+    for any other principal into the policy its grants land in, declared there action by
+    action (every other ``*`` of that policy still fails synth).
+    """
+    if isinstance(grantee, _ScopedRoleGrantee):
+        grantee._scoped.add_unscoped(sid, actions, conditions=conditions)
+        return
+    result = grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(sid=sid, actions=actions, resources=["*"], conditions=conditions)
+    )
+    policy = result.policy_dependable
+    if isinstance(policy, iam.Policy | iam.ManagedPolicy):
+        declare_unscoped(policy, actions)
