@@ -20,7 +20,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_testing import cfn_lint
 from rollout_harness import resolve
 
@@ -54,11 +54,12 @@ def _endpoint(stack: cdk.Stack, name: str) -> EndpointRef:
     )
 
 
-def _vpc(stack: cdk.Stack) -> ec2.IVpc:
+def _vpc(stack: cdk.Stack, cidr: str | None = "10.0.0.0/16") -> ec2.IVpc:
     return ec2.Vpc.from_vpc_attributes(
         stack,
         "Vpc",
         vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr_block=cidr,
         availability_zones=["us-east-1a", "us-east-1b"],
         private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
     )
@@ -120,6 +121,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         topic=topic,
         log_retention_days=90,
         state_machine_name="fraud-rollout",
+        dynamodb_prefix_list_id="pl-02cd2c6b",
     )
     # ... and one watching a composite alarm
     composite = cloudwatch.CompositeAlarm(
@@ -490,8 +492,10 @@ def test_state_machine_role_grants_exactly_what_its_tasks_call(
     # whether a lock's holder still runs) executions, nothing else
     resources = {resource for _, resource in calls}
     assert len(resources) == 5
-    wildcard = [s["Sid"] for s in statements if s["Resource"] == "*"]
-    assert wildcard == ["LogDeliveryAndXRay"]
+    assert [s["Sid"] for s in statements if s["Resource"] == "*"] == []
+    # '*' only for the actions without resource-level permissions, in a policy of their own
+    unscoped = _policy_statements(synthesized.raw, f"{prefix}RoleUnscopedPolicy")
+    assert [s["Sid"] for s in unscoped] == ["LogDeliveryAndXRay"]
 
 
 def test_rollback_sets_and_checks_the_contracts_rolled_back_weights(
@@ -574,7 +578,11 @@ def test_evaluator_role_reads_metrics_and_only_the_named_alarms(
     statements = {
         s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedEvaluatorRolePolicy")
     }
-    assert statements["ReadMetrics"]["Action"] == "cloudwatch:GetMetricData"
+    unscoped = {
+        s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedEvaluatorRoleUnscopedPolicy")
+    }
+    assert unscoped["ReadMetrics"]["Action"] == "cloudwatch:GetMetricData"
+    assert all(s["Resource"] != "*" for s in statements.values())
     alarms = json.dumps(statements["DescribeWatchedAlarms"]["Resource"])
     assert "alarm:latency-slo" in alarms
     assert '"Ref": "Conversions' in alarms
@@ -589,13 +597,18 @@ def test_composite_alarms_are_described_with_a_statement_of_their_own_on_star(
     statements = {
         s["Sid"]: s for s in _policy_statements(synthesized.raw, "CompositeEvaluatorRolePolicy")
     }
-    composite = statements["DescribeCompositeAlarms"]
+    unscoped = {
+        s["Sid"]: s
+        for s in _policy_statements(synthesized.raw, "CompositeEvaluatorRoleUnscopedPolicy")
+    }
+    composite = unscoped["DescribeCompositeAlarms"]
     assert composite["Action"] == "cloudwatch:DescribeAlarms"
     assert composite["Resource"] == "*"  # DescribeAlarms returns composite alarms only so
     assert "DescribeWatchedAlarms" not in statements  # no metric alarm was given
     for prefix in ("Rollout", "Gated"):  # without composite alarms: no DescribeAlarms on *
         sids = {
-            s["Sid"] for s in _policy_statements(synthesized.raw, f"{prefix}EvaluatorRolePolicy")
+            s["Sid"]
+            for s in _policy_statements(synthesized.raw, f"{prefix}EvaluatorRoleUnscopedPolicy")
         }
         assert "DescribeCompositeAlarms" not in sids
     definition = _definition(synthesized.raw, "Composite")
@@ -691,6 +704,120 @@ def test_public_attributes(synthesized: Synthesized) -> None:
     assert rollout.metric_executions_started().metric_name == "ExecutionsStarted"
     assert rollout.metric_rollback_failed().namespace == "SageMakerConstructs/CanaryRollout"
     assert rollout.connections.security_groups
+
+
+# -- network -------------------------------------------------------------------------------------
+
+_HTTPS = {"FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}
+
+
+def _group(synthesized: Synthesized, function: Any) -> tuple[str, dict[str, Any]]:
+    [group] = function.connections.security_groups
+    logical_id = cdk.Stack.of(function).get_logical_id(group.node.default_child)
+    return logical_id, synthesized.raw["Resources"][logical_id]["Properties"]
+
+
+@pytest.mark.parametrize("rollout", ["rollout", "gated"])
+def test_the_evaluators_group_reaches_the_vpc_endpoints_only(
+    synthesized: Synthesized, rollout: str
+) -> None:
+    _, group = _group(synthesized, getattr(synthesized, rollout).evaluator)
+    assert group["SecurityGroupEgress"] == [
+        {"CidrIp": "10.0.0.0/16", "Description": "HTTPS to the VPC endpoints", **_HTTPS}
+    ]
+    assert "SecurityGroupIngress" not in group
+
+
+def test_the_guards_group_reaches_the_vpc_endpoints_and_dynamodb_when_given(
+    synthesized: Synthesized,
+) -> None:
+    rules = _resources(synthesized.raw, "AWS::EC2::SecurityGroupEgress")
+    for name in ("rollout", "gated"):
+        group_id, group = _group(synthesized, getattr(synthesized, name).guard)
+        assert group["SecurityGroupEgress"] == [
+            {"CidrIp": "10.0.0.0/16", "Description": "HTTPS to the VPC endpoints", **_HTTPS}
+        ]
+        own = [
+            r["Properties"]
+            for r in rules.values()
+            if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+        ]
+        expected = [
+            {
+                "GroupId": {"Fn::GetAtt": [group_id, "GroupId"]},
+                "DestinationPrefixListId": "pl-02cd2c6b",
+                "Description": "HTTPS to the DynamoDB gateway endpoint",
+                **_HTTPS,
+            }
+        ]
+        assert own == (expected if name == "gated" else [])
+    assert len(rules) == 1  # the evaluators reach no gateway endpoint (no S3, no DynamoDB)
+
+
+def test_no_group_egress_reaches_the_internet(synthesized: Synthesized) -> None:
+    for group in _resources(synthesized.raw, "AWS::EC2::SecurityGroup").values():
+        for rule in group["Properties"].get("SecurityGroupEgress", []):
+            assert rule["CidrIp"] == "10.0.0.0/16", rule
+
+
+def test_a_guard_without_the_dynamodb_prefix_list_is_warned_about(
+    synthesized: Synthesized,
+) -> None:
+    stack = cdk.Stack.of(synthesized.rollout)
+    warnings = Annotations.from_stack(stack).find_warning(
+        "*", Match.string_like_regexp("sagemaker-constructs:rollout-dynamodb-egress")
+    )
+    assert sorted(w.id for w in warnings) == ["/Rollouts/Composite", "/Rollouts/Rollout"]
+
+
+def test_a_vpc_cidr_token_is_resolved_at_deploy_time() -> None:
+    rollout = _build(vpc=_vpc(cdk.Stack(env=ENV), cidr=cdk.Fn.import_value("VpcCidr")))
+    group = rollout.evaluator.connections.security_groups[0]
+    egress = cdk.Stack.of(rollout).resolve(group.node.default_child.security_group_egress)  # type: ignore[union-attr]
+    assert [rule["cidrIp"] for rule in egress] == [{"Fn::ImportValue": "VpcCidr"}]
+
+
+def test_fails_when_the_vpc_has_no_cidr_for_the_groups_it_creates() -> None:
+    stack = cdk.Stack(env=ENV)
+    with pytest.raises(
+        ValueError, match=r"vpc='<VPC imported without vpc_cidr_block>': the security group"
+    ):
+        CanaryRollout(
+            stack,
+            "Rollout",
+            endpoint=_endpoint(stack, "churn"),
+            baseline_variant="Current",
+            canary_variant="Candidate",
+            vpc=_vpc(stack, cidr=None),
+        )
+
+
+def test_given_groups_need_no_vpc_cidr_and_take_no_prefix_list() -> None:
+    stack = cdk.Stack(env=ENV)
+    group = ec2.SecurityGroup.from_security_group_id(stack, "G", "sg-0123456789abcdef0")
+    props: dict[str, Any] = {
+        "endpoint": _endpoint(stack, "churn"),
+        "baseline_variant": "Current",
+        "canary_variant": "Candidate",
+        "vpc": _vpc(stack, cidr=None),
+        "security_groups": [group],
+    }
+    rollout = CanaryRollout(stack, "Rollout", **props)
+    assert [g.security_group_id for g in rollout.connections.security_groups] == [
+        "sg-0123456789abcdef0"
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"dynamodb_prefix_list_id='pl-02cd2c6b': applies only to the security group",
+    ):
+        CanaryRollout(stack, "Other", dynamodb_prefix_list_id="pl-02cd2c6b", **props)
+
+
+def test_fails_on_a_dynamodb_prefix_list_id_that_is_not_one() -> None:
+    with pytest.raises(
+        ValueError, match=r"dynamodb_prefix_list_id='dynamodb': must be a managed prefix-list id"
+    ):
+        _build(dynamodb_prefix_list_id="dynamodb")
 
 
 # -- validation (fresh stack, no synth) ------------------------------------------------------------
@@ -909,11 +1036,14 @@ def test_the_guard_may_restore_release_and_notify_and_nothing_else(
     }
     assert "endpoint/fraud" in json.dumps(statements["RestoreTheBaseline"]["Resource"])
     assert "execution:fraud-rollout:*" in json.dumps(statements["ReadTheEnding"]["Resource"])
-    assert statements["CountRollbackFailures"]["Condition"] == {
+    unscoped = {
+        s["Sid"]: s for s in _policy_statements(synthesized.raw, "GatedGuardRoleUnscopedPolicy")
+    }
+    assert unscoped["CountRollbackFailures"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "SageMakerConstructs/CanaryRollout"}
     }
-    wildcard = sorted(s["Sid"] for s in statements.values() if s["Resource"] == "*")
-    assert wildcard == ["CountRollbackFailures", "XRayAndVpcNetworkInterfaces"]
+    assert sorted(unscoped) == ["CountRollbackFailures", "XRayAndVpcNetworkInterfaces"]
+    assert all(s["Resource"] != "*" for s in statements.values())
 
 
 def _all_state_names(states: dict[str, Any]) -> list[str]:

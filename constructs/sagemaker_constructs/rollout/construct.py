@@ -71,7 +71,7 @@ from constructs import Construct
 
 from .._types import checked
 from .._validation import ValidationProblems
-from ..compliance import acknowledge, acknowledge_wildcard_resources
+from ..compliance import acknowledge_wildcard_resources
 from ..log_groups import allow_cloudwatch_logs, retention
 from ..roles import ScopedRole
 from .contract import (
@@ -101,13 +101,21 @@ class CanaryRollout(Construct):
     :param endpoint: the endpoint (any object with ``endpoint_name`` and ``endpoint_arn``).
     :param baseline_variant: variant serving the current model (gets ``100 - percent``).
     :param canary_variant: variant serving the new model (gets ``percent``).
-    :param vpc: VPC of the evaluator and the guard Lambdas. The evaluator needs a route to
-        CloudWatch (the ``monitoring`` interface endpoint, or NAT); the guard to the SageMaker
-        API, Step Functions, SNS, CloudWatch (interface endpoints) and DynamoDB (gateway
-        endpoint), or NAT.
+    :param vpc: VPC of the evaluator and the guard Lambdas. The evaluator needs CloudWatch (the
+        ``monitoring`` interface endpoint); the guard the SageMaker API, Step Functions, SNS,
+        CloudWatch (interface endpoints) and DynamoDB (a gateway endpoint, with
+        ``dynamodb_prefix_list_id``). The groups created by default reach nothing else: a route
+        through NAT needs ``security_groups`` of your own.
     :param vpc_subnets: subnets of both Lambdas. Default: the VPC's private subnets.
     :param security_groups: security groups of both Lambdas. Default: a new group each that
-        allows all outbound traffic and no inbound traffic.
+        allows no inbound traffic and outbound HTTPS only to the VPC's CIDR block (its interface
+        endpoints; the VPC needs a known CIDR block, a token is fine) and, for the guard, to
+        DynamoDB's prefix list when ``dynamodb_prefix_list_id`` is given; never 0.0.0.0/0.
+    :param dynamodb_prefix_list_id: the id of the region's AWS-managed prefix list for DynamoDB
+        (``com.amazonaws.<region>.dynamodb``, ``pl-...``: ``aws ec2
+        describe-managed-prefix-lists``), so that the guard's group lets it reach the lock table
+        through a DynamoDB gateway endpoint. Default: none (a warning is added: only a DynamoDB
+        interface endpoint in the VPC is then reachable).
     :param steps: canary percentages, integers 1-100, strictly increasing, ending at 100, at
         least one below 100. Default: ``[5, 25, 50, 100]``.
     :param bake_time: how long each step is observed before it may pass. Default: 10 minutes.
@@ -182,6 +190,7 @@ class CanaryRollout(Construct):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         instance_scaling: InstanceScaling | None = None,
         evaluator_reserved_concurrency: int | None = 5,
+        dynamodb_prefix_list_id: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         bake_time = bake_time or cdk.Duration.minutes(10)
@@ -210,6 +219,9 @@ class CanaryRollout(Construct):
             state_machine_name=state_machine_name,
             instance_scaling=instance_scaling,
             evaluator_reserved_concurrency=evaluator_reserved_concurrency,
+            vpc=vpc,
+            security_groups=security_groups,
+            dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         )
 
         self.endpoint = endpoint
@@ -284,7 +296,15 @@ class CanaryRollout(Construct):
             log_retention_days,
             removal_policy,
             reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
+            dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         )
+        if security_groups is None and dynamodb_prefix_list_id is None:
+            cdk.Annotations.of(self).add_warning_v2(
+                "sagemaker-constructs:rollout-dynamodb-egress",
+                "The guard releases the endpoint's lock in DynamoDB; with a DynamoDB gateway "
+                "endpoint pass dynamodb_prefix_list_id (its managed prefix list), or allow it "
+                "through rollout.guard.connections.",
+            )
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
         self.executions_failed_alarm, self.rollback_failed_alarm = add_alarms(self)
         self.alarms = [self.executions_failed_alarm, self.rollback_failed_alarm]
@@ -340,24 +360,23 @@ class CanaryRollout(Construct):
                 iam.PolicyStatement(sid=sid, actions=actions, resources=[resource])
                 for sid, actions, resource in definition.statements()
             ),
-            iam.PolicyStatement(
-                sid="LogDeliveryAndXRay",
-                actions=[
-                    "logs:CreateLogDelivery",
-                    "logs:GetLogDelivery",
-                    "logs:UpdateLogDelivery",
-                    "logs:DeleteLogDelivery",
-                    "logs:ListLogDeliveries",
-                    "logs:PutResourcePolicy",
-                    "logs:DescribeResourcePolicies",
-                    "logs:DescribeLogGroups",
-                    "xray:PutTraceSegments",
-                    "xray:PutTelemetryRecords",
-                    "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets",
-                ],
-                resources=["*"],
-            ),
+        )
+        role.add_unscoped(
+            "LogDeliveryAndXRay",
+            [
+                "logs:CreateLogDelivery",
+                "logs:GetLogDelivery",
+                "logs:UpdateLogDelivery",
+                "logs:DeleteLogDelivery",
+                "logs:ListLogDeliveries",
+                "logs:PutResourcePolicy",
+                "logs:DescribeResourcePolicies",
+                "logs:DescribeLogGroups",
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "xray:GetSamplingRules",
+                "xray:GetSamplingTargets",
+            ],
         )
         encrypt_notifications(role, topic_key)
         # Execution data (inputs, outputs, approval tokens in the history) is encrypted with
@@ -396,13 +415,6 @@ class CanaryRollout(Construct):
             "any CanaryRollout state machine of this stack (each names itself, custom names "
             "included, so no common ARN prefix exists), and the state machine describes that "
             "one execution to take over a lock whose holder no longer runs.",
-        )
-        acknowledge(
-            role.policy,
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "CloudWatch Logs vended log delivery (logs:*LogDelivery, resource policies) and the "
-            "X-Ray trace actions support no resource-level permissions, so their resource is "
-            "'*'; every other statement names its resource.",
         )
         return role
 
@@ -463,6 +475,7 @@ class CanaryRollout(Construct):
         removal_policy: cdk.RemovalPolicy,
         *,
         reserved_concurrency: int | None,
+        dynamodb_prefix_list_id: str | None,
     ) -> lambda_.Function:
         """The guard that restores the baseline when an execution ends unverified."""
         return add_guard(
@@ -486,6 +499,7 @@ class CanaryRollout(Construct):
             removal_policy=removal_policy,
             reserved_concurrency=reserved_concurrency,
             instance_scaling=self._instance_scaling,
+            dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         ).function
 
     # -- public API -------------------------------------------------------------------------

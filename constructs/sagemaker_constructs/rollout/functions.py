@@ -14,16 +14,17 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .._assets import lambda_code_root
+from .._network import allow_https_to_endpoints
 from ..log_groups import retention
 from ..roles import ScopedRole
 
 __all__ = [
     "RUNTIME",
+    "add_tracing_and_vpc",
     "encrypt_notifications",
     "read_execution_data",
     "role_and_logs",
     "rollout_function",
-    "tracing_and_vpc_statement",
 ]
 
 #: The runtime of both Lambdas (their code: ``lambda/canary_evaluator``, shipped in the wheel).
@@ -78,10 +79,17 @@ def rollout_function(
     vpc: ec2.IVpc,
     vpc_subnets: ec2.SubnetSelection | None,
     security_groups: Sequence[ec2.ISecurityGroup] | None,
+    dynamodb_prefix_list_id: str | None = None,
     **extra: Any,
 ) -> lambda_.Function:
     """An arm64, traced function in the VPC running the shipped Lambda code; its role's
-    managed policy exists before it does."""
+    managed policy exists before it does.
+
+    Without ``security_groups`` Lambda's own group (``<id>/SecurityGroup``) allows HTTPS out to
+    the VPC's CIDR block (its interface endpoints) and, with ``dynamodb_prefix_list_id``, to
+    DynamoDB's prefix list (the gateway endpoint), nothing else. Neither function calls S3
+    (Lambda fetches the code itself, outside the VPC), so no S3 rule.
+    """
     function = lambda_.Function(
         scope,
         id,
@@ -101,18 +109,25 @@ def rollout_function(
         vpc=vpc,
         vpc_subnets=vpc_subnets,
         security_groups=list(security_groups) if security_groups is not None else None,
+        allow_all_outbound=False if security_groups is None else None,
         **extra,
     )
+    if security_groups is None:
+        allow_https_to_endpoints(
+            function.connections.security_groups[0],
+            vpc,
+            dynamodb_prefix_list_id=dynamodb_prefix_list_id,
+        )
     function.node.add_dependency(role.policy)
     return function
 
 
-def tracing_and_vpc_statement() -> iam.PolicyStatement:
-    """X-Ray traces and the network interfaces of a function in a VPC (no resource-level
-    permissions exist for these actions)."""
-    return iam.PolicyStatement(
-        sid="XRayAndVpcNetworkInterfaces",
-        actions=[
+def add_tracing_and_vpc(role: ScopedRole) -> None:
+    """X-Ray traces and the network interfaces of a function in a VPC, on '*' (X-Ray has no
+    resource types; AWS Lambda documents its VPC actions on all resources)."""
+    role.add_unscoped(
+        "XRayAndVpcNetworkInterfaces",
+        [
             "xray:PutTraceSegments",
             "xray:PutTelemetryRecords",
             "ec2:CreateNetworkInterface",
@@ -122,7 +137,6 @@ def tracing_and_vpc_statement() -> iam.PolicyStatement:
             "ec2:AssignPrivateIpAddresses",
             "ec2:UnassignPrivateIpAddresses",
         ],
-        resources=["*"],
     )
 
 

@@ -28,11 +28,11 @@ from constructs import Construct
 from ..compliance import acknowledge, acknowledge_wildcard_resources
 from ..roles import ScopedRole
 from .functions import (
+    add_tracing_and_vpc,
     encrypt_notifications,
     read_execution_data,
     role_and_logs,
     rollout_function,
-    tracing_and_vpc_statement,
 )
 
 __all__ = ["GUARD_HANDLER", "GuardParts", "add_guard"]
@@ -71,6 +71,7 @@ def add_guard(
     removal_policy: cdk.RemovalPolicy,
     reserved_concurrency: int | None,
     instance_scaling: tuple[int, int] | None = None,
+    dynamodb_prefix_list_id: str | None = None,
 ) -> GuardParts:
     """Add ``GuardRole``, ``GuardLogs``, ``GuardDeadLetters``, ``Guard`` and ``GuardRule``."""
     role, log_group = role_and_logs(
@@ -105,6 +106,8 @@ def add_guard(
         vpc=vpc,
         vpc_subnets=vpc_subnets,
         security_groups=security_groups,
+        # the lock table: through the DynamoDB gateway endpoint
+        dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         dead_letter_queue=dead_letters,
         environment={
             "ENDPOINT_NAME": endpoint_name,
@@ -195,20 +198,11 @@ def _grant(
         iam.PolicyStatement(
             sid="DeadLetters", actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]
         ),
-        iam.PolicyStatement(
-            sid="CountRollbackFailures",
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
-        ),
-        tracing_and_vpc_statement(),
     )
+    role.add_unscoped(
+        "CountRollbackFailures",
+        ["cloudwatch:PutMetricData"],
+        conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+    )
+    add_tracing_and_vpc(role)
     encrypt_notifications(role, topic_key)
-    acknowledge(
-        role.policy,
-        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-        "cloudwatch:PutMetricData (limited by condition to the rollout's own namespace), the "
-        "X-Ray trace actions and the Lambda VPC network interface actions support no "
-        "resource-level permissions, so their resource is '*'; every other statement names "
-        "its resource.",
-    )

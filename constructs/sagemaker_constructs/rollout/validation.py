@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 
 from .. import aws_rules as aws
+from .._network import check_vpc_cidr
 from .._validation import ValidationProblems, is_token
 from ..log_groups import RETENTION_BY_DAYS
 from .props import InstanceScaling
@@ -40,6 +43,26 @@ def seconds(value: cdk.Duration) -> int | None:
     return int(value.to_seconds(integral=False))  # a fraction is reported by whole_seconds
 
 
+def _validate_network(
+    problems: ValidationProblems,
+    vpc: ec2.IVpc,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+    dynamodb_prefix_list_id: str | None,
+) -> None:
+    """The Lambdas' own groups need the VPC's CIDR; the prefix list is a rule of those only."""
+    aws.check_prefix_list_id(problems, "dynamodb_prefix_list_id", dynamodb_prefix_list_id)
+    if security_groups is None:
+        check_vpc_cidr(problems, "vpc", vpc)
+        return
+    problems.check(
+        dynamodb_prefix_list_id is None,
+        "dynamodb_prefix_list_id",
+        dynamodb_prefix_list_id,
+        "applies only to the security group the guard gets when security_groups is not given",
+        "add the DynamoDB prefix-list rule to your own groups and remove dynamodb_prefix_list_id",
+    )
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -63,8 +86,12 @@ def validate_rollout(
     state_machine_name: str | None,
     instance_scaling: InstanceScaling | None,
     evaluator_reserved_concurrency: int | None,
+    vpc: ec2.IVpc,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+    dynamodb_prefix_list_id: str | None,
 ) -> None:
     """Collect every problem of the arguments, then raise one ValueError."""
+    _validate_network(problems, vpc, security_groups, dynamodb_prefix_list_id)
     for argument, duration in (
         ("bake_time", bake_time),
         ("interval", interval),
