@@ -16,6 +16,7 @@ Security groups do not filter traffic to the Amazon DNS server, so name resoluti
 from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
+from jsii.errors import JSIIError
 
 from ._validation import ValidationProblems
 
@@ -33,7 +34,7 @@ def vpc_cidr(vpc: ec2.IVpc) -> str | None:
     ``None`` when the VPC was imported without ``vpc_cidr_block``."""
     try:
         return vpc.vpc_cidr_block
-    except RuntimeError:  # CannotPerformOperationVpcCidr: 'vpcCidrBlock' was not supplied
+    except (RuntimeError, JSIIError):  # 'vpcCidrBlock' was not supplied when creating this VPC
         return None
 
 

@@ -43,6 +43,7 @@ from jsii.errors import JSIIError
 
 from . import _notebook_scripts as scripts
 from . import aws_rules as aws
+from ._network import allow_https_to_endpoints
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, nag_value
@@ -444,15 +445,7 @@ class Notebook(Construct):
                 description=f"Notebook instance {name}: HTTPS to the VPC endpoints only",
                 allow_all_outbound=False,
             )
-            group.add_egress_rule(
-                ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS to the VPC endpoints"
-            )
-            if s3_prefix_list_id is not None:
-                group.add_egress_rule(
-                    ec2.Peer.prefix_list(s3_prefix_list_id),
-                    ec2.Port.tcp(443),
-                    "HTTPS to the S3 gateway endpoint",
-                )
+            allow_https_to_endpoints(group, vpc, s3_prefix_list_id=s3_prefix_list_id)
             self.security_group = group
             groups = [group]
         return groups
