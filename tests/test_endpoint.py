@@ -14,6 +14,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Match
 from cdk_testing import cfn_lint
 
 from sagemaker_constructs.compliance import add_compliance_checks
@@ -29,6 +30,7 @@ from sagemaker_constructs.endpoint import (
     VariantAutoscaling,
     VariantProperty,
 )
+from sagemaker_constructs.log_groups import allow_cloudwatch_logs
 from sagemaker_constructs.model import ContainerDefinition, ContainerImage, Model
 from sagemaker_constructs.roles import ScopedRole
 
@@ -140,15 +142,22 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         ),
         retain_variant_properties=False,
     )
+    logs_key = kms.Key(stack, "LogsKey", enable_key_rotation=True)
+    allow_cloudwatch_logs(logs_key)
     gpu = Endpoint(
         stack,
         "Gpu",
+        endpoint_name="gpu-endpoint",
         variants=[ProductionVariant(variant_name="gpu", model=blue, instance_type="ml.g5.xlarge")],
         deployment_guardrails=DeploymentGuardrails(traffic_routing=TrafficRouting.all_at_once()),
+        log_encryption_key=logs_key,
+        log_retention_days=30,
+        removal_policy=cdk.RemovalPolicy.DESTROY,
     )
     serverless = Endpoint(
         stack,
         "Serverless",
+        endpoint_name=cdk.Fn.import_value("ServerlessEndpointName"),
         variants=[
             ServerlessVariant(
                 variant_name="only",
@@ -184,6 +193,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         green=green,
         own_key=own_key,
         capture_key=capture_key,
+        logs_key=logs_key,
     )
 
 
@@ -239,6 +249,9 @@ def test_serverless_variant(synth: Synthesized) -> None:
 
 def test_endpoint_named_only_when_asked(synth: Synthesized) -> None:
     assert synth.props(synth.endpoint("canary").resource)["EndpointName"] == "classifier"
+    assert synth.props(synth.endpoint("serverless").resource)["EndpointName"] == {
+        "Fn::ImportValue": "ServerlessEndpointName"
+    }
     assert "EndpointName" not in synth.props(synth.endpoint("linear").resource)
     for name in ("canary", "linear"):
         assert "EndpointConfigName" not in synth.props(synth.endpoint(name).endpoint_config)
@@ -290,6 +303,101 @@ def test_no_storage_key_for_local_nvme_instance_types(synth: Synthesized) -> Non
     )
     assert "SageMakerEndpointConfigurationKMSKeyConfigured" in metadata
     assert "local NVMe storage" in metadata
+
+
+# ---------------------------------------------------------------------------- logs
+
+
+def _log_group(synth: Synthesized, name: str) -> tuple[str, dict[str, Any]]:
+    group = synth.endpoint(name).log_group
+    assert group is not None
+    logical_id = synth.stack.get_logical_id(group.node.default_child)  # type: ignore[arg-type]
+    return logical_id, synth.json["Resources"][logical_id]
+
+
+def _key_arn(synth: Synthesized, key: Any) -> dict[str, Any]:
+    return {"Fn::GetAtt": [synth.stack.get_logical_id(key.node.default_child), "Arn"]}
+
+
+@pytest.mark.parametrize("name", ["canary", "gpu", "serverless"])
+def test_a_named_endpoint_depends_on_its_own_log_group(synth: Synthesized, name: str) -> None:
+    logical_id, _ = _log_group(synth, name)
+    endpoint_id = synth.stack.get_logical_id(synth.endpoint(name).resource)
+    assert logical_id in synth.json["Resources"][endpoint_id]["DependsOn"]
+
+
+def test_the_log_group_is_named_after_the_endpoint(synth: Synthesized) -> None:
+    assert _log_group(synth, "canary")[1]["Properties"]["LogGroupName"] == (
+        "/aws/sagemaker/Endpoints/classifier"
+    )
+    assert _log_group(synth, "gpu")[1]["Properties"]["LogGroupName"] == (
+        "/aws/sagemaker/Endpoints/gpu-endpoint"
+    )
+    # a name known at deploy time only still names the group before the endpoint exists
+    assert _log_group(synth, "serverless")[1]["Properties"]["LogGroupName"] == {
+        "Fn::Join": [
+            "",
+            ["/aws/sagemaker/Endpoints/", {"Fn::ImportValue": "ServerlessEndpointName"}],
+        ]
+    }
+
+
+def test_the_given_log_key_and_retention_are_used(synth: Synthesized) -> None:
+    _, group = _log_group(synth, "gpu")
+    assert group["Properties"]["KmsKeyId"] == _key_arn(synth, synth.objects["logs_key"])
+    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["DeletionPolicy"] == "Delete"
+
+
+def test_by_default_logs_are_kept_a_year_and_retained(synth: Synthesized) -> None:
+    for name in ("canary", "serverless"):
+        _, group = _log_group(synth, name)
+        assert group["Properties"]["RetentionInDays"] == 365
+        assert group["DeletionPolicy"] == "Retain"
+
+
+def _allows_cloudwatch_logs(synth: Synthesized, key: Any) -> bool:
+    key_id = synth.stack.get_logical_id(key.node.default_child)
+    statements = synth.json["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    return any(
+        s.get("Principal") == {"Service": "logs.us-east-1.amazonaws.com"} for s in statements
+    )
+
+
+def test_the_endpoints_own_storage_key_encrypts_its_logs(synth: Synthesized) -> None:
+    endpoint = synth.endpoint("serverless")
+    _, group = _log_group(synth, "serverless")
+    assert group["Properties"]["KmsKeyId"] == _key_arn(synth, endpoint.kms_key)
+    assert _allows_cloudwatch_logs(synth, endpoint.kms_key)
+    assert endpoint.node.try_find_child("LogKey") is None
+
+
+def test_a_given_storage_key_is_not_used_for_logs(synth: Synthesized) -> None:
+    # the user's key may be imported or not allow CloudWatch Logs: a key of the endpoint's own
+    endpoint = synth.endpoint("canary")
+    log_key = endpoint.node.find_child("LogKey")
+    _, group = _log_group(synth, "canary")
+    assert group["Properties"]["KmsKeyId"] == _key_arn(synth, log_key)
+    assert _allows_cloudwatch_logs(synth, log_key)
+    assert not _allows_cloudwatch_logs(synth, synth.objects["own_key"])
+    key_id = synth.stack.get_logical_id(log_key.node.default_child)  # type: ignore[arg-type]
+    assert synth.json["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_an_unnamed_endpoint_gets_no_log_group_and_a_warning(synth: Synthesized) -> None:
+    assert synth.endpoint("linear").log_group is None
+    groups = synth.resources("AWS::Logs::LogGroup")
+    assert len(groups) == 3
+    warnings = Annotations.from_stack(synth.stack).find_warning(
+        "*", Match.string_like_regexp("sagemaker-constructs:endpoint-log-group")
+    )
+    assert [w.id for w in warnings] == ["/Endpoints/Linear"]
+
+
+def test_every_log_group_is_encrypted_and_expires(synth: Synthesized) -> None:
+    for group in synth.resources("AWS::Logs::LogGroup"):
+        assert "KmsKeyId" in group["Properties"]
+        assert "RetentionInDays" in group["Properties"]
 
 
 # ---------------------------------------------------------------------------- data capture

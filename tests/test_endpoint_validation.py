@@ -66,6 +66,45 @@ def test_valid_endpoint_constructs() -> None:
     assert build().variant_names == ["main"]
 
 
+# ---------------------------------------------------------------------------- logs
+
+
+@pytest.mark.parametrize("days", [0, 42, 366])
+def test_log_retention_is_a_cloudwatch_logs_value(days: int) -> None:
+    with pytest.raises(
+        ValueError,
+        match=rf"log_retention_days={days}: must be a CloudWatch Logs retention value\. "
+        r"Fix: choose one of 1, 3, 5, 7",
+    ):
+        build(endpoint_name="named", log_retention_days=days)
+
+
+def test_log_encryption_key_needs_an_endpoint_name() -> None:
+    stack = cdk.Stack()
+    key = kms.Key.from_key_arn(
+        stack, "K", "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000000"
+    )
+    with pytest.raises(
+        ValueError, match=r"log_encryption_key='<kms.IKey>': applies only with endpoint_name"
+    ):
+        build(stack, log_encryption_key=key)
+    # an imported key is taken as it is (its policy must already allow CloudWatch Logs)
+    endpoint = Endpoint(
+        stack, "Named", variants=[variant(stack)], endpoint_name="named", log_encryption_key=key
+    )
+    assert endpoint.log_group is not None
+    assert endpoint.node.try_find_child("LogKey") is None
+
+
+def test_log_arguments_are_typed() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)log_retention_days='365': must be a whole number .*"
+        r"removal_policy=.retain.: must be a member of RemovalPolicy",
+    ):
+        build(endpoint_name="named", log_retention_days="365", removal_policy="retain")
+
+
 # ---------------------------------------------------------------------------- names, counts
 
 

@@ -11,7 +11,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
-__all__ = ["RETENTION_BY_DAYS", "allow_cloudwatch_logs", "retention"]
+from ._validation import ValidationProblems
+
+__all__ = ["RETENTION_BY_DAYS", "allow_cloudwatch_logs", "check_retention", "retention"]
 
 RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
@@ -49,6 +51,17 @@ def retention(days: int) -> logs.RetentionDays:
             f"log retention {days} days is not a CloudWatch Logs retention value; "
             f"choose one of {allowed}"
         ) from None
+
+
+def check_retention(problems: ValidationProblems, argument: str, days: int) -> None:
+    """Record a problem unless ``days`` is a retention CloudWatch Logs accepts."""
+    if days not in RETENTION_BY_DAYS:
+        problems.add(
+            argument,
+            days,
+            "must be a CloudWatch Logs retention value",
+            f"choose one of {', '.join(str(d) for d in RETENTION_BY_DAYS)}",
+        )
 
 
 def allow_cloudwatch_logs(key: kms.Key, *, sid: str = "AllowCloudWatchLogs") -> None:

@@ -12,7 +12,7 @@ from aws_cdk import aws_ec2 as ec2
 from .. import aws_rules as aws
 from .._network import check_vpc_cidr
 from .._validation import ValidationProblems, is_token
-from ..log_groups import RETENTION_BY_DAYS
+from ..log_groups import check_retention
 from .props import InstanceScaling
 from .rules import (
     HISTORY_EVENT_BUDGET,
@@ -261,13 +261,7 @@ def _validate_limits(
             f"must be distinct percentages among steps {steps}",
             "list only percentages that are in steps",
         )
-    if log_retention_days not in RETENTION_BY_DAYS:
-        problems.add(
-            "log_retention_days",
-            log_retention_days,
-            "must be a CloudWatch Logs retention value",
-            f"choose one of {', '.join(str(d) for d in RETENTION_BY_DAYS)}",
-        )
+    check_retention(problems, "log_retention_days", log_retention_days)
     if (
         state_machine_name is not None
         and not is_token(state_machine_name)
