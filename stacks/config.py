@@ -132,6 +132,12 @@ class NewVpcConfig:
     availability_zones: tuple[str, ...] = ()
     #: Retention of the VPC flow logs, in days (a CloudWatch Logs retention value).
     flow_log_retention_days: int = 365
+    #: The region's AWS-managed prefix lists ``com.amazonaws.<region>.s3`` and ``.dynamodb``
+    #: (``pl-...``), required: the security groups of the models and of the rollout's guard
+    #: reach the S3 and DynamoDB gateway endpoints through them (CloudFormation cannot look
+    #: them up, and the app makes no lookups at synth).
+    s3_prefix_list_id: str | None = None
+    dynamodb_prefix_list_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -145,6 +151,11 @@ class ExistingVpcConfig:
     subnet_ids: tuple[str, ...]
     #: Create the interface endpoints this project needs (off: the VPC's owner provides them).
     create_endpoints: bool = False
+    #: The region's prefix lists for S3 and DynamoDB, as for a new VPC: required with
+    #: ``create_endpoints`` (the gateway endpoints are then created); otherwise needed when the
+    #: VPC's owner provides S3 and DynamoDB as gateway endpoints (not as interface endpoints).
+    s3_prefix_list_id: str | None = None
+    dynamodb_prefix_list_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -269,6 +280,8 @@ def _parse_value(tp: Any, value: Any, path: str) -> Any:
         members = tuple(m for m in get_args(tp) if m is not type(None))
         if value is None and len(members) < len(get_args(tp)):
             return None
+        if len(members) == 1 and not dataclasses.is_dataclass(members[0]):
+            return _parse_value(members[0], value, path)
         if isinstance(value, Mapping):
             for member in members:
                 required = {
@@ -349,6 +362,28 @@ def _check_cidr(path: str, cidr: str) -> None:
     )
 
 
+#: The prefix-list keys of ``vpc`` and the service each one names.
+_PREFIX_LISTS = {"s3_prefix_list_id": "s3", "dynamodb_prefix_list_id": "dynamodb"}
+
+
+def _check_gateway_prefix_lists(env: EnvironmentConfig, path: str) -> None:
+    """Where the foundation creates the gateway endpoints, code reaches them through the
+    region's prefix lists only: their ids are required."""
+    vpc = env.vpc
+    if isinstance(vpc, ExistingVpcConfig) and not vpc.create_endpoints:
+        return
+    for key, service in _PREFIX_LISTS.items():
+        if getattr(vpc, key) is None:
+            name = f"com.amazonaws.{env.region}.{service}"
+            raise ConfigError(
+                f"{path}.vpc.{key}: missing; expected the id (pl-...) of the managed prefix "
+                f"list {name}, through which the environment's security groups reach its "
+                f"{service} gateway endpoint: aws ec2 describe-managed-prefix-lists --region "
+                f"{env.region} --filters Name=prefix-list-name,Values={name} "
+                "--query 'PrefixLists[0].PrefixListId'"
+            )
+
+
 def _validate_environment(env: EnvironmentConfig, path: str) -> None:
     _check(bool(_ACCOUNT.match(env.account)), f"{path}.account", env.account, "12 digits")
     # The library's own rules, at the keys that feed them.
@@ -367,7 +402,10 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
             aws.check_bucket_name(
                 problems, f"{path}.{key}.model_data_bucket", model.model_data_bucket
             )
+    for key in _PREFIX_LISTS:
+        aws.check_prefix_list_id(problems, f"{path}.vpc.{key}", getattr(env.vpc, key))
     _raise_any(problems)
+    _check_gateway_prefix_lists(env, path)
     _check(
         env.candidate is None or env.candidate != env.model,
         f"{path}.candidate",

@@ -38,6 +38,7 @@ from .foundation import Foundation
 __all__ = [
     "ROLLOUT_OPERATOR_OUTPUT",
     "EnvironmentStack",
+    "endpoint_name",
     "rollout_operator_role_name",
     "variant_name",
 ]
@@ -72,6 +73,11 @@ def variant_name(model: ModelConfig) -> str:
     return f"model-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
+def endpoint_name(project: str, environment: str) -> str:
+    """The environment's endpoint: named, so that its log group can be created before it."""
+    return f"{project}-{environment}"
+
+
 def rollout_operator_role_name(project: str, environment: str) -> str:
     """The role the promotion pipeline assumes to run an environment's rollout."""
     return f"{project}-{environment}-rollout-operator"
@@ -84,7 +90,9 @@ class EnvironmentStack(cdk.Stack):
     - a data bucket (KMS, versioned, access-logged) for training data and artifacts;
     - a :class:`Notebook` where ``notebook.enabled`` (dev and test by default);
     - the training :class:`Pipeline` from ``pipelines/training_pipeline.json``;
-    - the configured model on an :class:`Endpoint` and, when a ``candidate`` is configured, a
+    - the configured model on an :class:`Endpoint` named ``<project>-<environment>`` (its log
+      group encrypted with the environment's key, kept ``log_retention_days``) and, when a
+      ``candidate`` is configured, a
       second model as a second variant at weight 0 and a :class:`CanaryRollout` from the
       model's variant to the candidate's (variants are named after their models, see
       :func:`variant_name`; stack output
@@ -190,16 +198,25 @@ class EnvironmentStack(cdk.Stack):
         # variant takes all traffic from the template on every deploy.
         with self._configured_by(
             {
-                f"variants[{index}].{argument}": f"endpoint.{argument}"
-                for index in range(len(variants))
-                for argument in ("instance_type", "initial_instance_count")
+                **{
+                    f"variants[{index}].{argument}": f"endpoint.{argument}"
+                    for index in range(len(variants))
+                    for argument in ("instance_type", "initial_instance_count")
+                },
+                "log_retention_days": "log_retention_days",
             }
         ):
+            # Named, so that its log group is created (encrypted, expiring) before SageMaker
+            # would create one.
             self.endpoint = Endpoint(
                 self,
                 "Endpoint",
+                endpoint_name=endpoint_name(project, config.name),
                 variants=variants,
                 kms_key=self.foundation.key,
+                log_encryption_key=self.foundation.key,
+                log_retention_days=config.log_retention_days,
+                removal_policy=removal,
                 update_variant_properties_from_template=(
                     [] if self.candidate_model is not None else [VariantProperty.DESIRED_WEIGHT]
                 ),
@@ -219,6 +236,7 @@ class EnvironmentStack(cdk.Stack):
                 canary_variant=variant_name(candidate),
                 vpc=self.foundation.vpc,
                 vpc_subnets=self.foundation.subnets,
+                dynamodb_prefix_list_id=config.vpc.dynamodb_prefix_list_id,
                 removal_policy=removal,
             )
             self.rollout_output = cdk.CfnOutput(
@@ -282,6 +300,7 @@ class EnvironmentStack(cdk.Stack):
                 "containers[0].model_data.key": f"{key}.model_data_key",
                 "containers[0].environment": f"{key}.environment",
                 "network_isolation": "network_isolation",
+                "s3_prefix_list_id": "vpc.s3_prefix_list_id",
             }
         ):
             return Model(
@@ -297,6 +316,8 @@ class EnvironmentStack(cdk.Stack):
                 vpc=self.foundation.vpc,
                 vpc_subnets=self.foundation.subnets,
                 network_isolation=self.config.network_isolation,
+                # model data and image layers come through the S3 gateway endpoint
+                s3_prefix_list_id=self.config.vpc.s3_prefix_list_id,
             )
 
     def _training_pipeline(self, project: str, data_bucket: s3.IBucket) -> Pipeline:

@@ -72,6 +72,12 @@ class Foundation(Construct):
     Amazon ECR layer bucket of the region (image layers are fetched with URLs that Amazon ECR
     presigns, so that statement names no principal): code in a container cannot write
     inference payloads to a bucket of another account through it.
+
+    **Security groups.** Nothing in the VPC may send traffic to 0.0.0.0/0: the groups of the
+    models and of the rollout's Lambdas allow HTTPS to the VPC's CIDR block (the interface
+    endpoints) and to the gateway endpoints through the region's managed prefix lists, whose
+    ids the configuration gives (``vpc.s3_prefix_list_id``, ``vpc.dynamodb_prefix_list_id``:
+    CloudFormation cannot look them up and the app makes no lookups at synth).
     """
 
     def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig) -> None:

@@ -101,6 +101,15 @@ def test_an_existing_vpc_is_imported_by_ids() -> None:
     assert isinstance(vpc, ExistingVpcConfig)
     assert vpc.subnet_ids == ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
     assert not vpc.create_endpoints
+    # the VPC's owner provides the endpoints: the prefix lists are needed only for gateways
+    assert vpc.s3_prefix_list_id is None
+    assert vpc.dynamodb_prefix_list_id is None
+
+
+def test_the_regions_prefix_lists_are_read_from_the_vpc() -> None:
+    dev = load_config(cdk_json_context()).environment("dev")
+    assert dev.vpc.s3_prefix_list_id == "pl-63a5400a"
+    assert dev.vpc.dynamodb_prefix_list_id == "pl-02cd2c6b"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +132,7 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
         (
             lambda raw: raw["environments"]["dev"]["vpc"].update(cdir="10.0.0.0/16"),
             r"environments\.dev\.vpc\.cdir: unknown key; allowed keys are: availability_zones, "
-            r"cidr, flow_log_retention_days",
+            r"cidr, dynamodb_prefix_list_id, flow_log_retention_days, s3_prefix_list_id",
         ),
         (
             lambda raw: raw["environments"]["test"].pop("account"),
@@ -210,6 +219,48 @@ def test_environments_can_be_selected_by_context(selection: Any, expected: list[
             ),
             r"environments\.dev\.vpc\.availability_zones\[0\]: 'eu-west-1a' is not allowed; "
             r"expected a zone of us-east-1",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].pop("s3_prefix_list_id"),
+            r"environments\.dev\.vpc\.s3_prefix_list_id: missing; expected the id \(pl-\.\.\.\) "
+            r"of the managed prefix list com\.amazonaws\.us-east-1\.s3, .* aws ec2 "
+            r"describe-managed-prefix-lists --region us-east-1 --filters "
+            r"Name=prefix-list-name,Values=com\.amazonaws\.us-east-1\.s3",
+        ),
+        (
+            lambda raw: raw["environments"]["prod"].update(vpc={"cidr": "10.30.0.0/16"}),
+            r"environments\.prod\.vpc\.s3_prefix_list_id: missing",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].pop("dynamodb_prefix_list_id"),
+            r"environments\.dev\.vpc\.dynamodb_prefix_list_id: missing; expected the id "
+            r"\(pl-\.\.\.\) of the managed prefix list com\.amazonaws\.us-east-1\.dynamodb",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(s3_prefix_list_id="s3"),
+            r"environments\.dev\.vpc\.s3_prefix_list_id: 's3' is not allowed: must be a managed "
+            r"prefix-list id",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(dynamodb_prefix_list_id=None),
+            r"environments\.dev\.vpc\.dynamodb_prefix_list_id: missing",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"]["vpc"].update(s3_prefix_list_id=63),
+            r"environments\.dev\.vpc\.s3_prefix_list_id: expected a non-empty string, got 63",
+        ),
+        (
+            lambda raw: raw["environments"]["test"].update(
+                vpc={
+                    "vpc_id": "vpc-0123456789abcdef0",
+                    "cidr": "10.50.0.0/16",
+                    "availability_zones": ["us-east-1a", "us-east-1b"],
+                    "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+                    "create_endpoints": True,
+                    "s3_prefix_list_id": "pl-63a5400a",
+                }
+            ),
+            r"environments\.test\.vpc\.dynamodb_prefix_list_id: missing",
         ),
         (
             lambda raw: raw["environments"]["dev"].update(tags={"Owner": 7}),

@@ -71,6 +71,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "model.model_data_bucket",
         "S3 bucket name",
     ),
+    (
+        "prefix-list id",
+        lambda r: _dev(r)["vpc"].update(dynamodb_prefix_list_id="pl-xyz"),
+        "vpc.dynamodb_prefix_list_id",
+        "managed prefix-list id",
+    ),
     # checked by the constructs, reported at the key that fed them
     (
         "environment variable name",

@@ -217,6 +217,69 @@ def test_endpoints_accept_https_from_the_vpc_only(template: Template) -> None:
     assert all(rule["CidrIp"] == "255.255.255.255/32" for rule in egress)  # CDK's "no egress"
 
 
+def test_no_security_group_reaches_the_internet(template: Template) -> None:
+    for group in template.find_resources("AWS::EC2::SecurityGroup").values():
+        for rule in group["Properties"].get("SecurityGroupEgress", []):
+            assert rule.get("CidrIp") != "0.0.0.0/0"
+            assert "CidrIpv6" not in rule
+            if rule["CidrIp"] != "255.255.255.255/32":  # CDK's "no egress" placeholder
+                assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 443, 443)
+    for rule in template.find_resources("AWS::EC2::SecurityGroupEgress").values():
+        assert rule["Properties"]["DestinationPrefixListId"] in {"pl-63a5400a", "pl-02cd2c6b"}
+        assert rule["Properties"]["FromPort"] == rule["Properties"]["ToPort"] == 443
+
+
+def _egress_of(synthesized: SynthesizedApp, stack: Any, connectable: Any) -> tuple[Any, list[str]]:
+    """The inline egress destinations of the one group of ``connectable`` and the prefix lists
+    of its separate egress rules."""
+    [group] = connectable.connections.security_groups
+    group_id = stack.get_logical_id(group.node.default_child)
+    resources = synthesized.template_json(stack)["Resources"]
+    inline = [r["CidrIp"] for r in resources[group_id]["Properties"]["SecurityGroupEgress"]]
+    prefix_lists = [
+        r["Properties"]["DestinationPrefixListId"]
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::SecurityGroupEgress"
+        and r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    ]
+    return inline, prefix_lists
+
+
+def test_models_reach_s3_and_the_guard_dynamodb_through_the_gateway_endpoints_only(
+    synthesized: SynthesizedApp,
+) -> None:
+    for stack in synthesized.stacks:
+        vpc_cidr = [stack.resolve(stack.foundation.vpc.vpc_cidr_block)]
+        for model in (stack.model, stack.candidate_model):
+            if model is not None:
+                assert _egress_of(synthesized, stack, model) == (vpc_cidr, ["pl-63a5400a"])
+        if stack.rollout is not None:
+            guard = _egress_of(synthesized, stack, stack.rollout.guard)
+            assert guard == (vpc_cidr, ["pl-02cd2c6b"])
+            assert _egress_of(synthesized, stack, stack.rollout.evaluator) == (vpc_cidr, [])
+    assert synthesized.stacks[0].rollout is not None  # dev has a candidate
+
+
+def test_the_endpoint_is_named_and_its_log_group_exists_before_it(
+    synthesized: SynthesizedApp,
+) -> None:
+    for stack in synthesized.stacks:
+        resources = synthesized.template_json(stack)["Resources"]
+        endpoint = resources[stack.get_logical_id(stack.endpoint.resource)]
+        name = f"sagemaker-constructs-{stack.config.name}"
+        assert endpoint["Properties"]["EndpointName"] == name
+        assert stack.endpoint.log_group is not None
+        group_id = stack.get_logical_id(stack.endpoint.log_group.node.default_child)  # type: ignore[arg-type]
+        assert group_id in endpoint["DependsOn"]
+        group = resources[group_id]["Properties"]
+        assert group["LogGroupName"] == f"/aws/sagemaker/Endpoints/{name}"
+        key_id = stack.get_logical_id(stack.foundation.key.node.default_child)  # type: ignore[arg-type]
+        assert group["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert group["RetentionInDays"] == stack.config.log_retention_days
+        # the environment's key, not a key of the endpoint's own
+        assert stack.endpoint.node.try_find_child("LogKey") is None
+
+
 def test_key_rotation_is_on(template: Template) -> None:
     keys = template.find_resources("AWS::KMS::Key")
     assert keys
