@@ -16,22 +16,32 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
 from sagemaker_constructs.compliance import acknowledge
+from sagemaker_constructs.log_groups import allow_cloudwatch_logs, retention
 
 from .buckets import LoggedBucket
 from .config import AppConfig, EnvironmentConfig
 from .environment_stack import EnvironmentStack, rollout_operator_role_name
 from .toolchain import npm_toolchain
 
-__all__ = ["PYTHON_VERSION", "ROLLOUT_LOCK", "EnvironmentStage", "PipelineStack"]
+__all__ = [
+    "BUILD_LOG_RETENTION_DAYS",
+    "PYTHON_VERSION",
+    "ROLLOUT_LOCK",
+    "EnvironmentStage",
+    "PipelineStack",
+]
 
 #: The Python every CodeBuild step runs (runtime-versions): the one requirements/*.lock are
 #: resolved for.
 PYTHON_VERSION = "3.11"
+#: How long the CodeBuild projects' logs are kept (one year).
+BUILD_LOG_RETENTION_DAYS = 365
 #: What the CanaryRollout step installs, hash-checked, before the project itself (--no-deps).
 ROLLOUT_LOCK = "requirements/rollout.lock"
 #: Where the CanaryRollout step installs sagemaker-rollout: a venv of its own.
@@ -91,6 +101,8 @@ class PipelineStack(cdk.Stack):
       its own account and region; a manual approval before prod.
     - Cross-account KMS keys with rotation; the artifact bucket is versioned, KMS-encrypted,
       TLS-only and logs access.
+    - Every CodeBuild project logs to one log group (``BuildLogs``), encrypted with a key of
+      its own and kept :data:`BUILD_LOG_RETENTION_DAYS` days.
     """
 
     def __init__(
@@ -151,6 +163,11 @@ class PipelineStack(cdk.Stack):
                 ),
                 partial_build_spec=codebuild.BuildSpec.from_object(
                     {"phases": {"install": {"runtime-versions": {"python": PYTHON_VERSION}}}}
+                ),
+                # Every project (synth, assets, rollout steps) logs here, not to the
+                # /aws/codebuild/<project> group CodeBuild would create unencrypted, forever.
+                logging=codebuild.LoggingOptions(
+                    cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self._build_logs())
                 ),
             ),
         )
@@ -223,6 +240,26 @@ class PipelineStack(cdk.Stack):
                 iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[operator_role_arn])
             ],
             timeout=cdk.Duration.hours(8),
+        )
+
+    def _build_logs(self) -> logs.LogGroup:
+        """The log group of every CodeBuild project: a key of its own (the artifact key is
+        shared with the target accounts; this one serves CloudWatch Logs of this account and
+        region only) and :data:`BUILD_LOG_RETENTION_DAYS`."""
+        key = kms.Key(
+            self,
+            "BuildLogsKey",
+            description="Encrypts the promotion pipeline's CodeBuild logs",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        allow_cloudwatch_logs(key)
+        return logs.LogGroup(
+            self,
+            "BuildLogs",
+            encryption_key=key,
+            retention=retention(BUILD_LOG_RETENTION_DAYS),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
     def _artifact_bucket(self) -> s3.IBucket:

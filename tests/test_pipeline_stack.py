@@ -14,7 +14,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_testing import REPO, SynthesizedApp, cfn_lint
 
-from stacks.pipeline_stack import PYTHON_VERSION, ROLLOUT_LOCK
+from stacks.pipeline_stack import BUILD_LOG_RETENTION_DAYS, PYTHON_VERSION, ROLLOUT_LOCK
 from stacks.toolchain import npm_toolchain
 
 PIPELINE_STACK = "sagemaker-constructs-pipeline"
@@ -404,6 +404,49 @@ def test_cross_account_artifacts_are_encrypted_with_a_rotating_key(template: Tem
             "LoggingConfiguration": Match.object_like({"LogFilePrefix": "artifacts/"}),
         },
     )
+
+
+def test_every_codebuild_project_logs_to_an_encrypted_log_group_with_a_retention(
+    template_json: dict[str, Any],
+) -> None:
+    resources = template_json["Resources"]
+    projects = [r for r in resources.values() if r["Type"] == "AWS::CodeBuild::Project"]
+    assert len(projects) >= 3  # synth, assets, the rollout step
+    for project in projects:
+        logs_config = project["Properties"]["LogsConfig"]["CloudWatchLogs"]
+        assert logs_config["Status"] == "ENABLED"
+        [group_id] = [lid for lid in resources if logs_config["GroupName"] == {"Ref": lid}]
+        group = resources[group_id]
+        assert group["Type"] == "AWS::Logs::LogGroup"
+        assert group["Properties"]["RetentionInDays"] == BUILD_LOG_RETENTION_DAYS == 365
+        assert group["DeletionPolicy"] == "Retain"
+        key_id = group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+        key = resources[key_id]
+        assert key["Properties"]["EnableKeyRotation"] is True
+        # CloudWatch Logs of this account and region may use the key, for log groups only
+        [statement] = [
+            s
+            for s in key["Properties"]["KeyPolicy"]["Statement"]
+            if s.get("Principal") == {"Service": "logs.us-east-1.amazonaws.com"}
+        ]
+        assert statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":logs:us-east-1:444444444444:log-group:*",
+                ],
+            ]
+        }
+
+
+def test_every_log_group_of_the_pipeline_is_encrypted_and_expires(template: Template) -> None:
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    assert groups
+    for group in groups.values():
+        assert "KmsKeyId" in group["Properties"]
+        assert "RetentionInDays" in group["Properties"]
 
 
 def test_stage_stacks_keep_the_laptop_stack_names(synthesized: SynthesizedApp) -> None:
