@@ -589,7 +589,7 @@ class Endpoint(EndpointBase):
         )
         if self.log_group is not None:
             # SageMaker creates the group on first use unless it exists: create it first.
-            self.resource.add_dependency(self.log_group.node.default_child)  # type: ignore[arg-type]
+            self.resource.node.add_dependency(self.log_group)
         self._endpoint_name = self.resource.attr_endpoint_name
         self._endpoint_arn = self.resource.ref
 
