@@ -115,6 +115,9 @@ RANGES: Mapping[tuple[str, str], tuple[int | None, int | None]] = {
     ("AWS::EC2::SecurityGroup", "SecurityGroupEgress/*/ToPort"): (-1, None),
     ("AWS::EC2::SecurityGroup", "SecurityGroupIngress/*/FromPort"): (-1, None),
     ("AWS::EC2::SecurityGroup", "SecurityGroupIngress/*/ToPort"): (-1, None),
+    # egress to a managed prefix list (S3, DynamoDB gateway endpoints) is a rule resource
+    ("AWS::EC2::SecurityGroupEgress", "FromPort"): (-1, None),
+    ("AWS::EC2::SecurityGroupEgress", "ToPort"): (-1, None),
 }
 
 
