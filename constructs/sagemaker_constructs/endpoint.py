@@ -527,7 +527,7 @@ class Endpoint(EndpointBase):
                 "Key",
                 description=(
                     f"Encrypts the storage volumes and logs of SageMaker endpoint {self.node.path}"
-                    if endpoint_name is not None
+                    if endpoint_name is not None and log_encryption_key is None
                     else f"Encrypts the storage volumes of SageMaker endpoint {self.node.path}"
                 ),
                 enable_key_rotation=True,
