@@ -17,7 +17,7 @@ from constructs import Construct
 
 from ..compliance import acknowledge
 from ..roles import ScopedRole
-from .functions import RUNTIME, role_and_logs, rollout_function, tracing_and_vpc_statement
+from .functions import RUNTIME, add_tracing_and_vpc, role_and_logs, rollout_function
 
 __all__ = ["EVALUATOR_HANDLER", "EVALUATOR_RUNTIME", "EvaluatorParts", "add_evaluator"]
 
@@ -117,14 +117,8 @@ def _grant_evaluator(
     """Metrics, X-Ray and VPC interfaces, and the watched alarms only (its own logs come
     with the role)."""
     stack = cdk.Stack.of(scope)
-    evaluator_role.add_statements(
-        iam.PolicyStatement(
-            sid="ReadMetrics",
-            actions=["cloudwatch:GetMetricData"],
-            resources=["*"],
-        ),
-        tracing_and_vpc_statement(),
-    )
+    evaluator_role.add_unscoped("ReadMetrics", ["cloudwatch:GetMetricData"])
+    add_tracing_and_vpc(evaluator_role)
     if watched:
         evaluator_role.add_statements(
             iam.PolicyStatement(
@@ -142,23 +136,4 @@ def _grant_evaluator(
             )
         )
     if composite:
-        evaluator_role.add_statements(
-            iam.PolicyStatement(
-                sid="DescribeCompositeAlarms",
-                actions=["cloudwatch:DescribeAlarms"],
-                resources=["*"],
-            )
-        )
-    acknowledge(
-        evaluator_role.policy,
-        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-        "cloudwatch:GetMetricData, the X-Ray trace actions and the Lambda VPC network "
-        "interface actions support no resource-level permissions, so their resource is '*'"
-        + (
-            "; cloudwatch:DescribeAlarms returns composite alarms only to a caller allowed on "
-            "'*' (DescribeAlarms API reference), and composite alarms were given"
-            if composite
-            else ""
-        )
-        + "; every other statement names its resource.",
-    )
+        evaluator_role.add_unscoped("DescribeCompositeAlarms", ["cloudwatch:DescribeAlarms"])
