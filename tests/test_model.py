@@ -59,7 +59,8 @@ class Synthesized:
 
     def unscoped_statements(self, name: str) -> list[dict[str, Any]]:
         scoped = self.models[name]._scoped
-        assert scoped is not None and scoped.unscoped_policy is not None
+        assert scoped is not None
+        assert scoped.unscoped_policy is not None
         policy_id = self.stack.get_logical_id(scoped.unscoped_policy.node.default_child)  # type: ignore[arg-type]
         document = self.json["Resources"][policy_id]["Properties"]["PolicyDocument"]
         return document["Statement"]  # type: ignore[no-any-return]
@@ -403,9 +404,7 @@ def test_ecr_pull_for_each_image_source(synth: Synthesized) -> None:
     )
     assert any("container-assets" in r for r in pull_resources("direct"))
     token = [
-        s
-        for s in synth.unscoped_statements("single")
-        if "ecr:GetAuthorizationToken" in _actions(s)
+        s for s in synth.unscoped_statements("single") if "ecr:GetAuthorizationToken" in _actions(s)
     ]
     assert token == [
         {
