@@ -7,8 +7,10 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
+from cdk_testing import SynthesizedApp
 
 from sagemaker_constructs import acknowledge, add_compliance_checks
+from tools import acknowledgements
 
 SSH_RULES = {
     "AwsSolutions": "AwsSolutions::AwsSolutions-EC23",
@@ -80,3 +82,12 @@ def test_compliance_module_lists_four_packs(tmp_path: Path) -> None:
         "NIST80053R5Checks",
         "PCIDSS321Checks",
     ]
+
+
+def test_the_readme_lists_every_acknowledged_finding_with_its_count_and_reason(
+    synthesized: SynthesizedApp,
+) -> None:
+    """The README's table is what the app acknowledges: no finding is acknowledged unseen."""
+    expected = acknowledgements.table(synthesized.validation_report())
+    written = acknowledgements.readme_table(acknowledgements.README.read_text())
+    assert written == expected, "run `python tools/acknowledgements.py` and commit README.md"
