@@ -6,7 +6,7 @@ moto's SNS/SQS (notifications) and the evaluator's own handler code. CloudWatch,
 and the traffic are modelled as strictly as AWS behaves in ``strict_aws.py`` (moto's
 GetMetricData neither rounds StartTime nor computes percentiles).
 
-Three adapters, all needed because moto cannot do what AWS does:
+Four adapters, all needed because moto cannot do what AWS does:
 
 - Lambda: moto runs no Lambda code without Docker, so ``LambdaFunction.invoke`` is routed to
   the evaluator in-process (``StrictAws.handler``) (an exception becomes an ``Unhandled``
@@ -21,6 +21,10 @@ Three adapters, all needed because moto cannot do what AWS does:
   keys even for camelCase APIs such as Step Functions' own (``StateMachineArn``,
   ``Executions``); moto 5.2 hands the PascalCase names to boto3 unchanged, so for the ``sfn``
   service the harness converts the parameters to camelCase and the answer back to PascalCase.
+- StopExecution is final: AWS marks a stopped execution ``ABORTED`` at once and for good; moto's
+  interpreter stops at the end of the state it is in and may then record that state's failure
+  (``FAILED``), a race that a loaded machine loses. The harness sets ``ABORTED`` on stop and
+  keeps it.
 """
 
 from __future__ import annotations
@@ -241,11 +245,41 @@ def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
     aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
+    undo_stop = _stop_is_final()
 
     def undo() -> None:
         LambdaFunction.invoke = original_invoke  # type: ignore[method-assign]
         aws_sdk.StateTaskServiceAwsSdk._eval_service_task = original_eval  # type: ignore[method-assign]
         aws_sdk._SERVICE_ERROR_NAMES.pop("sagemaker", None)
+        undo_stop()
+
+    return undo
+
+
+def _stop_is_final() -> Callable[[], None]:
+    """A stopped execution is ABORTED at once and stays so, as in AWS."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend import execution as backend
+
+    original_stop = backend.Execution.stop
+    original_reflect = backend.BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        self.exec_status = ExecutionStatus.ABORTED
+        self.stop_date = stop_date
+        original_stop(self, stop_date, error, cause)
+
+    def reflect(self: Any) -> None:
+        if self.execution.exec_status == ExecutionStatus.ABORTED:
+            return
+        original_reflect(self)  # type: ignore[no-untyped-call]
+
+    backend.Execution.stop = stop  # type: ignore[method-assign]
+    backend.BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
+
+    def undo() -> None:
+        backend.Execution.stop = original_stop  # type: ignore[method-assign]
+        backend.BaseExecutionWorkerCommunication._reflect_execution_status = original_reflect  # type: ignore[method-assign]
 
     return undo
 
