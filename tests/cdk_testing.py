@@ -11,11 +11,32 @@ from typing import Any
 import aws_cdk as cdk
 import cfnlint.api
 from aws_cdk import assertions
+from aws_cdk import aws_ec2 as ec2
 
 from stacks.app import build_app
 from stacks.environment_stack import EnvironmentStack
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class EndpointRef:
+    """An endpoint known by name and ARN only (what a CanaryRollout binds to)."""
+
+    endpoint_name = "ep"
+    endpoint_arn = "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep"
+
+
+def imported_vpc(stack: cdk.Stack) -> ec2.IVpc:
+    """A VPC of one zone and one isolated subnet, with its CIDR, imported (no lookup)."""
+    return ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr_block="10.0.0.0/16",
+        availability_zones=["us-east-1a"],
+        isolated_subnet_ids=["subnet-0123456789abcdef0"],
+    )
+
 
 #: cfn-lint warnings that CDK's own generated resources raise and that we cannot change.
 #: W3005: CDK's custom-resource providers declare a DependsOn that a GetAtt already implies.

@@ -26,10 +26,10 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
-from cdk_testing import cfn_lint
+from cdk_testing import EndpointRef, cfn_lint, imported_vpc
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
-from test_argument_rules import IMAGE, PIPELINE_DEFINITION, _Endpoint, _stack, _vpc
+from test_argument_rules import IMAGE, PIPELINE_DEFINITION, _stack
 
 from sagemaker_constructs import (
     CanaryRollout,
@@ -196,7 +196,7 @@ def names_argument(message: str, props: dict[str, Any], path: ArgumentPath) -> b
 
 def notebook_props(stack: cdk.Stack) -> dict[str, Any]:
     return {
-        "vpc": _vpc(stack),
+        "vpc": imported_vpc(stack),
         "s3_prefix_list_id": "pl-63a5400a",
         # a script is one argument: its rules name on_create, whether text or path is wrong
         "on_create": Value(LifecycleScript, {"text": "echo created"}, whole=True),
@@ -309,10 +309,10 @@ def stored_pipeline_props(stack: cdk.Stack) -> dict[str, Any]:
 
 def rollout_props(stack: cdk.Stack) -> dict[str, Any]:
     return {
-        "endpoint": _Endpoint(),
+        "endpoint": EndpointRef(),
         "baseline_variant": "baseline",
         "canary_variant": "canary",
-        "vpc": _vpc(stack),
+        "vpc": imported_vpc(stack),
         "instance_scaling": Value(InstanceScaling, {"max_instances": 4}),
     }
 

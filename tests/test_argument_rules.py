@@ -13,10 +13,9 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from cdk_testing import SynthesizedApp
+from cdk_testing import EndpointRef, SynthesizedApp, imported_vpc
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from sagemaker_constructs import (
@@ -73,24 +72,13 @@ def _stack() -> cdk.Stack:
     return cdk.Stack(cdk.App(), "Stack", env=ENV)
 
 
-def _vpc(stack: cdk.Stack) -> ec2.IVpc:
-    return ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        vpc_cidr_block="10.0.0.0/16",
-        availability_zones=["us-east-1a"],
-        isolated_subnet_ids=["subnet-0123456789abcdef0"],
-    )
-
-
 def _bucket() -> s3.IBucket:
     return s3.Bucket.from_bucket_name(_stack(), "Bucket", "bucket")
 
 
 def notebook(**overrides: Any) -> Notebook:
     stack = _stack()
-    return Notebook(stack, "Notebook", **{"vpc": _vpc(stack), **overrides})
+    return Notebook(stack, "Notebook", **{"vpc": imported_vpc(stack), **overrides})
 
 
 def container(**overrides: Any) -> ContainerDefinition:
@@ -125,18 +113,13 @@ def pipeline(**overrides: Any) -> Pipeline:
     return Pipeline(stack, "Pipeline", **{**props, **overrides})
 
 
-class _Endpoint:
-    endpoint_name = "ep"
-    endpoint_arn = "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep"
-
-
 def rollout(**overrides: Any) -> CanaryRollout:
     stack = _stack()
     props: dict[str, Any] = {
-        "endpoint": _Endpoint(),
+        "endpoint": EndpointRef(),
         "baseline_variant": "baseline",
         "canary_variant": "canary",
-        "vpc": _vpc(stack),
+        "vpc": imported_vpc(stack),
     }
     return CanaryRollout(stack, "Rollout", **{**props, **overrides})
 
@@ -363,7 +346,7 @@ def test_unresolved_tokens_pass_the_type_checks() -> None:
 def test_a_type_error_is_raised_before_anything_is_added_to_the_tree() -> None:
     stack = _stack()
     with pytest.raises(ValueError, match="root_access"):
-        Notebook(stack, "Notebook", vpc=_vpc(stack), root_access="Disabled")  # type: ignore[arg-type]
+        Notebook(stack, "Notebook", vpc=imported_vpc(stack), root_access="Disabled")  # type: ignore[arg-type]
     assert stack.node.try_find_child("Notebook") is None
 
 

@@ -7,15 +7,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
+from cdk_testing import EndpointRef
 
 from sagemaker_constructs import CanaryRollout, InstanceScaling
 from sagemaker_constructs.rollout.definition import instance_counts
 from sagemaker_constructs.rollout.definition.builder import Bindings, Builder, iam_action
-
-
-class _Endpoint:
-    endpoint_name = "ep"
-    endpoint_arn = "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep"
 
 
 def _stack_and_vpc() -> tuple[cdk.Stack, ec2.IVpc]:
@@ -33,11 +29,11 @@ def _stack_and_vpc() -> tuple[cdk.Stack, ec2.IVpc]:
 
 
 def _rollout(stack: cdk.Stack, vpc: ec2.IVpc, **overrides: Any) -> CanaryRollout:
-    """A rollout of ``_Endpoint`` with every default but ``overrides``."""
+    """A rollout of ``EndpointRef`` with every default but ``overrides``."""
     return CanaryRollout(
         stack,
         "Rollout",
-        endpoint=_Endpoint(),
+        endpoint=EndpointRef(),
         baseline_variant="baseline",
         canary_variant="candidate",
         vpc=vpc,

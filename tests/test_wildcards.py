@@ -13,8 +13,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from cdk_testing import EndpointRef, imported_vpc
 
 from sagemaker_constructs import (
     CanaryRollout,
@@ -33,29 +33,13 @@ ENV = cdk.Environment(account="111111111111", region="us-east-1")
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/xgboost-inference:1.7-1"
 
 
-def _vpc(stack: cdk.Stack) -> ec2.IVpc:
-    return ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        vpc_cidr_block="10.0.0.0/16",
-        availability_zones=["us-east-1a"],
-        isolated_subnet_ids=["subnet-0123456789abcdef0"],
-    )
-
-
-class _Endpoint:
-    endpoint_name = "ep"
-    endpoint_arn = "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep"
-
-
 def _model(stack: cdk.Stack) -> Any:
     container = ContainerDefinition(image=ContainerImage.from_registry(IMAGE))
-    return Model(stack, "Model", containers=[container], vpc=_vpc(stack))
+    return Model(stack, "Model", containers=[container], vpc=imported_vpc(stack))
 
 
 def _notebook(stack: cdk.Stack) -> Any:
-    return Notebook(stack, "Notebook", vpc=_vpc(stack))
+    return Notebook(stack, "Notebook", vpc=imported_vpc(stack))
 
 
 def _pipeline(stack: cdk.Stack) -> Any:
@@ -75,15 +59,11 @@ def _rollout(stack: cdk.Stack) -> Any:
     return CanaryRollout(
         stack,
         "Rollout",
-        endpoint=_endpoint_ref(),
+        endpoint=EndpointRef(),
         baseline_variant="baseline",
         canary_variant="canary",
-        vpc=_vpc(stack),
+        vpc=imported_vpc(stack),
     )
-
-
-def _endpoint_ref() -> Any:
-    return _Endpoint()
 
 
 CONSTRUCTS: dict[str, Callable[[cdk.Stack], Any]] = {
