@@ -7,6 +7,9 @@ Three shapes, chosen by the containers you pass:
   an S3 prefix;
 - an inference pipeline of 2 to 15 containers, run ``Serial`` (default) or ``Direct``.
 
+A container is an image (with model data), or a version from the SageMaker Model Registry
+(``ContainerDefinition.from_model_package``), of this account or another.
+
 .. code-block:: python
 
     model = Model(
@@ -36,6 +39,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
@@ -56,6 +60,7 @@ __all__ = [
     "InferenceExecutionMode",
     "Model",
     "ModelData",
+    "ModelPackage",
 ]
 
 #: ``<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]``
@@ -67,6 +72,14 @@ MODEL_DATA_URL = re.compile(r"^(https|s3)://([^/]+)/?(.*)$")
 ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+#: ``arn:<partition>:sagemaker:<region>:<account>:model-package/<name>[/<version>]``: a version
+#: of a model package group (``<group>/<version>``) or an unversioned package (``<name>``).
+MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"model-package/(?P<name>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})(?:/(?P<version>\d{1,9}))?$"
+)
+#: ``ModelPackageName`` (``VersionedArnOrName``) is at most 176 characters.
+MODEL_PACKAGE_NAME_MAX = 176
 
 _ECR_PULL_ACTIONS = [
     "ecr:BatchCheckLayerAvailability",
@@ -437,15 +450,134 @@ class _UrlModelData(ModelData):
         return _BoundModelData(self.url, self.is_prefix)
 
 
+# --------------------------------------------------------------------------- model packages
+
+
+@checked_value
+@dataclass(frozen=True)
+class ModelPackage:
+    """A model package of the SageMaker Model Registry, served by a container
+    (``ModelPackageName``): build it with :meth:`ContainerDefinition.from_model_package`.
+
+    The package names its own image and artifacts (its ``InferenceSpecification``); SageMaker
+    reads them with the model's role when the model is created. So the role may describe the
+    package (``sagemaker:DescribeModelPackage`` on its ARN), and, for what you name here, read
+    the artifacts, decrypt them and pull the image.
+
+    **Another account's package** (the registry in a tooling or dev account, the model in test
+    or prod): its group's resource policy must allow this account
+    (``ModelPackageGroup(read_accounts=[...])``), and the artifacts' bucket policy, the key's
+    policy and the image repository's policy must allow this model's role; the grants made
+    here are this account's half of each.
+
+    :param model_package_arn: ``arn:<partition>:sagemaker:<region>:<account>:model-package/
+        <group>/<version>`` (a registry version) or ``.../model-package/<name>``, in the
+        model's region, at most 176 characters. ARNs name packages in lower case.
+    :param artifacts_bucket: the bucket of the package's model artifacts. Default: none (no S3
+        permissions are granted: the role must be allowed to read them some other way).
+    :param artifacts_key: the artifacts' object key, or a prefix ending with ``/`` (every
+        version under it). Required with ``artifacts_bucket``.
+    :param artifacts_encryption_key: the KMS key the artifacts are encrypted with, when it is
+        not the bucket's own ``encryption_key`` (which is granted anyway). Default: none.
+    :param image_repository: the ECR repository of the package's image, to grant pull on.
+        Default: none (the role gets no ECR permissions for it).
+    :param inference_specification_name: which inference specification of the package to
+        serve. Default: the package's main one.
+    """
+
+    model_package_arn: str
+    artifacts_bucket: s3.IBucket | None = None
+    artifacts_key: str | None = None
+    artifacts_encryption_key: kms.IKey | None = None
+    image_repository: ecr.IRepository | None = None
+    inference_specification_name: str | None = None
+
+    @property
+    def description(self) -> str:
+        return self.model_package_arn
+
+    def _validate(self, problems: ValidationProblems, argument: str, region: str | None) -> None:
+        arn = self.model_package_arn
+        if not is_token(arn):
+            match = MODEL_PACKAGE_ARN.match(arn)
+            if len(arn) > MODEL_PACKAGE_NAME_MAX:
+                problems.add(
+                    f"{argument}.model_package_arn",
+                    arn,
+                    f"must be at most {MODEL_PACKAGE_NAME_MAX} characters (got {len(arn)}): "
+                    "SageMaker's limit for ModelPackageName",
+                    "use a shorter package or group name",
+                )
+            elif match is None:
+                problems.add(
+                    f"{argument}.model_package_arn",
+                    arn,
+                    "must be a model package ARN arn:<partition>:sagemaker:<region>:<12-digit "
+                    "account>:model-package/<group>/<version> (or model-package/<name>), the "
+                    "name 1-63 characters [a-zA-Z0-9](-*[a-zA-Z0-9])*, the version 1-9 digits",
+                    "copy the ModelPackageArn that CreateModelPackage or DescribeModelPackage "
+                    "returns (or use ModelPackageGroup.package_arn(version))",
+                )
+            else:
+                aws.check_region(problems, f"{argument}.model_package_arn", match["region"])
+                if match["version"] is not None and int(match["version"]) < 1:
+                    problems.add(
+                        f"{argument}.model_package_arn",
+                        arn,
+                        "versions of a model package group start at 1",
+                        "name a version SageMaker registered (1, 2, ...)",
+                    )
+                if region is not None and not is_token(region) and match["region"] != region:
+                    problems.add(
+                        f"{argument}.model_package_arn",
+                        arn,
+                        f"is in {match['region']}, the model in {region}: SageMaker serves a "
+                        "package's image and artifacts only in their own region",
+                        "register the model in a group of the model's region, or deploy the "
+                        "model in the package's region",
+                    )
+        if (self.artifacts_bucket is None) != (self.artifacts_key is None):
+            problems.add(
+                f"{argument}.artifacts_key",
+                self.artifacts_key,
+                "artifacts_bucket and artifacts_key go together: the role may read exactly that "
+                "object or prefix of that bucket",
+                "pass both (a key ending with '/' for a prefix), or neither",
+            )
+        if self.artifacts_bucket is not None and self.artifacts_key is not None:
+            _BucketModelData(self.artifacts_bucket, self.artifacts_key)._validate(
+                problems, f"{argument}.artifacts"
+            )
+        problems.check_name(
+            f"{argument}.inference_specification_name", self.inference_specification_name
+        )
+
+    def _bind(self, scope: Construct, id: str, grantee: iam.IGrantable) -> None:
+        """Grant ``grantee`` what SageMaker reads with the model's role."""
+        arn = self.model_package_arn
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:DescribeModelPackage"],
+            # SageMaker writes package ARNs in lower case; IAM compares them as written.
+            resource_arns=[arn if is_token(arn) else arn.lower()],
+        )
+        if self.artifacts_bucket is not None and self.artifacts_key is not None:
+            _BucketModelData(self.artifacts_bucket, self.artifacts_key)._bind(scope, id, grantee)
+        if self.artifacts_encryption_key is not None:
+            self.artifacts_encryption_key.grant_decrypt(grantee)
+        if self.image_repository is not None:
+            _grant_ecr_pull(grantee, self.image_repository.repository_arn)
+
+
 # --------------------------------------------------------------------------- containers
 
 
 @checked_value
 @dataclass(frozen=True)
 class ContainerDefinition:
-    """One container of a model.
+    """One container of a model: an image (with model data), or a model package.
 
-    :param image: the container image.
+    :param image: the container image. Required unless ``model_package`` is given.
     :param model_data: the model artifacts. Default: none (the image carries the model).
     :param environment: environment variables (at most 100; keys ``[a-zA-Z_][a-zA-Z0-9_]*``,
         keys and values at most 1024 characters). Default: none.
@@ -454,13 +586,53 @@ class ContainerDefinition:
         position (required for every container in ``Direct`` mode).
     :param mode: ``SINGLE_MODEL`` or ``MULTI_MODEL`` (then ``model_data`` must be an S3
         prefix ending with ``/``). Default: ``SINGLE_MODEL``.
+    :param model_package: serve a model package (``ModelPackageName``) instead of an image;
+        prefer :meth:`from_model_package`. The package names its image and artifacts, so
+        ``image``, ``model_data`` and ``MULTI_MODEL`` cannot be given with it. Default: none.
     """
 
-    image: ContainerImage
+    image: ContainerImage | None = None
     model_data: ModelData | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     container_hostname: str | None = None
     mode: ContainerMode = ContainerMode.SINGLE_MODEL
+    model_package: ModelPackage | None = None
+
+    @classmethod
+    @checked
+    def from_model_package(
+        cls,
+        model_package_arn: str,
+        *,
+        artifacts_bucket: s3.IBucket | None = None,
+        artifacts_key: str | None = None,
+        artifacts_encryption_key: kms.IKey | None = None,
+        image_repository: ecr.IRepository | None = None,
+        inference_specification_name: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        container_hostname: str | None = None,
+    ) -> ContainerDefinition:
+        """A container that serves a model package of the SageMaker Model Registry, of this
+        account or another, by ARN (for a group of this app: ``group.package_arn(version)``).
+
+        The model's role may describe the package and, for what you name, read and decrypt
+        its artifacts and pull its image: see :class:`ModelPackage` for each parameter.
+
+        :param environment: environment variables, added to the package's. Default: none.
+        :param container_hostname: as for any container. Default: assigned by SageMaker.
+        """
+        return cls(
+            model_package=ModelPackage(
+                model_package_arn=model_package_arn,
+                artifacts_bucket=artifacts_bucket,
+                artifacts_key=artifacts_key,
+                artifacts_encryption_key=artifacts_encryption_key,
+                image_repository=image_repository,
+                inference_specification_name=inference_specification_name,
+            ),
+            environment=dict(environment or {}),
+            container_hostname=container_hostname,
+        )
 
 
 # --------------------------------------------------------------------------- imported model
@@ -565,6 +737,7 @@ class Model(Construct):
             security_groups=security_groups,
             network_isolation=network_isolation,
             s3_prefix_list_id=s3_prefix_list_id,
+            region=cdk.Stack.of(self).region,
         )
         stack = cdk.Stack.of(self)
 
@@ -586,7 +759,9 @@ class Model(Construct):
         self.container_count = len(containers)
         self.network_isolation = network_isolation
         self.in_vpc = vpc is not None
-        self.uses_private_registry = any(not c.image.is_ecr for c in containers)
+        self.uses_private_registry = any(
+            c.image is not None and not c.image.is_ecr for c in containers
+        )
 
         grants: list[iam.Grant] = []
         if self._scoped is not None:
@@ -696,6 +871,16 @@ class Model(Construct):
     def _render_container(
         self, index: int, container: ContainerDefinition, grantee: iam.IGrantable, *, pipeline: bool
     ) -> sagemaker.CfnModel.ContainerDefinitionProperty:
+        if container.model_package is not None:
+            package = container.model_package
+            package._bind(self, f"ModelPackage{index}", grantee)
+            return sagemaker.CfnModel.ContainerDefinitionProperty(
+                model_package_name=package.model_package_arn,
+                inference_specification_name=package.inference_specification_name,
+                environment=dict(container.environment) or None,
+                container_hostname=container.container_hostname,
+            )
+        assert container.image is not None  # validated: an image or a package
         image_uri = container.image._bind(self, f"Image{index}", grantee)
         model_data_url: str | None = None
         model_data_source: sagemaker.CfnModel.ModelDataSourceProperty | None = None
@@ -839,6 +1024,7 @@ def _validate_model(
     security_groups: Sequence[ec2.ISecurityGroup] | None,
     network_isolation: bool,
     s3_prefix_list_id: str | None,
+    region: str | None = None,
 ) -> None:
     problems = ValidationProblems("Model", id)
     aws.check_prefix_list_id(problems, "s3_prefix_list_id", s3_prefix_list_id)
@@ -846,7 +1032,7 @@ def _validate_model(
     problems.check_count("containers", containers, minimum=1, maximum=15)
 
     for index, container in enumerate(containers):
-        _validate_container(problems, f"containers[{index}]", container, vpc)
+        _validate_container(problems, f"containers[{index}]", container, vpc, region)
         data = container.model_data
         if (
             network_isolation
@@ -953,15 +1139,26 @@ def _validate_container(
     argument: str,
     container: ContainerDefinition,
     vpc: ec2.IVpc | None,
+    region: str | None = None,
 ) -> None:
-    container.image._validate(problems, f"{argument}.image")
-    if not container.image.is_ecr and vpc is None:
+    if container.model_package is not None:
+        _validate_package_container(problems, argument, container, region)
+    elif container.image is None:
         problems.add(
             f"{argument}.image",
-            getattr(container.image, "image_uri", "<image>"),
-            "an image outside Amazon ECR must come from a private registry in the model's VPC",
-            "use an ECR image, or pass vpc so SageMaker pulls it with RepositoryAccessMode Vpc",
+            None,
+            "a container needs an image (or a model package)",
+            "pass image=ContainerImage...., or use ContainerDefinition.from_model_package(arn)",
         )
+    else:
+        container.image._validate(problems, f"{argument}.image")
+        if not container.image.is_ecr and vpc is None:
+            problems.add(
+                f"{argument}.image",
+                getattr(container.image, "image_uri", "<image>"),
+                "an image outside Amazon ECR must come from a private registry in the model's VPC",
+                "use an ECR image, or pass vpc so SageMaker pulls it with RepositoryAccessMode Vpc",
+            )
     if container.model_data is not None:
         container.model_data._validate(problems, f"{argument}.model_data")
     hostname = container.container_hostname
@@ -976,12 +1173,53 @@ def _validate_container(
     _validate_environment(problems, f"{argument}.environment", container.environment)
 
     data = container.model_data
-    if container.mode is ContainerMode.MULTI_MODEL and (data is None or not data.is_prefix):
+    if (
+        container.model_package is None
+        and container.mode is ContainerMode.MULTI_MODEL
+        and (data is None or not data.is_prefix)
+    ):
         problems.add(
             f"{argument}.model_data",
             None if data is None else data.description,
             "a multi-model container needs the S3 prefix of its model archives",
             "pass ModelData.from_bucket(bucket, 'multi-model/') (a key ending with '/')",
+        )
+
+
+def _validate_package_container(
+    problems: ValidationProblems,
+    argument: str,
+    container: ContainerDefinition,
+    region: str | None,
+) -> None:
+    """A model package names its own image and artifacts (its InferenceSpecification); the
+    container adds only environment variables and a hostname, as the SageMaker Python SDK's
+    ``ModelPackage`` sends it."""
+    assert container.model_package is not None
+    container.model_package._validate(problems, f"{argument}.model_package", region)
+    taken_from_package = "a model package container takes its image and model artifacts from "
+    if container.image is not None:
+        problems.add(
+            f"{argument}.image",
+            getattr(container.image, "image_uri", type(container.image).__name__),
+            taken_from_package + "the package: Image and ModelPackageName exclude each other",
+            "remove image (register a new package version for a new image)",
+        )
+    if container.model_data is not None:
+        problems.add(
+            f"{argument}.model_data",
+            container.model_data.description,
+            taken_from_package + "the package: model data and ModelPackageName exclude each other",
+            "remove model_data; to let the role read the package's artifacts pass "
+            "artifacts_bucket and artifacts_key to ContainerDefinition.from_model_package",
+        )
+    if container.mode is ContainerMode.MULTI_MODEL:
+        problems.add(
+            f"{argument}.mode",
+            container.mode.value,
+            "a model package serves the one model it was registered with (a multi-model "
+            "container needs an S3 prefix of archives)",
+            "remove mode, or serve the archives from an image with ModelData.from_bucket(...)",
         )
 
 
