@@ -18,7 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_testing import cfn_lint
 
 from sagemaker_constructs import _pipeline_definition as spec
@@ -170,7 +170,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         substitutions={"DataBucket": "training-data-111111111111"},
         job_role=job_role.role,
     )
-    # ... every job step type, and a Lambda step whose permission is added explicitly
+    # ... every job step type, and a Lambda step (its function is granted from the definition;
+    # add_to_role_policy adds a statement of the caller's own)
     pipelines["AllJobs"] = Pipeline(
         stack,
         "AllJobs",
@@ -365,7 +366,7 @@ def test_each_job_step_type_gets_its_own_permissions(synthesized: Synthesized) -
         "sagemaker:CreateModel",
         "sagemaker:CreateModelPackage",
         "sagemaker:CreateAutoMLJobV2",
-        "lambda:InvokeFunction",  # added with add_to_role_policy
+        "lambda:InvokeFunction",  # from the definition, and added with add_to_role_policy
     ):
         assert expected in granted, expected
     resource_types = set(re.findall(r":111111111111:([a-z-]+)/\*", json.dumps(statements)))
@@ -548,9 +549,12 @@ def test_fails_on_duplicate_step_names() -> None:
         build(definition=with_steps(step, step))
 
 
-def test_fails_on_unknown_step_type() -> None:
-    with pytest.raises(ValueError, match=r"Steps\[A\].Type='Batch': is not a known step type"):
-        build(definition=with_steps({"Name": "A", "Type": "Batch", "Arguments": {}}))
+def test_warns_on_unknown_step_type() -> None:
+    pipeline = build(definition=with_steps({"Name": "A", "Type": "Batch", "Arguments": {}}))
+    warnings = Annotations.from_stack(cdk.Stack.of(pipeline)).find_warning(
+        "*", Match.string_like_regexp(r"Steps\[A\]: step type 'Batch' is not one this library")
+    )
+    assert len(warnings) == 1
 
 
 def test_fails_on_dangling_depends_on() -> None:
@@ -705,7 +709,7 @@ def test_fails_on_bad_tags() -> None:
 
 
 def test_reports_every_problem_together() -> None:
-    step = {"Name": "A", "Type": "Nope", "Arguments": {}, "DependsOn": ["Z"]}
+    step = {"Name": "A", "Type": "", "Arguments": {}, "DependsOn": ["Z"]}
     with pytest.raises(ValueError, match="5 problems") as error:
         build(
             definition=with_steps(step),
@@ -715,7 +719,7 @@ def test_reports_every_problem_together() -> None:
         )
     message = str(error.value)
     assert "Invalid arguments for Pipeline 'Pipeline' (5 problems)" in message
-    for fragment in ("Type='Nope'", "DependsOn='Z'", "pipeline_name=", "max_parallel", "Unused"):
+    for fragment in ("Type=''", "DependsOn='Z'", "pipeline_name=", "max_parallel", "Unused"):
         assert fragment in message
 
 

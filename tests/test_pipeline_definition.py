@@ -136,10 +136,71 @@ def test_duplicate_step_name_inside_a_condition_branch() -> None:
     assert "definition.Steps[Check].Arguments.IfSteps[A].Name='A'" in found
 
 
-def test_unknown_step_type() -> None:
-    found = only(definition(step("A", "Trainign")))
-    assert "definition.Steps[A].Type='Trainign': is not a known step type" in found
-    assert "Training" in found
+def test_unknown_step_type_is_not_a_problem_but_is_reported() -> None:
+    # A newer SDK's step type: the construct warns instead (test_pipeline_sdk).
+    document = definition(
+        step("A", "Trainign"),
+        step("C", "Condition", Arguments={"IfSteps": [step("B", "Trainign")], "ElseSteps": []}),
+    )
+    assert messages(document) == []
+    assert spec.unknown_step_types(document) == {
+        "Trainign": ["definition.Steps[A]", "definition.Steps[C].Arguments.IfSteps[B]"]
+    }
+
+
+@pytest.mark.parametrize("type_", [None, "", 7])
+def test_step_type_must_be_a_non_empty_string(type_: Any) -> None:
+    assert "Type=" in only(definition(step("A", type_)))
+    assert "must be a non-empty string" in only(definition(step("A", type_)))
+
+
+def test_queue_urls() -> None:
+    assert spec.queue_arn_parts("https://sqs.eu-west-1.amazonaws.com/111111111111/q.fifo") == (
+        "aws",
+        "eu-west-1",
+        "111111111111",
+        "q.fifo",
+    )
+    assert spec.queue_arn_parts("https://cn-north-1.queue.amazonaws.com.cn/111111111111/q") == (
+        "aws-cn",
+        "cn-north-1",
+        "111111111111",
+        "q",
+    )
+    assert spec.queue_arn_parts("https://sqs.us-east-1.amazonaws.com/queue") is None
+
+
+def test_names_read_from_other_steps_resolve_to_their_literal_names() -> None:
+    config = step("Config", "EndpointConfig", Arguments={"EndpointConfigName": "cfg"})
+    deploy = step(
+        "Deploy",
+        "Endpoint",
+        Arguments={
+            "EndpointName": "ep",
+            "EndpointConfigName": {"Get": "Steps.Config.EndpointConfigName"},
+        },
+    )
+    found, problems = spec.named_resources(definition(config, deploy))
+    assert problems == []
+    assert [(r.step, r.kind, r.name) for r in found] == [
+        ("Config", "endpoint-config", "cfg"),
+        ("Deploy", "endpoint", "ep"),
+        ("Deploy", "endpoint-config", "cfg"),
+    ]
+
+
+def test_a_name_from_a_step_of_another_type_is_not_known() -> None:
+    train = step("Train", "Training")
+    deploy = step(
+        "Deploy",
+        "Endpoint",
+        Arguments={
+            "EndpointName": {"Get": "Steps.Train.TrainingJobName"},
+            "EndpointConfigName": "c",
+        },
+    )
+    _, problems = spec.named_resources(definition(train, deploy))
+    assert [p.argument for p in problems] == ["definition.Steps[Deploy].Arguments.EndpointName"]
 
 
 @pytest.mark.parametrize("name", ["", "has space", "x" * 65, None])
@@ -353,7 +414,7 @@ def test_serialize_is_compact_and_round_trips() -> None:
 def test_all_problems_are_collected_in_document_order() -> None:
     document = {
         "Parameters": [{"Name": "P", "Type": "Text"}],
-        "Steps": [step("A", "Nope", DependsOn=["Z"]), step("A")],
+        "Steps": [step("A", "", DependsOn=["Z"]), step("A")],
     }
     found = messages(document, ["Unused"])
     assert [m.split("=")[0] for m in found] == [

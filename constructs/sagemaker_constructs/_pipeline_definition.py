@@ -7,9 +7,12 @@ produces (schema version ``2020-12-01``)::
      "PipelineExperimentConfig": {...}, "Steps": [...]}
 
 :func:`validate` finds every problem SageMaker would reject at deploy time or that would
-fail an execution (unknown step types, dangling references, cycles); :func:`render`
-replaces ``${Name}`` placeholders with values; :func:`step_types` tells which jobs the
-pipeline starts (for least-privilege permissions).
+fail an execution (dangling references, cycles); :func:`render` replaces ``${Name}``
+placeholders with values; :func:`step_types` tells which jobs the pipeline starts and
+:func:`named_resources` which functions, queues, clusters, endpoints and lineage entities
+its steps use (for least-privilege permissions). A step type this module does not know
+(:func:`unknown_step_types`) is not a problem here: a newer SDK may write it, and the
+construct warns about it instead.
 
 Placeholders: ``${Name}`` (``Name`` = letter, then letters, digits or ``_``) anywhere in a
 string is replaced by the substitution ``Name``. ``${!Name}`` is the escape for a literal
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,13 +37,18 @@ __all__ = [
     "MAX_DEFINITION_LENGTH",
     "PARAMETER_TYPES",
     "PLACEHOLDER_NAME_PATTERN",
+    "RESOURCE_KINDS",
+    "NamedResource",
     "Problem",
     "find_placeholders",
+    "named_resources",
     "parameter_names",
     "parse_json",
+    "queue_arn_parts",
     "render",
     "serialize",
     "step_types",
+    "unknown_step_types",
     "validate",
     "validate_size",
 ]
@@ -48,8 +56,9 @@ __all__ = [
 #: Schema versions SageMaker accepts in a definition's ``Version``.
 KNOWN_VERSIONS = frozenset({"2020-12-01"})
 
-#: Step ``Type`` values (the SDK's ``StepTypeEnum``; ``Model`` is a CreateModel step, and
-#: ``EMRServerless`` comes with the SDK's EMR Serverless step).
+#: Step ``Type`` values: exactly the SageMaker Python SDK's ``StepTypeEnum`` (2.257; ``Model``
+#: is a CreateModel step). tests/data/sdk_pipelines/manifest.json records the SDK's list and
+#: a test keeps the two equal.
 KNOWN_STEP_TYPES = frozenset(
     {
         "AutoML",
@@ -57,9 +66,12 @@ KNOWN_STEP_TYPES = frozenset(
         "ClarifyCheck",
         "Condition",
         "EMR",
-        "EMRServerless",
+        "Endpoint",
+        "EndpointConfig",
         "Fail",
+        "InferenceComponent",
         "Lambda",
+        "Lineage",
         "Model",
         "Processing",
         "QualityCheck",
@@ -230,6 +242,18 @@ def step_types(definition: Any) -> set[str]:
     return {step.type for step in _steps(definition) if isinstance(step.type, str)}
 
 
+def unknown_step_types(definition: Any) -> dict[str, list[str]]:
+    """Step types that are not in :data:`KNOWN_STEP_TYPES` -> the paths of the steps that use
+    them (``definition.Steps[Name]``), in document order."""
+    if not isinstance(definition, Mapping):
+        return {}
+    found: dict[str, list[str]] = {}
+    for step in _steps(definition):
+        if isinstance(step.type, str) and step.type and step.type not in KNOWN_STEP_TYPES:
+            found.setdefault(step.type, []).append(f"definition.{step.path}")
+    return found
+
+
 def parameter_names(definition: Any) -> set[str]:
     """Names of the parameters a definition declares."""
     if not isinstance(definition, Mapping) or not isinstance(definition.get("Parameters"), list):
@@ -239,6 +263,228 @@ def parameter_names(definition: Any) -> set[str]:
         for p in definition["Parameters"]
         if isinstance(p, Mapping) and isinstance(p.get("Name"), str)
     }
+
+
+# --------------------------------------------------------------------------- named resources
+
+#: What :class:`NamedResource` ``kind`` values mean (``name`` holds what the definition wrote):
+RESOURCE_KINDS: Mapping[str, str] = {
+    "lambda-function": "a Lambda step's FunctionArn (an ARN, or a function name)",
+    "sqs-queue": "a Callback step's SqsQueueUrl",
+    "emr-cluster": "the id of the running EMR cluster an EMR step adds its step to",
+    "emr-new-cluster": "an EMR step that creates a cluster of its own (name: the step's name)",
+    "emr-service-role": "the ServiceRole of a cluster an EMR step creates (a role name or ARN)",
+    "emr-instance-role": "the JobFlowRole of a cluster an EMR step creates (an instance "
+    "profile, named like its role)",
+    "endpoint-config": "an EndpointConfig step's EndpointConfigName, or the configuration an "
+    "Endpoint step deploys",
+    "endpoint": "an Endpoint step's EndpointName, or the endpoint an InferenceComponent "
+    "step is placed on",
+    "inference-component": "an InferenceComponent step's InferenceComponentName",
+    "model": "the model an InferenceComponent step deploys; '*' when a Model step of the "
+    "pipeline creates it (SageMaker names such models at run time)",
+    "action": "a Lineage step's action name",
+    "artifact": "a Lineage step's artifact name",
+    "context": "a Lineage step's context name",
+    "lineage-arn": "the ARN of an existing lineage entity a Lineage association names",
+    "association": "a Lineage step that associates lineage entities (name: the step's name)",
+}
+
+
+@dataclass(frozen=True)
+class NamedResource:
+    """A resource the step ``step`` (of type ``step_type``) uses, by ``kind`` and ``name``."""
+
+    step: str
+    step_type: str
+    kind: str
+    name: str
+
+
+_LINEAGE_KINDS = (
+    ("Actions", "ActionName", "action"),
+    ("Artifacts", "ArtifactName", "artifact"),
+    ("Contexts", "ContextName", "context"),
+)
+
+
+def named_resources(
+    definition: Any, *, opaque: Callable[[str], bool] = lambda value: False
+) -> tuple[list[NamedResource], list[Problem]]:
+    """The functions, queues, clusters, hosting resources and lineage entities the steps of a
+    (valid) definition name, and a problem for each one that is not known before the pipeline
+    runs (a pipeline parameter, another step's output, an expression): a least-privilege role
+    cannot be written for it.
+
+    ``opaque(value)`` tells which strings stand for values known at deploy time (CDK tokens);
+    they are taken as they are. A name read from another step resolves to that step's literal
+    name (an Endpoint step deploying ``{"Get": "Steps.Config.EndpointConfigName"}`` deploys
+    the name the ``Config`` step creates); a model created by a Model step is ``"*"``.
+    """
+    if not isinstance(definition, Mapping):
+        return [], []
+    steps = _steps(definition)
+    by_name = {step.name: step for step in steps if step.name is not None}
+    found: list[NamedResource] = []
+    problems: list[Problem] = []
+
+    for step in steps:
+        if isinstance(step.type, str) and step.name is not None:
+            _named_by_step(step, by_name, opaque, found, problems)
+    return found, problems
+
+
+def _named_by_step(
+    step: _Step,
+    by_name: Mapping[str, _Step],
+    opaque: Callable[[str], bool],
+    found: list[NamedResource],
+    problems: list[Problem],
+) -> None:
+    step_name, step_type = step.name or "", str(step.type)
+    path = f"definition.{step.path}"
+    arguments = step.body.get("Arguments")
+    arguments = arguments if isinstance(arguments, Mapping) else {}
+
+    def add(kind: str, value: Any, where: str, *, created: str | None = None) -> None:
+        name = _literal(value, by_name, created)
+        if name is None or not (opaque(name) or name):
+            problems.append(_unknown(f"{path}.{where}", value, kind))
+        else:
+            found.append(NamedResource(step_name, step_type, kind, name))
+
+    if step.type == "Lambda":
+        add("lambda-function", step.body.get("FunctionArn"), "FunctionArn")
+    elif step.type == "Callback":
+        url = step.body.get("SqsQueueUrl")
+        if isinstance(url, str) and not opaque(url) and queue_arn_parts(url) is None:
+            problems.append(
+                Problem(
+                    f"{path}.SqsQueueUrl",
+                    url,
+                    "is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/"
+                    "<queue>)",
+                    "give the URL of the queue the callback messages go to",
+                )
+            )
+        else:
+            add("sqs-queue", url, "SqsQueueUrl")
+    elif step.type == "EMR":
+        config = arguments.get("ClusterConfig")
+        if isinstance(config, Mapping):
+            found.append(NamedResource(step_name, step_type, "emr-new-cluster", step_name))
+            for key, kind in (
+                ("ServiceRole", "emr-service-role"),
+                ("JobFlowRole", "emr-instance-role"),
+            ):
+                if key in config:
+                    add(kind, config[key], f"Arguments.ClusterConfig.{key}")
+        else:
+            add("emr-cluster", arguments.get("ClusterId"), "Arguments.ClusterId")
+    elif step.type == "EndpointConfig":
+        add(
+            "endpoint-config",
+            arguments.get("EndpointConfigName"),
+            "Arguments.EndpointConfigName",
+        )
+    elif step.type == "Endpoint":
+        add("endpoint", arguments.get("EndpointName"), "Arguments.EndpointName")
+        add(
+            "endpoint-config",
+            arguments.get("EndpointConfigName"),
+            "Arguments.EndpointConfigName",
+            created="EndpointConfig",
+        )
+    elif step.type == "InferenceComponent":
+        add(
+            "inference-component",
+            arguments.get("InferenceComponentName"),
+            "Arguments.InferenceComponentName",
+        )
+        add(
+            "endpoint",
+            arguments.get("EndpointName"),
+            "Arguments.EndpointName",
+            created="Endpoint",
+        )
+        specification = arguments.get("Specification")
+        if isinstance(specification, Mapping) and "ModelName" in specification:
+            add(
+                "model",
+                specification["ModelName"],
+                "Arguments.Specification.ModelName",
+                created="Model",
+            )
+    elif step.type == "Lineage":
+        for key, name_key, kind in _LINEAGE_KINDS:
+            entities = arguments.get(key, [])
+            for index, entity in enumerate(entities if isinstance(entities, list) else []):
+                value = entity.get(name_key) if isinstance(entity, Mapping) else None
+                add(kind, value, f"Arguments.{key}[{index}].{name_key}")
+        associations = arguments.get("Associations", [])
+        if isinstance(associations, list) and associations:
+            found.append(NamedResource(step_name, step_type, "association", step_name))
+        for index, association in enumerate(associations if isinstance(associations, list) else []):
+            for end in ("Source", "Destination"):
+                reference = association.get(end) if isinstance(association, Mapping) else None
+                if isinstance(reference, Mapping) and "Arn" in reference:
+                    add(
+                        "lineage-arn",
+                        reference["Arn"],
+                        f"Arguments.Associations[{index}].{end}.Arn",
+                    )
+
+
+def _literal(value: Any, steps: Mapping[str, _Step], created: str | None) -> str | None:
+    """``value`` as a name known before the run: a string, or (when ``created`` names a step
+    type) a ``Get`` of the name a step of that type creates."""
+    if isinstance(value, str):
+        return value
+    if created is None or not isinstance(value, Mapping) or not isinstance(value.get("Get"), str):
+        return None
+    match = re.match(r"^Steps\.([^.\[\]]+)\.([A-Za-z]+)$", value["Get"])
+    if match is None or match.group(1) not in steps:
+        return None
+    source = steps[match.group(1)]
+    if source.type != created:
+        return None
+    if created == "Model":
+        return "*" if match.group(2) == "ModelName" else None
+    arguments = source.body.get("Arguments")
+    key = f"{created}Name"
+    if match.group(2) != key or not isinstance(arguments, Mapping):
+        return None
+    name = arguments.get(key)
+    return name if isinstance(name, str) else None
+
+
+def _unknown(path: str, value: Any, kind: str) -> Problem:
+    return Problem(
+        path,
+        value,
+        f"names {RESOURCE_KINDS[kind]} that is not known before the pipeline runs, so the "
+        "role created for the pipeline cannot be limited to it",
+        "write the value literally in the definition (or as a ${Name} substitution), or pass "
+        "your own role that may use it",
+    )
+
+
+#: ``https://sqs.<region>.amazonaws.com[.cn]/<account>/<queue>`` and the legacy
+#: ``https://<region>.queue.amazonaws.com/<account>/<queue>``.
+_QUEUE_URL = re.compile(
+    r"^https://(?:sqs\.(?P<region>[a-z0-9-]+)|(?P<legacy>[a-z0-9-]+)\.queue)"
+    r"\.amazonaws\.com(?P<cn>\.cn)?/(?P<account>\d{12})/(?P<queue>[A-Za-z0-9_-]{1,80}(?:\.fifo)?)$"
+)
+
+
+def queue_arn_parts(url: str) -> tuple[str, str, str, str] | None:
+    """(partition, region, account, queue name) of an SQS queue URL, or ``None``."""
+    match = _QUEUE_URL.match(url)
+    if match is None:
+        return None
+    partition = "aws-cn" if match.group("cn") else "aws"
+    region = match.group("region") or match.group("legacy")
+    return partition, region, match.group("account"), match.group("queue")
 
 
 # --------------------------------------------------------------------------- placeholders
@@ -451,12 +697,13 @@ def _check_step_identities(steps: list[_Step], problems: list[Problem]) -> set[s
             )
         if step.name is not None:
             names.add(step.name)
-        if step.type not in KNOWN_STEP_TYPES:
+        if not isinstance(step.type, str) or not step.type:
             problems.append(
                 Problem(
                     f"{path}.Type",
                     step.type,
-                    f"is not a known step type (one of {', '.join(sorted(KNOWN_STEP_TYPES))})",
+                    "must be a non-empty string (the step type, such as "
+                    f"{', '.join(sorted(KNOWN_STEP_TYPES)[:4])}, ...)",
                     "use the Type the SageMaker Python SDK produces for the step",
                 )
             )

@@ -49,9 +49,12 @@ from ._types import checked
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge_wildcard_resources
 from .roles import ScopedRole
+from .wildcards import UNSCOPED_ACTIONS
 
 __all__ = [
+    "EMR_NEW_CLUSTER_WARNING",
     "INLINE_DEFINITION_MAX_LENGTH",
+    "UNKNOWN_STEP_TYPE_WARNING",
     "ImportedPipeline",
     "Pipeline",
     "PipelineDefinition",
@@ -115,6 +118,62 @@ _STEP_PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Model quality and Clarify checks run processing jobs.
 _STEP_PERMISSIONS["QualityCheck"] = _STEP_PERMISSIONS["Processing"]
 _STEP_PERMISSIONS["ClarifyCheck"] = _STEP_PERMISSIONS["Processing"]
+
+#: SageMaker hosting and lineage steps: actions on the resources the definition names
+#: (:func:`~sagemaker_constructs._pipeline_definition.named_resources`), by step type, and
+#: the resource kinds whose ARNs the statement lists. Endpoint and InferenceComponent steps
+#: create or update (SageMaker picks which at run time, so both are granted).
+_NAMED_PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "EndpointConfig": (
+        ("CreateEndpointConfig", "DescribeEndpointConfig"),
+        ("endpoint-config",),
+    ),
+    "Endpoint": (
+        ("CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint"),
+        ("endpoint", "endpoint-config"),
+    ),
+    "InferenceComponent": (
+        (
+            "CreateInferenceComponent",
+            "UpdateInferenceComponent",
+            "DescribeInferenceComponent",
+        ),
+        ("inference-component", "endpoint", "model"),
+    ),
+    "Lineage": ((), ("action", "artifact", "context", "lineage-arn", "association")),
+}
+#: A Lineage step creates (and reads back) the entities it names, then associates them.
+_LINEAGE_ACTIONS = {
+    "action": ("CreateAction", "DescribeAction"),
+    "artifact": ("CreateArtifact", "DescribeArtifact"),
+    "context": ("CreateContext", "DescribeContext"),
+    "lineage-arn": (),
+    "association": ("AddAssociation",),
+}
+
+#: What the pipeline's role does for an EMR step (the AWS managed policy
+#: AmazonSageMakerPipelinesIntegrations, narrowed to the clusters and rules the steps use):
+#: on a running cluster it adds, follows and cancels its step; on a cluster of its own it
+#: also terminates the cluster. SageMaker follows the step or cluster through an EventBridge
+#: rule of a fixed name, which it creates or updates.
+_EMR_STEP_ACTIONS = (
+    "elasticmapreduce:AddJobFlowSteps",
+    "elasticmapreduce:CancelSteps",
+    "elasticmapreduce:DescribeCluster",
+    "elasticmapreduce:DescribeStep",
+    "elasticmapreduce:ListSteps",
+)
+_EMR_RULE_ACTIONS = ("events:DescribeRule", "events:PutRule", "events:PutTargets")
+_EMR_STEP_RULE = "SageMakerPipelineExecutionEMRStepStatusUpdateRule"
+_EMR_CLUSTER_RULE = "SageMakerPipelineExecutionEMRClusterStatusUpdateRule"
+#: Creating a cluster: RunJobFlow takes no resource-level permission (Service Authorization
+#: Reference), so it can only be granted on "*", and only once the library's allow-list of
+#: such actions holds it (:data:`~sagemaker_constructs.wildcards.UNSCOPED_ACTIONS`).
+_EMR_RUN_JOB_FLOW = "elasticmapreduce:RunJobFlow"
+
+#: Warning ids (``cdk.Annotations``): acknowledge them with ``Annotations.acknowledge_warning``.
+UNKNOWN_STEP_TYPE_WARNING = "sagemaker-constructs:pipeline-unknown-step-type"
+EMR_NEW_CLUSTER_WARNING = "sagemaker-constructs:pipeline-emr-run-job-flow"
 
 
 def grant_start_pipeline_execution(
@@ -293,9 +352,12 @@ class Pipeline(_PipelineBase):
     """A SageMaker Pipelines pipeline whose definition is checked before it is deployed.
 
     :param definition: where the definition comes from (:class:`PipelineDefinition`). Checked
-        at construction: JSON, ``Version``, at least one step, unique step names, known step
-        and parameter types, every ``DependsOn``, condition branch and ``{"Get": ...}``
-        reference resolves, no dependency cycles, size within SageMaker's limit.
+        at construction: JSON, ``Version``, at least one step, unique step names, known
+        parameter types, every ``DependsOn``, condition branch and ``{"Get": ...}`` reference
+        resolves, no dependency cycles, size within SageMaker's limit. The step types are
+        those of the SageMaker Python SDK's ``StepTypeEnum``; a step of another type (a
+        newer SDK's) is a warning (:data:`UNKNOWN_STEP_TYPE_WARNING`) and the created role
+        gets no permission for it.
     :param substitutions: values for the ``${Name}`` placeholders in the definition, often
         tokens (``role.role_arn``, ``bucket.bucket_name``), resolved by CloudFormation at
         deploy time. Every placeholder needs a value and every value a placeholder; write
@@ -305,13 +367,23 @@ class Pipeline(_PipelineBase):
     :param display_name: Default: none (SageMaker shows the name).
     :param description: at most 3072 characters. Default: none.
     :param role: the role SageMaker assumes to run the pipeline. Default: a role with
-        least privilege for the step types the definition uses (create, describe, stop
-        and tag the corresponding jobs, models and model packages in this account and
-        region; ``iam:PassRole`` of ``job_role`` to SageMaker only; read access to
-        ``buckets``). Lambda, Callback and EMR steps get nothing automatically: add what
-        they need with :meth:`add_to_role_policy`. A given role receives the ``buckets``
-        and ``job_role`` grants only; its job permissions are yours. Required when the
-        definition comes from S3 (its steps are unknown at synth).
+        least privilege for the steps the definition holds: create, describe, stop and tag
+        the corresponding jobs, models and model packages in this account and region;
+        ``lambda:InvokeFunction`` on each Lambda step's function; ``sqs:SendMessage`` on
+        each Callback step's queue; for EMR steps, add, follow and cancel steps on the named
+        cluster (and the EventBridge rule SageMaker follows it with); create, update,
+        describe and tag the endpoint configurations, endpoints and inference components
+        the hosting steps name, and the lineage entities a Lineage step names;
+        ``iam:PassRole`` of ``job_role`` to SageMaker only; read access to ``buckets``.
+        Every function, queue, cluster and name must be written in the definition (or
+        substituted): one that is a pipeline parameter or an expression is an error, since
+        no role can be limited to it. An EMR step that creates its own cluster gets the
+        step, termination and ``iam:PassRole`` permissions for its ``ServiceRole`` and
+        ``JobFlowRole``, but not ``elasticmapreduce:RunJobFlow``, which takes no
+        resource-level permission (a warning, :data:`EMR_NEW_CLUSTER_WARNING`). A given
+        role receives the ``buckets`` and ``job_role`` grants only; its step permissions
+        are yours. Required when the definition comes from S3 (its steps are unknown at
+        synth).
     :param job_role: the role the definition's jobs run under (the ARN you substitute
         into their ``RoleArn``); the pipeline's role may pass it, to SageMaker only.
         Required when ``role`` is not given and the definition has job steps.
@@ -360,7 +432,7 @@ class Pipeline(_PipelineBase):
         self.definition_asset: s3_assets.Asset | None = None
         substitutions = dict(substitutions or {})
         document = definition.document
-        rendered, text = self._validate(
+        rendered, text, named = self._validate(
             id,
             definition=definition,
             substitutions=substitutions,
@@ -381,6 +453,15 @@ class Pipeline(_PipelineBase):
         )
         self.pipeline_name = name
         self.pipeline_arn = _pipeline_arn(self, name)
+        for step_type, paths in spec.unknown_step_types(document).items():
+            cdk.Annotations.of(self).add_warning_v2(
+                UNKNOWN_STEP_TYPE_WARNING,
+                f"{', '.join(paths)}: step type {step_type!r} is not one this library knows "
+                f"(the SageMaker Python SDK's StepTypeEnum: "
+                f"{', '.join(sorted(spec.KNOWN_STEP_TYPES))}); its arguments are not checked "
+                "and the pipeline's created role gets no permission for it. Add what it needs "
+                "with add_to_role_policy, or pass your own role.",
+            )
 
         self._scoped_role: ScopedRole | None = None
         if role is None:
@@ -391,7 +472,7 @@ class Pipeline(_PipelineBase):
                 description=f"SageMaker pipeline {name}",
             )
             self.role: iam.IRole = self._scoped_role.role
-            self._grant_least_privilege(spec.step_types(document), job_role, buckets)
+            self._grant_least_privilege(spec.step_types(document), named, job_role, buckets)
         else:
             self.role = role
             for bucket in buckets:
@@ -462,8 +543,9 @@ class Pipeline(_PipelineBase):
         schedule: scheduler.ScheduleExpression | None,
         schedule_parameters: Mapping[str, str] | None,
         tags: Mapping[str, str] | None,
-    ) -> tuple[Any, str | None]:
-        """Collect every problem; return the rendered definition and its compact JSON."""
+    ) -> tuple[Any, str | None, list[spec.NamedResource]]:
+        """Collect every problem; return the rendered definition, its compact JSON and (for a
+        role created here) the resources its steps name."""
         problems = ValidationProblems("Pipeline", id)
 
         def add(problem: spec.Problem) -> None:
@@ -508,6 +590,7 @@ class Pipeline(_PipelineBase):
         document = definition.document
         rendered: Any = None
         text: str | None = None
+        named: list[spec.NamedResource] = []
         from_s3 = definition._bucket is not None
         if from_s3:
             problems.check(
@@ -549,6 +632,10 @@ class Pipeline(_PipelineBase):
                     "S3 as an asset, which CloudFormation does not resolve)",
                     "use concrete values for these substitutions, or make the definition smaller",
                 )
+            if role is None:
+                named, unknown = spec.named_resources(rendered, opaque=is_token)
+                for problem in unknown:
+                    add(problem)
             if role is None and job_role is None:
                 jobs = sorted(spec.step_types(document) & spec.JOB_STEP_TYPES)
                 problems.check(
@@ -570,7 +657,7 @@ class Pipeline(_PipelineBase):
                 "pass schedule, or remove schedule_parameters",
             )
         problems.raise_if_any()
-        return rendered, text
+        return rendered, text, named
 
     @staticmethod
     def _validate_schedule(
@@ -654,6 +741,7 @@ class Pipeline(_PipelineBase):
     def _grant_least_privilege(
         self,
         types: set[str],
+        named: Sequence[spec.NamedResource],
         job_role: iam.IRole | None,
         buckets: Sequence[s3.IBucket],
     ) -> None:
@@ -675,18 +763,130 @@ class Pipeline(_PipelineBase):
                     ],
                 )
             )
-        if job_role is not None and by_resources:
+        self._grant_named_sagemaker(scoped, named)
+        self._grant_other_services(scoped, named)
+        # Jobs run under job_role, and an endpoint configuration may name it as its
+        # ExecutionRoleArn; lineage, Lambda, Callback and EMR steps pass no SageMaker role.
+        configures = any(r.step_type == "EndpointConfig" for r in named)
+        if job_role is not None and (by_resources or configures):
             self._grant_pass_role(job_role, scoped.grantee)
         for bucket in buckets:
             self._grant_read(bucket, scoped.grantee)
-        if by_resources or buckets:
+        if scoped.node.try_find_child("Policy") is not None:
             acknowledge_wildcard_resources(
                 scoped.policy,
                 "SageMaker Pipelines names each job (processing-job/, training-job/, "
-                "model-package/, ...) and each output object at run time from the execution "
-                "id, so these resources cannot be named in advance; every action is listed "
-                "explicitly and every ARN is limited to this account and region or to the "
-                "named buckets.",
+                "model-package/, ...), each model a Model step creates and each output object "
+                "at run time from the execution id, and EMR names a cluster an EMR step "
+                "creates when it starts, so these resources cannot be named in advance; every "
+                "action is listed explicitly and every ARN is limited to this account and "
+                "region or to the named buckets.",
+            )
+
+    def _sagemaker_arns(self, kind: str, name: str) -> list[str]:
+        """ARNs of a SageMaker resource by name: SageMaker writes names in lowercase in ARNs;
+        the name as written is granted as well when it differs. An ARN is taken as it is."""
+        if kind == "lineage-arn":
+            return [name]
+        if kind == "association":
+            return []  # an association is made between the entities, it has no ARN to grant
+        stack = cdk.Stack.of(self)
+        names = [name] if is_token(name) else list(dict.fromkeys([name.lower(), name]))
+        return [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=n) for n in names
+        ]
+
+    def _grant_named_sagemaker(
+        self, scoped: ScopedRole, named: Sequence[spec.NamedResource]
+    ) -> None:
+        """Hosting and lineage steps: their actions on the resources they name."""
+        for step_type, (actions, kinds) in _NAMED_PERMISSIONS.items():
+            used = [r for r in named if r.step_type == step_type and r.kind in kinds]
+            if not used:
+                continue
+            step_actions = set(actions) | {"AddTags"}
+            if step_type == "Lineage":
+                for resource in used:
+                    step_actions.update(_LINEAGE_ACTIONS[resource.kind])
+            resources: list[str] = []
+            for resource in used:
+                for arn in self._sagemaker_arns(resource.kind, resource.name):
+                    if arn not in resources:
+                        resources.append(arn)
+            scoped.add_statements(
+                iam.PolicyStatement(
+                    actions=sorted(f"sagemaker:{a}" for a in step_actions), resources=resources
+                )
+            )
+
+    def _grant_other_services(
+        self, scoped: ScopedRole, named: Sequence[spec.NamedResource]
+    ) -> None:
+        """Lambda, Callback and EMR steps: invoke, send, run steps on what they name."""
+        stack = cdk.Stack.of(self)
+
+        def of(kind: str) -> list[str]:
+            return list(dict.fromkeys(r.name for r in named if r.kind == kind))
+
+        functions = [_function_arn(stack, name) for name in of("lambda-function")]
+        if functions:
+            scoped.add_statements(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=functions)
+            )
+        queues = [_queue_arn(stack, url) for url in of("sqs-queue")]
+        if queues:
+            scoped.add_statements(
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=queues)
+            )
+        clusters = [
+            stack.format_arn(service="elasticmapreduce", resource="cluster", resource_name=c)
+            for c in of("emr-cluster")
+        ]
+        new_clusters = of("emr-new-cluster")
+        if new_clusters:
+            clusters.append(
+                stack.format_arn(service="elasticmapreduce", resource="cluster", resource_name="*")
+            )
+        if not clusters:
+            return
+        actions = set(_EMR_STEP_ACTIONS)
+        rules = [_EMR_STEP_RULE] if of("emr-cluster") else []
+        if new_clusters:
+            actions.add("elasticmapreduce:TerminateJobFlows")
+            rules.append(_EMR_CLUSTER_RULE)
+        scoped.add_statements(iam.PolicyStatement(actions=sorted(actions), resources=clusters))
+        scoped.add_statements(
+            iam.PolicyStatement(
+                actions=list(_EMR_RULE_ACTIONS),
+                resources=[
+                    stack.format_arn(service="events", resource="rule", resource_name=rule)
+                    for rule in rules
+                ],
+            )
+        )
+        for kind, service in (
+            ("emr-service-role", "elasticmapreduce.amazonaws.com"),
+            ("emr-instance-role", "ec2.amazonaws.com"),
+        ):
+            roles = [_role_arn(stack, name) for name in of(kind)]
+            if roles:
+                scoped.add_statements(
+                    iam.PolicyStatement(
+                        actions=["iam:PassRole"],
+                        resources=roles,
+                        conditions={"StringEquals": {"iam:PassedToService": service}},
+                    )
+                )
+        if new_clusters and _EMR_RUN_JOB_FLOW in UNSCOPED_ACTIONS:
+            scoped.add_unscoped("EmrRunJobFlow", [_EMR_RUN_JOB_FLOW])
+        elif new_clusters:
+            cdk.Annotations.of(self).add_warning_v2(
+                EMR_NEW_CLUSTER_WARNING,
+                f"EMR steps {', '.join(new_clusters)} create a cluster of their own: "
+                f"{_EMR_RUN_JOB_FLOW} takes no resource-level permission and is not granted "
+                "to the pipeline's created role (every other permission of the steps is). "
+                "Run the steps on an existing cluster (ClusterId), or pass your own role "
+                "that may call RunJobFlow.",
             )
 
     @staticmethod
@@ -776,6 +976,43 @@ class Pipeline(_PipelineBase):
         resource.node.add_dependency(self.resource)
         resource.node.add_dependency(scoped.policy)
         return resource
+
+
+def _function_arn(stack: cdk.Stack, name: str) -> str:
+    """A Lambda step's FunctionArn: an ARN (or a token) as it is, a name in this account."""
+    if is_token(name) or name.startswith("arn:"):
+        return name
+    return stack.format_arn(
+        service="lambda",
+        resource="function",
+        resource_name=name,
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def _queue_arn(stack: cdk.Stack, url: str) -> str:
+    """The ARN of the queue at ``url`` (https://sqs.<region>.amazonaws.com/<account>/<name>);
+    a URL known only at deploy time is taken apart by CloudFormation."""
+    parts = spec.queue_arn_parts(url) if not is_token(url) else None
+    if parts is not None:
+        partition, region, account, queue = parts
+        return f"arn:{partition}:sqs:{region}:{account}:{queue}"
+    pieces = cdk.Fn.split("/", url)
+    host = cdk.Fn.split(".", cdk.Fn.select(2, pieces))
+    return stack.format_arn(
+        service="sqs",
+        region=cdk.Fn.select(1, host),
+        account=cdk.Fn.select(3, pieces),
+        resource=cdk.Fn.select(4, pieces),
+        arn_format=cdk.ArnFormat.NO_RESOURCE_NAME,
+    )
+
+
+def _role_arn(stack: cdk.Stack, name: str) -> str:
+    """A role an EMR cluster runs with: an ARN (or a token) as it is, a name in this account."""
+    if is_token(name) or name.startswith("arn:"):
+        return name
+    return stack.format_arn(service="iam", region="", resource="role", resource_name=name)
 
 
 def _pipeline_arn(scope: Construct, name: str, *, lowercase: bool = True) -> str:
