@@ -11,8 +11,8 @@ its deployment, in this account or, through the group's resource policy, in othe
         model_package_group_name="churn",
         read_accounts=["222222222222", "333333333333"],   # test and prod deploy from it
     )
-    registry.grant_register(training_pipeline.role)
-    registry.grant_approve(reviewers)
+    registry.grant_register(job_role.grantee)      # the training pipeline's ScopedRole
+    registry.grant_approve(reviewer_role)
     registry.on_package_approved("Approved", target=targets.CodePipeline(promotion))
 
     # in the test or prod account's app:
@@ -269,8 +269,9 @@ class ModelPackageGroupBase(Construct):
         """An EventBridge rule on the ``SageMaker Model Package State Change`` events of this
         group's versions, optionally only those with one of ``approval_statuses``.
 
-        The rule is in this stack's account and default event bus: SageMaker sends the events
-        to the registry's account, so a group of another account needs them forwarded.
+        The rule is in this stack's account, region and default event bus: SageMaker sends the
+        events to the registry's, so a group of another account or region needs them
+        forwarded (a warning says so).
 
         :param approval_statuses: Default: every state change (registered, approved,
             rejected, updated).
@@ -336,15 +337,17 @@ class ModelPackageGroupBase(Construct):
         )
 
     def _warn_when_cross_account(self) -> None:
-        stack_account = cdk.Stack.of(self).account
-        if is_token(stack_account) or is_token(self._account) or self._account == stack_account:
+        stack = cdk.Stack.of(self)
+        here = (stack.account, stack.region)
+        there = (self._account, self._region)
+        if is_token([*here, *there]) or here == there:
             return
         cdk.Annotations.of(self).add_warning_v2(
             "sagemaker-constructs:model-package-events-cross-account",
-            f"The model package group is in account {self._account}; SageMaker sends its "
-            f"events there, not to {stack_account}. Forward them to this account's event bus "
-            "(a rule in the registry's account with an EventBus target) for this rule to see "
-            "them.",
+            f"The model package group is in account {there[0]}, region {there[1]}; SageMaker "
+            f"sends its events to that account's and region's default event bus, not to "
+            f"{here[0]} in {here[1]}. Forward them to this stack's event bus (a rule there with "
+            "an EventBus target) for this rule to see them.",
         )
 
 
