@@ -6,6 +6,8 @@ PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEV_LOCK := requirements/dev.lock
+CHECKOV_VENV := .venv-checkov
+CHECKOV_LOCK := requirements/checkov.lock
 LOCK_VENV := .venv-lock
 # The pinned Node.js 22 and CDK CLI from node_modules come first, then the project's venv.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
@@ -22,7 +24,7 @@ help:
 	@echo "make lock    refresh requirements/*.lock from pyproject.toml (UPGRADE=1: newest allowed pins)"
 	@echo "make clean   remove cdk.out/ and caches (keeps .venv/ and node_modules/)"
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
 
 # Exactly the lock: every package pinned and hash-checked, then the project itself without
 # resolving anything (--no-deps; --no-build-isolation builds it with the locked hatchling).
@@ -35,6 +37,13 @@ $(VENV)/.installed: pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m pip install --quiet --no-compile --require-hashes -r $(DEV_LOCK)
 	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PYTHON) -m pip check
+	@touch $@
+
+# checkov, the template scanner of tests/test_checkov.py, in a venv of its own: it pins boto3,
+# packaging and networkx to versions the project's dependencies cannot share.
+$(CHECKOV_VENV)/.installed: $(CHECKOV_LOCK)
+	$(PYTHON_BOOTSTRAP) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --no-compile --require-hashes -r $(CHECKOV_LOCK)
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

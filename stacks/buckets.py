@@ -7,7 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from sagemaker_constructs.compliance import acknowledge
+from sagemaker_constructs.compliance import acknowledge, acknowledge_checkov
 
 __all__ = ["LoggedBucket"]
 
@@ -55,6 +55,7 @@ class LoggedBucket(Construct):
             "to itself would recurse."
         )
         acknowledge(self.access_logs, "AwsSolutions::AwsSolutions-S1", recursion)
+        acknowledge_checkov(self.access_logs, "CKV_AWS_18", recursion)
         for pack in _LOG_PACKS:
             acknowledge(self.access_logs, f"{pack}::{pack}-S3BucketLoggingEnabled", recursion)
             acknowledge(

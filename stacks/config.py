@@ -206,7 +206,7 @@ class EnvironmentConfig:
     #: and the environment gets a canary rollout from the baseline to it.
     candidate: ModelConfig | None = None
     #: Run models with network isolation (no outbound network from the containers).
-    network_isolation: bool = False
+    network_isolation: bool = True
     #: Retain stateful resources (keys, logs, buckets) when the stack is deleted.
     retain_data: bool = False
     #: Retention of the log groups the environment creates for SageMaker (notebooks, jobs,
@@ -482,7 +482,7 @@ def _environment_defaults(name: str) -> dict[str, Any]:
     return {
         "endpoint": {"instance_type": DEFAULT_ENDPOINT_INSTANCE_TYPES[name]},
         "notebook": {"enabled": name != "prod", "instance_type": DEFAULT_INSTANCE_TYPES[name]},
-        "network_isolation": name == "prod",
+        "network_isolation": True,
         "retain_data": name == "prod",
     }
 

@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from sagemaker_constructs.compliance import acknowledge_checkov
 from sagemaker_constructs.log_groups import allow_cloudwatch_logs, retention
 from sagemaker_constructs.roles import ScopedRole
 
@@ -55,6 +56,18 @@ S3_OBJECT_ACTIONS = [
     "s3:ListMultipartUploadParts",
     "s3:ListBucketMultipartUploads",
 ]
+
+
+#: checkov's Lambda checks that do not fit the handler of CDK's ``Custom::VpcRestrictDefaultSG``
+#: (a provider function CDK generates; its properties are not configurable).
+_RESTRICT_DEFAULT_SG_HANDLER_CHECKS = {
+    "CKV_AWS_115": "CloudFormation invokes this handler once per deployment of the VPC; "
+    "there is no traffic for reserved concurrency to bound.",
+    "CKV_AWS_116": "CloudFormation invokes this handler synchronously and reports its failure "
+    "as the deployment's; a dead-letter queue applies to asynchronous invocations only.",
+    "CKV_AWS_117": "The handler removes the default security group's rules through the EC2 API "
+    "at deploy time and touches no data; it runs outside the VPC it configures.",
+}
 
 
 class Foundation(Construct):
@@ -211,6 +224,8 @@ class Foundation(Construct):
         )
         handler.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
         handler.add_dependency(group.node.default_child)  # type: ignore[arg-type]
+        for check, reason in _RESTRICT_DEFAULT_SG_HANDLER_CHECKS.items():
+            acknowledge_checkov(handler, check, reason)
 
     def _existing_vpc(self, vpc_config: ExistingVpcConfig) -> ec2.IVpc:
         return ec2.Vpc.from_vpc_attributes(

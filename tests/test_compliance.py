@@ -88,6 +88,6 @@ def test_the_readme_lists_every_acknowledged_finding_with_its_count_and_reason(
     synthesized: SynthesizedApp,
 ) -> None:
     """The README's table is what the app acknowledges: no finding is acknowledged unseen."""
-    expected = acknowledgements.table(synthesized.validation_report())
+    expected = acknowledgements.table(synthesized.validation_report(), synthesized.outdir)
     written = acknowledgements.readme_table(acknowledgements.README.read_text())
     assert written == expected, "run `python tools/acknowledgements.py` and commit README.md"

@@ -58,8 +58,8 @@ def test_defaults_differ_by_environment_as_the_seed_says() -> None:
     assert dev.notebook.enabled
     assert test.notebook.enabled
     assert not prod.notebook.enabled
-    assert not dev.network_isolation
-    assert prod.network_isolation
+    # network isolation everywhere: a dev model cannot call out either
+    assert dev.network_isolation and test.network_isolation and prod.network_isolation
     assert not dev.retain_data
     assert prod.retain_data
     assert dev.vpc.availability_zones == ()

@@ -445,14 +445,14 @@ def test_without_a_candidate_the_template_sets_the_weights(synthesized: Synthesi
         ]
 
 
-def test_models_run_in_the_isolated_subnets_and_prod_isolates_the_network(
+def test_models_run_in_the_isolated_subnets_with_network_isolation_everywhere(
     synthesized: SynthesizedApp,
 ) -> None:
     for name in ENVIRONMENTS:
         for model in synthesized.template(name).find_resources("AWS::SageMaker::Model").values():
             properties = model["Properties"]
             assert len(properties["VpcConfig"]["Subnets"]) == 2
-            assert properties.get("EnableNetworkIsolation", False) is (name == "prod")
+            assert properties.get("EnableNetworkIsolation", False) is True
 
 
 def test_training_pipeline_is_deployed_with_its_substitutions(template: Template) -> None:

@@ -15,6 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tools.lock import (
+    CHECKOV_LOCK,
     DEV_LOCK,
     PYPROJECT,
     ROLLOUT_LOCK,
@@ -91,7 +92,9 @@ def test_the_rollout_lock_pins_what_the_tests_ran() -> None:
     assert "aws-cdk-lib" not in rollout_versions  # the command imports nothing from CDK
 
 
-@pytest.mark.parametrize("lock", [DEV_LOCK, ROLLOUT_LOCK, LOCK_TOOLS], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "lock", [DEV_LOCK, ROLLOUT_LOCK, CHECKOV_LOCK, LOCK_TOOLS], ids=lambda p: p.name
+)
 def test_every_pin_carries_hashes(lock: Path) -> None:
     hashed = hashed_pins(lock)
     assert hashed, f"{lock.name}: no pins"

@@ -9,11 +9,16 @@
 
 Any finding that is not acknowledged makes ``app.synth()`` (and ``cdk synth``) fail.
 Acknowledge a finding with :func:`acknowledge` on the one resource it concerns, with a reason.
+
+The templates are also scanned with checkov (``tests/test_checkov.py``); a checkov check that
+does not apply to a resource is skipped on that resource with :func:`acknowledge_checkov`,
+which writes checkov's own ``Metadata.checkov.skip`` entry with the reason.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -26,6 +31,7 @@ from .wildcards import WildcardResourcesCheck
 __all__ = [
     "PACK_PREFIXES",
     "acknowledge",
+    "acknowledge_checkov",
     "acknowledge_wildcard_resource",
     "acknowledge_wildcard_resources",
     "add_compliance_checks",
@@ -73,6 +79,36 @@ def acknowledge(resource: IConstruct, rule: str, reason: str) -> None:
         )
     target = resource.node.default_child or resource
     cdk.Validations.of(target).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+_CHECKOV_ID = re.compile(r"^CKV2?_AWS_[0-9]+$")
+
+
+def acknowledge_checkov(resource: IConstruct, check: str, reason: str) -> None:
+    """Skip one checkov check on one resource, with a reason (``Metadata.checkov.skip``).
+
+    ``check`` is checkov's id, for example ``"CKV_AWS_116"``. The entry goes on the
+    CloudFormation resource (``resource`` or its ``node.default_child``), so it covers nothing
+    else; checkov reports it as skipped with ``reason``.
+    """
+    if not _CHECKOV_ID.match(check):
+        raise ValueError(
+            f"check={check!r}: must be a checkov CloudFormation check id such as 'CKV_AWS_116'."
+        )
+    if len(reason.strip()) < 20:
+        raise ValueError(
+            f"reason={reason!r}: must explain why the check does not apply (20+ characters)."
+        )
+    target = resource.node.default_child or resource
+    if not isinstance(target, cdk.CfnResource):
+        raise ValueError(
+            f"resource={resource.node.path!r}: not a CloudFormation resource; pass the resource "
+            "the check reports."
+        )
+    skips = list((target.get_metadata("checkov") or {}).get("skip", []))
+    if any(skip["id"] == check for skip in skips):
+        raise ValueError(f"{check} is already skipped on {resource.node.path}.")
+    target.add_metadata("checkov", {"skip": [*skips, {"id": check, "comment": reason}]})
 
 
 def nag_value(value: Any) -> str:

@@ -29,6 +29,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, DependencyGroup
 
 from ._types import checked
+from .compliance import acknowledge_checkov
 from .wildcards import UNSCOPED_ACTIONS, declare_unscoped
 
 __all__ = ["ManagedPolicyGrantee", "ScopedRole", "grant_unscoped"]
@@ -175,6 +176,13 @@ class ScopedRole(Construct):
                 roles=[self.role],
             )
             self.permissions.add(self._unscoped)
+            acknowledge_checkov(
+                self._unscoped,
+                "CKV_AWS_111",
+                "This policy holds only actions that take no resource-level permission "
+                "(wildcards.UNSCOPED_ACTIONS, each with AWS's reason), with conditions where "
+                "AWS offers one; every other statement of the role names its resources.",
+            )
         self._unscoped.add_statements(
             iam.PolicyStatement(sid=sid, actions=actions, resources=["*"], conditions=conditions)
         )

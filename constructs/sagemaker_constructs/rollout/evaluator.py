@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_checkov
 from ..roles import ScopedRole
 from .functions import RUNTIME, add_tracing_and_vpc, role_and_logs, rollout_function
 
@@ -77,17 +77,17 @@ def add_evaluator(
         vpc_subnets=vpc_subnets,
         security_groups=security_groups,
     )
+    synchronous = (
+        "The evaluator is only invoked synchronously by the rollout state machine "
+        "(lambda:invoke, RequestResponse), which retries and then rolls back; a "
+        "dead-letter queue only receives failed asynchronous invocations."
+    )
     for rule in (
         "HIPAA.Security::HIPAA.Security-LambdaDLQ",
         "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
     ):
-        acknowledge(
-            function,
-            rule,
-            "The evaluator is only invoked synchronously by the rollout state machine "
-            "(lambda:invoke, RequestResponse), which retries and then rolls back; a "
-            "dead-letter queue only receives failed asynchronous invocations.",
-        )
+        acknowledge(function, rule, synchronous)
+    acknowledge_checkov(function, "CKV_AWS_116", synchronous)
     policy = dict(policy)
     composite = [
         *composite_alarms,

@@ -25,7 +25,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from ..compliance import acknowledge, acknowledge_wildcard_resources
+from ..compliance import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from ..roles import ScopedRole
 from .functions import (
     add_tracing_and_vpc,
@@ -94,6 +94,13 @@ def add_guard(
         "AwsSolutions::AwsSolutions-SQS3",
         "This queue is itself the dead-letter queue of the guard's invocations.",
     )
+    acknowledge_checkov(
+        dead_letters,
+        "CKV_AWS_27",
+        "Encrypted at rest with SSE-SQS. It receives failed invocation events from Lambda and "
+        "EventBridge (execution ARNs, no payloads); a customer-managed key would need "
+        "EventBridge in the key policy of a key the user may import.",
+    )
     function = rollout_function(
         scope,
         "Guard",
@@ -109,6 +116,7 @@ def add_guard(
         # the lock table: through the DynamoDB gateway endpoint
         dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         dead_letter_queue=dead_letters,
+        environment_encryption=encryption_key,
         environment={
             "ENDPOINT_NAME": endpoint_name,
             "BASELINE_VARIANT": baseline_variant,
@@ -144,7 +152,20 @@ def add_guard(
             targets.LambdaFunction(function, dead_letter_queue=dead_letters, retry_attempts=4)
         ],
     )
-    role.add_statements(read_execution_data(scope, encryption_key, state_machine.state_machine_arn))
+    role.add_statements(
+        read_execution_data(scope, encryption_key, state_machine.state_machine_arn),
+        # Lambda decrypts the function's environment with its execution role
+        iam.PolicyStatement(
+            sid="DecryptEnvironment",
+            actions=["kms:Decrypt"],
+            resources=[encryption_key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"lambda.{cdk.Stack.of(scope).region}.amazonaws.com"
+                }
+            },
+        ),
+    )
     _grant(
         role,
         endpoint_arn=endpoint_arn,

@@ -13,7 +13,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_checkov
 from .contract import LOCK_KEY
 
 __all__ = ["RolloutLockTable"]
@@ -45,6 +45,13 @@ class RolloutLockTable(Construct):
                 "while a rollout runs, deleted when it ends); restoring it from a backup would "
                 "bring back stale locks. Point-in-time recovery stays enabled.",
             )
+        acknowledge_checkov(
+            self.table,
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS-managed DynamoDB key. The items are locks only "
+            "(an endpoint name and the ARN of the execution holding it), shared by every "
+            "rollout in the stack, each of which has a key of its own.",
+        )
 
     @classmethod
     def of(cls, scope: Construct) -> RolloutLockTable:

@@ -1,0 +1,116 @@
+"""checkov over every synthesized template: no failed check; each skip on its resource.
+
+checkov runs from ``.venv-checkov/`` (``requirements/checkov.lock``; ``make setup`` installs
+it): it pins versions of boto3 and packaging that the project's own dependencies cannot share.
+A check that does not apply to a resource is skipped on that resource with
+``compliance.acknowledge_checkov``; the README's Compliance table lists each such skip
+(``tests/test_compliance.py`` holds the table to the templates).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cdk_testing import SynthesizedApp
+
+from tools import acknowledgements
+
+CHECKOV = Path(__file__).resolve().parents[1] / ".venv-checkov" / "bin" / "checkov"
+
+
+def checkov(directory: Path) -> list[dict[str, Any]]:
+    """checkov's CloudFormation reports for the templates under ``directory`` (one per run)."""
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make setup`"
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "--directory",
+            str(directory),
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--skip-download",  # nothing leaves the machine
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+    )
+    # exit status 1 means "failed checks"; anything else that is not 0 is checkov failing
+    assert result.returncode in (0, 1), result.stderr
+    reports = json.loads(result.stdout)
+    return reports if isinstance(reports, list) else [reports]
+
+
+@pytest.fixture(scope="module")
+def scanned(synthesized: SynthesizedApp) -> list[dict[str, Any]]:
+    return checkov(synthesized.outdir)
+
+
+def test_every_template_is_scanned(
+    synthesized: SynthesizedApp, scanned: list[dict[str, Any]]
+) -> None:
+    templates = sorted(synthesized.outdir.rglob("*.template.json"))
+    scanned_files = {
+        check["file_path"]
+        for report in scanned
+        for kind in ("passed_checks", "failed_checks", "skipped_checks")
+        for check in report["results"][kind]
+    }
+    assert len(templates) == 7  # dev, test, prod, the pipeline and its three stages
+    assert {path.name for path in templates} == {Path(f).name for f in scanned_files}
+    assert sum(report["summary"]["passed"] for report in scanned) > 1000
+
+
+def test_no_check_fails(scanned: list[dict[str, Any]]) -> None:
+    failed = [
+        f"{check['check_id']} {check['check_name']}: {check['resource']} in "
+        f"{Path(check['file_path']).name}"
+        for report in scanned
+        for check in report["results"]["failed_checks"]
+    ]
+    assert failed == []
+
+
+def test_every_skip_has_its_reason_and_is_in_the_readme(
+    synthesized: SynthesizedApp, scanned: list[dict[str, Any]]
+) -> None:
+    skipped = [check for report in scanned for check in report["results"]["skipped_checks"]]
+    written = acknowledgements.readme_table(acknowledgements.README.read_text())
+    assert skipped, "the app skips checks on a few resources; the scan must see them"
+    for check in skipped:
+        reason = check["check_result"]["suppress_comment"]
+        assert len(reason) >= 20, check
+        assert f"| checkov | {check['check_id']} |" in written
+        assert reason.replace("|", "/") in written
+    # checkov saw every skip the templates declare, and no other
+    declared = sum(
+        len(acknowledgements.checkov_skips(t))
+        for t in acknowledgements.templates(synthesized.outdir)
+    )
+    assert len(skipped) == declared
+
+
+def test_the_scan_reports_a_failing_resource(tmp_path: Path) -> None:
+    """The harness sees failures: a queue without encryption and a bucket without logging."""
+    template = {
+        "Resources": {
+            "Plain": {"Type": "AWS::SQS::Queue", "Properties": {"SqsManagedSseEnabled": False}},
+            "Open": {"Type": "AWS::S3::Bucket", "Properties": {}},
+        }
+    }
+    (tmp_path / "bad.template.json").write_text(json.dumps(template))
+    failed = {
+        (check["check_id"], check["resource"])
+        for report in checkov(tmp_path)
+        for check in report["results"]["failed_checks"]
+    }
+    assert ("CKV_AWS_27", "AWS::SQS::Queue.Plain") in failed
+    assert ("CKV_AWS_18", "AWS::S3::Bucket.Open") in failed
