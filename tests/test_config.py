@@ -59,7 +59,7 @@ def test_defaults_differ_by_environment_as_the_seed_says() -> None:
     assert test.notebook.enabled
     assert not prod.notebook.enabled
     # network isolation everywhere: a dev model cannot call out either
-    assert dev.network_isolation and test.network_isolation and prod.network_isolation
+    assert all(env.network_isolation for env in (dev, test, prod))
     assert not dev.retain_data
     assert prod.retain_data
     assert dev.vpc.availability_zones == ()

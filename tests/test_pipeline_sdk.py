@@ -20,9 +20,8 @@ from aws_cdk.assertions import Annotations, Match
 from cdk_testing import cfn_lint
 
 from sagemaker_constructs import _pipeline_definition as spec
-from sagemaker_constructs import add_compliance_checks, wildcards
+from sagemaker_constructs import add_compliance_checks
 from sagemaker_constructs.pipeline import (
-    EMR_NEW_CLUSTER_WARNING,
     UNKNOWN_STEP_TYPE_WARNING,
     Pipeline,
     PipelineDefinition,
@@ -134,6 +133,7 @@ EXPECTED: dict[str, list[tuple[list[str], list[str]]]] = {
         ),
     ],
     "emr_new_cluster": [
+        (["elasticmapreduce:RunJobFlow"], ["*"]),
         (
             [
                 "elasticmapreduce:AddJobFlowSteps",
@@ -289,11 +289,6 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[cdk.Stack, di
             definition=PipelineDefinition.from_file(DATA / f"{name}.json"),
             job_role=job_role.role,
         )
-    # The cluster an EMR step creates cannot be allowed RunJobFlow (asserted in
-    # test_warns_when_an_emr_step_creates_a_cluster).
-    cdk.Annotations.of(stack.node.find_child(construct_id("emr_new_cluster"))).acknowledge_warning(
-        EMR_NEW_CLUSTER_WARNING, "asserted on its own"
-    )
     add_compliance_checks(app)
     app.synth()  # raises on any unacknowledged cdk-nag finding or undeclared '*' resource
     raw = json.loads((outdir / "SdkPipelines.template.json").read_text())
@@ -447,31 +442,15 @@ def test_names_and_urls_may_be_deploy_time_substitutions() -> None:
     assert "Fn::Split" in granted['"sqs:SendMessage"']
 
 
-def test_warns_when_an_emr_step_creates_a_cluster() -> None:
-    pipeline = build(load("emr_new_cluster"))
-    warnings = Annotations.from_stack(cdk.Stack.of(pipeline)).find_warning(
-        "*", Match.string_like_regexp("FeaturesOnNewCluster create a cluster of their own")
-    )
-    assert len(warnings) == 1
-    assert EMR_NEW_CLUSTER_WARNING in json.dumps(warnings[0].entry.data)
-    assert "elasticmapreduce:RunJobFlow" in json.dumps(warnings[0].entry.data)
-    assert pipeline.node.find_child("Role").unscoped_policy is None  # type: ignore[attr-defined]
-
-
-def test_emr_run_job_flow_is_granted_once_the_library_allows_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(
-        wildcards.UNSCOPED_ACTIONS,
-        "elasticmapreduce:RunJobFlow",
-        "no resource type",
-    )
+def test_an_emr_step_that_creates_its_cluster_may_run_it() -> None:
+    """RunJobFlow takes no resource: it goes into the role's policy of such actions, alone."""
     pipeline = build(load("emr_new_cluster"))
     scoped = pipeline.node.find_child("Role")
     assert isinstance(scoped, ScopedRole)
     assert scoped.unscoped_policy is not None
     resolved = cdk.Stack.of(pipeline).resolve(scoped.unscoped_policy.document)
-    assert resolved["Statement"][0]["Action"] == "elasticmapreduce:RunJobFlow"
+    assert [s["Action"] for s in resolved["Statement"]] == ["elasticmapreduce:RunJobFlow"]
+    assert resolved["Statement"][0]["Resource"] == "*"
     assert not Annotations.from_stack(cdk.Stack.of(pipeline)).find_warning(
         "*", Match.string_like_regexp("RunJobFlow")
     )

@@ -49,10 +49,8 @@ from ._types import checked
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge_wildcard_resources
 from .roles import ScopedRole
-from .wildcards import UNSCOPED_ACTIONS
 
 __all__ = [
-    "EMR_NEW_CLUSTER_WARNING",
     "INLINE_DEFINITION_MAX_LENGTH",
     "UNKNOWN_STEP_TYPE_WARNING",
     "ImportedPipeline",
@@ -167,13 +165,12 @@ _EMR_RULE_ACTIONS = ("events:DescribeRule", "events:PutRule", "events:PutTargets
 _EMR_STEP_RULE = "SageMakerPipelineExecutionEMRStepStatusUpdateRule"
 _EMR_CLUSTER_RULE = "SageMakerPipelineExecutionEMRClusterStatusUpdateRule"
 #: Creating a cluster: RunJobFlow takes no resource-level permission (Service Authorization
-#: Reference), so it can only be granted on "*", and only once the library's allow-list of
-#: such actions holds it (:data:`~sagemaker_constructs.wildcards.UNSCOPED_ACTIONS`).
+#: Reference), so it is granted on "*" in the role's policy of such actions
+#: (:data:`~sagemaker_constructs.wildcards.UNSCOPED_ACTIONS`).
 _EMR_RUN_JOB_FLOW = "elasticmapreduce:RunJobFlow"
 
 #: Warning ids (``cdk.Annotations``): acknowledge them with ``Annotations.acknowledge_warning``.
 UNKNOWN_STEP_TYPE_WARNING = "sagemaker-constructs:pipeline-unknown-step-type"
-EMR_NEW_CLUSTER_WARNING = "sagemaker-constructs:pipeline-emr-run-job-flow"
 
 
 def grant_start_pipeline_execution(
@@ -379,8 +376,8 @@ class Pipeline(_PipelineBase):
         substituted): one that is a pipeline parameter or an expression is an error, since
         no role can be limited to it. An EMR step that creates its own cluster gets the
         step, termination and ``iam:PassRole`` permissions for its ``ServiceRole`` and
-        ``JobFlowRole``, but not ``elasticmapreduce:RunJobFlow``, which takes no
-        resource-level permission (a warning, :data:`EMR_NEW_CLUSTER_WARNING`). A given
+        ``JobFlowRole``, and ``elasticmapreduce:RunJobFlow``, which takes no resource-level
+        permission, in the role's policy of such actions. A given
         role receives the ``buckets`` and ``job_role`` grants only; its step permissions
         are yours. Required when the definition comes from S3 (its steps are unknown at
         synth).
@@ -877,17 +874,9 @@ class Pipeline(_PipelineBase):
                         conditions={"StringEquals": {"iam:PassedToService": service}},
                     )
                 )
-        if new_clusters and _EMR_RUN_JOB_FLOW in UNSCOPED_ACTIONS:
+        if new_clusters:
+            # RunJobFlow takes no resource-level permission: the role's policy of such actions
             scoped.add_unscoped("EmrRunJobFlow", [_EMR_RUN_JOB_FLOW])
-        elif new_clusters:
-            cdk.Annotations.of(self).add_warning_v2(
-                EMR_NEW_CLUSTER_WARNING,
-                f"EMR steps {', '.join(new_clusters)} create a cluster of their own: "
-                f"{_EMR_RUN_JOB_FLOW} takes no resource-level permission and is not granted "
-                "to the pipeline's created role (every other permission of the steps is). "
-                "Run the steps on an existing cluster (ClusterId), or pass your own role "
-                "that may call RunJobFlow.",
-            )
 
     @staticmethod
     def _grant_pass_role(job_role: iam.IRole, grantee: iam.IGrantable) -> None:

@@ -67,6 +67,8 @@ UNSCOPED_ACTIONS: Mapping[str, str] = {
     "ec2:AssignPrivateIpAddresses": _LAMBDA_VPC,
     "ec2:UnassignPrivateIpAddresses": _LAMBDA_VPC,
     "ecr:GetAuthorizationToken": _NO_RESOURCE_TYPE,
+    "elasticmapreduce:RunJobFlow": _NO_RESOURCE_TYPE
+    + " (a pipeline's EMR step that creates its cluster; the roles it passes stay scoped)",
     "logs:CreateLogDelivery": _NO_RESOURCE_TYPE + " (a permission-only action)",
     "logs:GetLogDelivery": _NO_RESOURCE_TYPE + " (a permission-only action)",
     "logs:UpdateLogDelivery": _NO_RESOURCE_TYPE + " (a permission-only action)",
