@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,25 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from . import aws_rules as aws
+from ._endpoint_async import (
+    AsyncInference,
+    BacklogScaling,
+    add_backlog_scaling,
+    grant_execution,
+    grantable_models,
+    render_async,
+    validate_async,
+    validate_backlog_scaling,
+)
+from ._endpoint_async import (
+    grant_invoke_async as _grant_invoke_async,
+)
+from ._endpoint_operations import (
+    EndpointAlarms,
+    EndpointOperations,
+    VariantFacts,
+    validate_alarms,
+)
 from ._instance_types import (
     has_local_nvme_storage,
     is_burstable,
@@ -49,11 +69,14 @@ from .model import IModel, Model
 from .roles import ManagedPolicyGrantee
 
 __all__ = [
+    "AsyncInference",
+    "BacklogScaling",
     "CapacitySize",
     "CapacitySizeType",
     "DataCapture",
     "DeploymentGuardrails",
     "Endpoint",
+    "EndpointAlarms",
     "EndpointBase",
     "ProductionVariant",
     "ServerlessVariant",
@@ -182,6 +205,12 @@ class DataCapture:
     :param capture_input: Default: True.
     :param capture_output: Default: True.
     :param kms_key: encrypts captured objects. Default: the bucket's default encryption.
+    :param csv_content_types: 1-10 request content types SageMaker captures as CSV
+        (``CaptureContentTypeHeader``), such as ``text/csv``; callers must send one of them as
+        the request's content type. Default: SageMaker's (``text/csv``).
+    :param json_content_types: 1-10 content types captured as JSON, such as
+        ``application/json`` or ``application/jsonlines``. Default: SageMaker's
+        (``application/json``).
     """
 
     destination_bucket: s3.IBucket
@@ -190,6 +219,8 @@ class DataCapture:
     capture_input: bool = True
     capture_output: bool = True
     kms_key: kms.IKey | None = None
+    csv_content_types: Sequence[str] = ()
+    json_content_types: Sequence[str] = ()
 
 
 class CapacitySizeType(enum.Enum):
@@ -404,6 +435,120 @@ class EndpointBase(Construct):
             period=period,
         )
 
+    @checked
+    def metric_gpu_memory_utilization(
+        self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """GPU memory in use by the containers (percent of one GPU's memory, summed over the
+        instance's GPUs: 0-400 on four GPUs). Default: ``Average`` over 1 minute."""
+        return self.metric(
+            "GPUMemoryUtilization",
+            variant_name,
+            namespace=INSTANCE_NAMESPACE,
+            statistic=statistic,
+            period=period,
+        )
+
+    @checked
+    def metric_disk_utilization(
+        self, variant_name: str, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Disk space in use by the containers (percent). Default: ``Average`` over 1 minute."""
+        return self.metric(
+            "DiskUtilization",
+            variant_name,
+            namespace=INSTANCE_NAMESPACE,
+            statistic=statistic,
+            period=period,
+        )
+
+    @checked
+    def metric_invocations_per_instance(
+        self, variant_name: str, *, statistic: str = "Sum", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Requests per instance of the variant (what target tracking on
+        ``SageMakerVariantInvocationsPerInstance`` holds; not published by asynchronous
+        endpoints). Default: ``Sum`` over 1 minute."""
+        return self.metric(
+            "InvocationsPerInstance", variant_name, statistic=statistic, period=period
+        )
+
+    @checked
+    def metric_invocation_5xx_error_rate(
+        self, variant_name: str, *, period: cdk.Duration | None = None
+    ) -> cloudwatch.MathExpression:
+        """The share of requests answered 5XX (0-1): ``Invocation5XXErrors / Invocations``,
+        both ``Sum`` over ``period`` (default 1 minute), 0 when there were no requests."""
+        # Ids unique per variant, so that several variants' rates share a graph or an alarm.
+        suffix = re.sub(r"[^a-zA-Z0-9]", "_", variant_name)
+        errors, invocations = f"errors_{suffix}", f"invocations_{suffix}"
+        return cloudwatch.MathExpression(
+            expression=f"IF({invocations} > 0, {errors} / {invocations}, 0)",
+            using_metrics={
+                errors: self.metric_invocation_5xx_errors(variant_name, period=period),
+                invocations: self.metric_invocations(variant_name, period=period),
+            },
+            label=f"{variant_name} 5XX error rate",
+            period=period or cdk.Duration.minutes(1),
+        )
+
+    # -- asynchronous endpoints: the queue belongs to the endpoint, not to a variant -------
+
+    @checked
+    def endpoint_metric(
+        self,
+        metric_name: str,
+        *,
+        statistic: str = "Average",
+        period: cdk.Duration | None = None,
+    ) -> cloudwatch.Metric:
+        """A metric of the whole endpoint (dimension ``EndpointName`` only, namespace
+        ``AWS/SageMaker``), as SageMaker publishes an asynchronous endpoint's queue.
+        Default: ``Average`` over 1 minute."""
+        return cloudwatch.Metric(
+            namespace=INVOCATION_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self.endpoint_name},
+            statistic=statistic,
+            period=period or cdk.Duration.minutes(1),
+        )
+
+    @checked
+    def metric_approximate_backlog_size(
+        self, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Requests queued or in progress on an asynchronous endpoint. Default: ``Average``
+        over 1 minute."""
+        return self.endpoint_metric("ApproximateBacklogSize", statistic=statistic, period=period)
+
+    @checked
+    def metric_approximate_backlog_size_per_instance(
+        self, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """The backlog divided by the instances behind an asynchronous endpoint (what
+        :meth:`Endpoint.scale_async_on_backlog` tracks). Default: ``Average`` over 1 minute."""
+        return self.endpoint_metric(
+            "ApproximateBacklogSizePerInstance", statistic=statistic, period=period
+        )
+
+    @checked
+    def metric_has_backlog_without_capacity(
+        self, *, statistic: str = "Average", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """1 while an asynchronous endpoint has queued requests and no instance, else 0 (what
+        wakes an endpoint scaled to zero). Default: ``Average`` over 1 minute."""
+        return self.endpoint_metric("HasBacklogWithoutCapacity", statistic=statistic, period=period)
+
+    @checked
+    def metric_approximate_age_of_oldest_request(
+        self, *, statistic: str = "Maximum", period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Age of the oldest queued request of an asynchronous endpoint, in seconds.
+        Default: ``Maximum`` over 1 minute."""
+        return self.endpoint_metric(
+            "ApproximateAgeOfOldestRequest", statistic=statistic, period=period
+        )
+
 
 class _ImportedEndpoint(EndpointBase):
     def __init__(self, scope: Construct, id: str, endpoint_name: str) -> None:
@@ -447,6 +592,20 @@ class Endpoint(EndpointBase):
     ``KmsKeyId`` for them: when any variant uses one, no key is set (the compliance finding is
     acknowledged on the endpoint configuration) and passing ``kms_key`` is an error.
 
+    **Asynchronous endpoints.** With ``async_inference`` the endpoint queues requests that
+    callers put in S3 (``InvokeEndpointAsync``) and writes the responses to S3; the models' roles
+    may read the requests and write the responses (:class:`AsyncInference`).
+    :meth:`grant_invoke_async` lets a caller upload, invoke and read the results;
+    :meth:`scale_async_on_backlog` scales the variant on its queue, down to zero instances and
+    back up when a request arrives.
+
+    **Operations.** Unless ``alarms=False``, each variant gets an alarm on its 5XX error rate
+    and on its model latency, a variant on GPU instances one on GPU memory, and an asynchronous
+    endpoint one on the age of its oldest queued request (``alarms``, by construct id; the
+    thresholds are :class:`EndpointAlarms`' and an optional SNS topic is notified). Unless
+    ``dashboard=False``, a CloudWatch dashboard shows them with the requests, latencies,
+    utilisation and (asynchronous) backlog.
+
     **Names.** The endpoint is named only when ``endpoint_name`` is given; the endpoint
     configuration is always named by CloudFormation, so that a changed configuration is a new
     one and the endpoint moves to it (with ``deployment_guardrails`` as configured).
@@ -479,6 +638,12 @@ class Endpoint(EndpointBase):
     :param deployment_guardrails: Default: SageMaker's default blue/green all-at-once.
     :param retain_variant_properties: Default: True.
     :param update_variant_properties_from_template: Default: none.
+    :param async_inference: serve asynchronous requests through S3 (one
+        :class:`ProductionVariant`; see **Asynchronous endpoints**). Default: real-time.
+    :param alarms: the alarms to create (see **Operations**): an :class:`EndpointAlarms` with
+        thresholds, True for its defaults, False for none. Default: True.
+    :param dashboard: create a CloudWatch dashboard of the endpoint's metrics and alarms.
+        Default: True.
     """
 
     @checked
@@ -497,9 +662,15 @@ class Endpoint(EndpointBase):
         log_encryption_key: kms.IKey | None = None,
         log_retention_days: int = 365,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        async_inference: AsyncInference | None = None,
+        alarms: EndpointAlarms | bool = True,
+        dashboard: bool = True,
     ) -> None:
         super().__init__(scope, id)
         variants = list(variants)
+        alarm_settings = (
+            alarms if isinstance(alarms, EndpointAlarms) else EndpointAlarms() if alarms else None
+        )
         _validate_endpoint(
             id,
             variants=variants,
@@ -511,8 +682,11 @@ class Endpoint(EndpointBase):
             guardrails=deployment_guardrails,
             retain_variant_properties=retain_variant_properties,
             update_from_template=update_variant_properties_from_template,
+            async_inference=async_inference,
+            alarms=alarm_settings,
         )
         self._variants = variants
+        self.async_inference = async_inference
         self.variant_names = [v.variant_name for v in variants]
 
         local_storage = any(
@@ -553,6 +727,8 @@ class Endpoint(EndpointBase):
             )
 
         grants = self._grant_data_capture(data_capture) if data_capture else []
+        if async_inference is not None:
+            grants += self._grant_async_execution(async_inference)
 
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
@@ -560,6 +736,7 @@ class Endpoint(EndpointBase):
             production_variants=[_render_variant(v) for v in variants],
             kms_key_id=self.kms_key.key_arn if self.kms_key is not None else None,
             data_capture_config=_render_data_capture(data_capture) if data_capture else None,
+            async_inference_config=render_async(async_inference) if async_inference else None,
         )
         for grant in grants:
             grant.apply_before(self.endpoint_config)
@@ -598,6 +775,33 @@ class Endpoint(EndpointBase):
             if isinstance(variant, ProductionVariant) and variant.autoscaling is not None:
                 self._add_autoscaling(variant, variant.autoscaling)
 
+        self.operations = EndpointOperations(
+            self,
+            "Operations",
+            endpoint=self,
+            variants=[
+                VariantFacts(
+                    v.variant_name,
+                    v.instance_type if isinstance(v, ProductionVariant) else None,
+                )
+                for v in variants
+            ],
+            asynchronous=async_inference is not None,
+            alarms=alarm_settings,
+            dashboard=dashboard,
+        )
+
+    @property
+    def alarms(self) -> dict[str, cloudwatch.Alarm]:
+        """The alarms the endpoint created, by construct id (``<variant>ErrorRate``,
+        ``<variant>ModelLatency``, ``<variant>GpuMemory``, ``BacklogAge``)."""
+        return self.operations.alarms
+
+    @property
+    def dashboard(self) -> cloudwatch.Dashboard | None:
+        """The endpoint's dashboard (``None`` with ``dashboard=False``)."""
+        return self.operations.dashboard
+
     # -- importer ------------------------------------------------------------------------
 
     @staticmethod
@@ -635,6 +839,99 @@ class Endpoint(EndpointBase):
             v.initial_variant_weight for v in self._variants if v.variant_name == variant_name
         )
         return weight / total
+
+    # -- asynchronous endpoints ----------------------------------------------------------
+
+    @checked
+    def grant_invoke_async(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to call this asynchronous endpoint end to end:
+        ``sagemaker:InvokeEndpointAsync`` on it, ``s3:PutObject`` of requests under the
+        input prefix, ``s3:GetObject`` of responses and failures, and use of the bucket's and
+        the output's keys. Input locations elsewhere are the caller's to grant; SageMaker
+        reads them with the model's execution role, which then needs them too."""
+        config = self._require_async("grant_invoke_async")
+        return _grant_invoke_async(grantee, self.endpoint_arn, config)
+
+    @checked
+    def scale_async_on_backlog(
+        self,
+        variant_name: str,
+        *,
+        max_capacity: int,
+        min_capacity: int = 0,
+        target_backlog_per_instance: float = 5.0,
+        scale_in_cooldown: cdk.Duration | None = None,
+        scale_out_cooldown: cdk.Duration | None = None,
+        scale_up_from_zero: bool = True,
+    ) -> BacklogScaling:
+        """Scale the variant of this asynchronous endpoint on its queue, as SageMaker documents.
+
+        Target tracking holds ``ApproximateBacklogSizePerInstance`` at
+        ``target_backlog_per_instance``, between ``min_capacity`` (0 lets the endpoint scale to
+        zero when idle) and ``max_capacity``. At zero instances that metric cannot rise, so with
+        ``scale_up_from_zero`` (and ``min_capacity=0``) a step-scaling policy adds one instance
+        when ``HasBacklogWithoutCapacity`` is 1 for 2 minutes (an alarm triggers it; cooldown
+        5 minutes).
+
+        :param max_capacity: at least 1 and at least the variant's initial instance count.
+        :param min_capacity: Default: 0.
+        :param target_backlog_per_instance: queued requests per instance. Default: 5.
+        :param scale_in_cooldown: Default: 10 minutes.
+        :param scale_out_cooldown: Default: 5 minutes.
+        :param scale_up_from_zero: Default: True.
+        """
+        self._require_async("scale_async_on_backlog")
+        self._check_variant(variant_name)
+        variant = next(v for v in self._variants if v.variant_name == variant_name)
+        assert isinstance(variant, ProductionVariant)  # async_inference rules out serverless
+        problems = ValidationProblems("Endpoint.scale_async_on_backlog", self.node.id)
+        validate_backlog_scaling(
+            problems,
+            initial_instance_count=variant.initial_instance_count,
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+            target_backlog_per_instance=target_backlog_per_instance,
+            scale_in_cooldown=scale_in_cooldown,
+            scale_out_cooldown=scale_out_cooldown,
+        )
+        if not is_token(variant.instance_type) and is_burstable(variant.instance_type):
+            problems.add(
+                "variant_name",
+                variant_name,
+                f"Application Auto Scaling cannot scale burstable types ({variant.instance_type})",
+                "choose a non-burstable instance type for the variant",
+            )
+        problems.check(
+            variant_name not in self.scalable_targets,
+            "variant_name",
+            variant_name,
+            "the variant is scaled already (one scalable target per variant)",
+            "call scale_async_on_backlog once per variant",
+        )
+        problems.raise_if_any()
+        scaling = add_backlog_scaling(
+            Construct(self, f"BacklogScaling{variant_name}"),
+            endpoint_name=self.endpoint_name,
+            variant_name=variant_name,
+            has_backlog_without_capacity=self.metric_has_backlog_without_capacity(),
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+            target_backlog_per_instance=target_backlog_per_instance,
+            scale_in_cooldown=scale_in_cooldown or cdk.Duration.minutes(10),
+            scale_out_cooldown=scale_out_cooldown or cdk.Duration.minutes(5),
+            scale_up_from_zero=scale_up_from_zero,
+        )
+        self.scalable_targets[variant_name] = scaling.target
+        return scaling
+
+    def _require_async(self, method: str) -> AsyncInference:
+        if self.async_inference is None:
+            raise ValueError(
+                f"Endpoint '{self.node.id}'.{method}: the endpoint is real-time. Fix: pass "
+                "async_inference=AsyncInference(...) to the Endpoint, or use grant_invoke and "
+                "VariantAutoscaling for a real-time endpoint."
+            )
+        return self.async_inference
 
     def _check_variant(self, variant_name: str) -> None:
         if variant_name not in self.variant_names:
@@ -700,6 +997,18 @@ class Endpoint(EndpointBase):
             if key is not None:
                 grants.append(key.grant(grantee, "kms:Encrypt", "kms:GenerateDataKey"))
         return grants
+
+    def _grant_async_execution(self, config: AsyncInference) -> list[iam.Grant]:
+        principals, imported = grantable_models([v.model for v in self._variants])
+        if imported:
+            cdk.Annotations.of(self).add_warning_v2(
+                "sagemaker-constructs:endpoint-async-imported-model",
+                "The execution role of an imported model cannot be granted here: allow it "
+                "s3:GetObject under the input prefix, s3:PutObject under the output and failure "
+                "prefixes, the keys and sns:Publish on the topics yourself "
+                f"({', '.join(imported)}).",
+            )
+        return [grant for principal in principals for grant in grant_execution(principal, config)]
 
     def _add_autoscaling(self, variant: ProductionVariant, scaling: VariantAutoscaling) -> None:
         scope = Construct(self, f"Autoscaling{variant.variant_name}")
@@ -781,6 +1090,14 @@ def _render_data_capture(
             sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=m) for m in modes
         ],
         kms_key_id=capture.kms_key.key_arn if capture.kms_key is not None else None,
+        capture_content_type_header=(
+            sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                csv_content_types=list(capture.csv_content_types) or None,
+                json_content_types=list(capture.json_content_types) or None,
+            )
+            if capture.csv_content_types or capture.json_content_types
+            else None
+        ),
     )
 
 
@@ -824,6 +1141,8 @@ def _render_guardrails(
 # --------------------------------------------------------------------------- validation
 
 _VARIANT = "ProductionVariants/*/"
+#: ``CaptureContentTypeHeader`` items, as the API and CloudFormation's schema write them.
+_CONTENT_TYPE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*/[a-zA-Z0-9](-*[a-zA-Z0-9.])*$")
 _BLUE_GREEN = "DeploymentConfig/BlueGreenUpdatePolicy/"
 _ROUTING = _BLUE_GREEN + "TrafficRoutingConfiguration/"
 
@@ -851,6 +1170,8 @@ def _validate_endpoint(
     guardrails: DeploymentGuardrails | None,
     retain_variant_properties: bool,
     update_from_template: Sequence[VariantProperty],
+    async_inference: AsyncInference | None,
+    alarms: EndpointAlarms | None,
 ) -> None:
     problems = ValidationProblems("Endpoint", id)
     problems.check_name("endpoint_name", endpoint_name)
@@ -926,6 +1247,21 @@ def _validate_endpoint(
         _validate_data_capture(problems, data_capture, serverless=bool(serverless))
     if guardrails is not None:
         _validate_guardrails(problems, guardrails, variants)
+    if async_inference is not None:
+        validate_async(
+            problems,
+            async_inference,
+            variant_count=len(variants),
+            serverless=bool(serverless),
+            multi_model=any(isinstance(v.model, Model) and v.model.multi_model for v in variants),
+            autoscaled=[
+                index
+                for index, v in enumerate(variants)
+                if isinstance(v, ProductionVariant) and v.autoscaling is not None
+            ],
+        )
+    if alarms is not None:
+        validate_alarms(problems, alarms)
 
     if not retain_variant_properties and update_from_template:
         problems.add(
@@ -1119,6 +1455,21 @@ def _validate_data_capture(
             "pass a key prefix such as 'data-capture/classifier'",
         )
         aws.check_s3_uri_text(problems, "data_capture.prefix", prefix)
+    for name in ("csv_content_types", "json_content_types"):
+        types = list(getattr(capture, name))
+        argument = f"data_capture.{name}"
+        problems.check_count(argument, types or None, minimum=0, maximum=10)
+        for index, content_type in enumerate(types):
+            if is_token(content_type):
+                continue
+            problems.check(
+                len(content_type) <= 256 and bool(_CONTENT_TYPE.match(content_type)),
+                f"{argument}[{index}]",
+                content_type,
+                "must be a content type type/subtype of at most 256 characters: letters, "
+                "digits and inner hyphens (and dots in the subtype)",
+                "pass a content type such as 'text/csv' or 'application/jsonlines'",
+            )
 
 
 def _validate_guardrails(
