@@ -329,9 +329,7 @@ class InferenceComponent(Construct):
         )
         self.endpoint = endpoint
         self.variant_name = variant_name
-        self._name = inference_component_name or cdk.Names.unique_resource_name(
-            self, max_length=63, separator="-"
-        )
+        self._name = inference_component_name or _generated_name(self)
 
         self.resource = sagemaker.CfnInferenceComponent(
             self,
@@ -591,6 +589,16 @@ class InferenceComponent(Construct):
 
 
 # --------------------------------------------------------------------------- rendering
+
+
+def _generated_name(component: Construct) -> str:
+    """``<stack>-<path>-<hash>``, at most 63 characters, unique per construct path. CDK leaves
+    the hash out for a construct whose path has one visible part (a stack named ``Default``):
+    then the construct's address adds it."""
+    name = cdk.Names.unique_resource_name(component, max_length=54, separator="-")
+    if "-" not in name:
+        name = f"{name}-{component.node.addr[:8]}"
+    return name
 
 
 def _seconds(duration: cdk.Duration | None) -> float | None:
