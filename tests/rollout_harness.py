@@ -33,7 +33,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +148,7 @@ class SynthesizedRollout:
     evaluator_id: str  # logical id of the evaluator function
     topic_id: str  # logical id of the topic
     lock_table_id: str  # logical id of the stack's lock table
+    approval_queue_id: str | None  # logical id of the approval queue (with approval steps)
 
     def definition_for(
         self,
@@ -157,13 +158,16 @@ class SynthesizedRollout:
         evaluator_arn: str,
         topic_arn: str,
         lock_table_name: str = LOCK_TABLE,
+        approval_queue: tuple[str, str] | None = None,
     ) -> str:
-        """The ASL JSON bound to moto resources of one scenario."""
-        text = resolve(
-            self.definition_string,
-            refs={self.topic_id: topic_arn, self.lock_table_id: lock_table_name},
-            attrs={(self.evaluator_id, "Arn"): evaluator_arn},
-        )
+        """The ASL JSON bound to moto resources of one scenario (``approval_queue``: the URL
+        and ARN of the queue approval requests go to)."""
+        refs = {self.topic_id: topic_arn, self.lock_table_id: lock_table_name}
+        attrs = {(self.evaluator_id, "Arn"): evaluator_arn}
+        if self.approval_queue_id is not None and approval_queue is not None:
+            refs[self.approval_queue_id] = approval_queue[0]
+            attrs[(self.approval_queue_id, "Arn")] = approval_queue[1]
+        text = resolve(self.definition_string, refs=refs, attrs=attrs)
         assert isinstance(text, str)
         text = text.replace(
             f":stateMachine:{self.state_machine_name}", f":stateMachine:{state_machine_name}"
@@ -187,6 +191,12 @@ def find_rollout(
         return str(ids[0])
 
     machine = resources[one("AWS::StepFunctions::StateMachine")]["Properties"]
+    queues = [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::SQS::Queue"
+        and logical_id.startswith(construct_path_part + "ApprovalRequests")
+    ]
     return SynthesizedRollout(
         definition_string=machine["DefinitionString"],
         state_machine_name=machine["StateMachineName"],
@@ -194,6 +204,7 @@ def find_rollout(
         evaluator_id=one("AWS::Lambda::Function", "Evaluator"),
         topic_id=one("AWS::SNS::Topic"),
         lock_table_id=next(i for i, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"),
+        approval_queue_id=queues[0] if queues else None,
     )
 
 
@@ -443,11 +454,35 @@ def backend_weights(endpoint_name: str) -> dict[str, float]:
 
 @dataclass
 class Inbox:
-    """An SQS queue subscribed (raw delivery) to a scenario's topic."""
+    """An SQS queue subscribed (raw delivery) to a scenario's topic, and the scenario's
+    approval queue (the requests with their task tokens)."""
 
     topic_arn: str
     queue_url: str
+    approvals_url: str
+    approvals_arn: str
     seen: list[dict[str, Any]] = field(default_factory=list)
+    #: the approval requests read from the approval queue
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def approval_queue(self) -> tuple[str, str]:
+        return self.approvals_url, self.approvals_arn
+
+    def approval_request(self, timeout: float = 90.0) -> dict[str, Any]:
+        """The next approval request of the approval queue (deleted once read)."""
+        sqs = clients()["sqs"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = sqs.receive_message(QueueUrl=self.approvals_url).get("Messages", [])
+            for message in batch:
+                sqs.delete_message(
+                    QueueUrl=self.approvals_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+                self.requests.append(json.loads(message["Body"]))
+                return self.requests[-1]
+            time.sleep(0.2)
+        raise TimeoutError(f"no approval request in {self.approvals_url}")
 
     @classmethod
     def create(cls, name: str) -> Inbox:
@@ -463,7 +498,16 @@ class Inbox:
             Endpoint=queue_arn,
             Attributes={"RawMessageDelivery": "true"},
         )
-        return cls(topic_arn=topic_arn, queue_url=queue_url)
+        approvals_url = c["sqs"].create_queue(QueueName=f"{name}-approvals")["QueueUrl"]
+        approvals_arn = c["sqs"].get_queue_attributes(
+            QueueUrl=approvals_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        return cls(
+            topic_arn=topic_arn,
+            queue_url=queue_url,
+            approvals_url=approvals_url,
+            approvals_arn=approvals_arn,
+        )
 
     def drain(self) -> list[dict[str, Any]]:
         sqs = clients()["sqs"]
@@ -499,6 +543,8 @@ class Outcome:
     events: list[str]
     history: list[dict[str, Any]]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    #: the approval requests read from the scenario's approval queue
+    approval_requests: list[dict[str, Any]] = field(default_factory=list)
     #: who held the endpoint's lock once the execution had ended
     lock_holder: str | None = None
 
@@ -586,14 +632,9 @@ def finish(
         events=[str(m.get("event")) for m in messages],
         history=history(execution_arn),
         messages=list(messages),
+        approval_requests=list(inbox.requests) if inbox else [],
         lock_holder=lock_holder(endpoint_name),
     )
-
-
-def iter_task_tokens(messages: list[dict[str, Any]]) -> Iterator[str]:
-    for message in messages:
-        if message.get("event") == "APPROVAL_REQUIRED":
-            yield str(message["task_token"])
 
 
 def invocations_for(endpoint_name: str) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:

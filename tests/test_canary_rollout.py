@@ -149,6 +149,11 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
     operate_grant = gated.grant_operate(operator.grantee)
     acknowledge_wildcard_resources(operator.policy, "execution names are chosen at start time")
+    approver = ScopedRole(
+        stack, "Approver", assumed_by=iam.AccountRootPrincipal(), description="approver"
+    )
+    gated.grant_approve(approver.grantee)
+    acknowledge_wildcard_resources(approver.policy, "execution names are chosen at start time")
     # WHEN the app is synthesized with the compliance packs (a finding raises here)
     app.synth()
     raw = json.loads((outdir / "Rollouts.template.json").read_text())
@@ -241,7 +246,11 @@ def test_definition_carries_the_construct_defaults(synthesized: Synthesized) -> 
     assert any(isinstance(p, dict) and p.get("Ref", "").startswith("Conversions") for p in parts)
     assert gated["Load Defaults"]["Result"]["const"]["approval_steps"] == [50]
     assert gated["Request Approval"]["TimeoutSeconds"] == 7200
-    assert gated["Request Approval"]["Resource"] == "arn:aws:states:::sns:publish.waitForTaskToken"
+    request = gated["Request Approval"]
+    assert request["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    # the task token goes to the approval queue only, never to the topic
+    assert "$$.Task.Token" in json.dumps(request["Parameters"]["MessageBody"])
+    assert "Task.Token" not in json.dumps(gated["Announce Approval"])
 
 
 def test_every_transition_targets_an_existing_state_and_every_state_is_reachable(
@@ -405,7 +414,7 @@ def test_no_inline_policies_and_no_wildcard_actions(synthesized: Synthesized) ->
 TASK_ACTIONS = {
     "arn:aws:states:::lambda:invoke": "lambda:InvokeFunction",
     "arn:aws:states:::sns:publish": "sns:Publish",
-    "arn:aws:states:::sns:publish.waitForTaskToken": "sns:Publish",
+    "arn:aws:states:::sqs:sendMessage.waitForTaskToken": "sqs:SendMessage",
     "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint": "sagemaker:DescribeEndpoint",
     "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities": (
         "sagemaker:UpdateEndpointWeightsAndCapacities"
@@ -421,6 +430,7 @@ NON_TASK_SIDS = {
     "EncryptNotifications",
     "EncryptExecutionData",
     "EncryptLoggedExecutionData",
+    "EncryptApprovalRequests",
 }
 
 
@@ -463,6 +473,8 @@ def _task_calls(raw: dict[str, Any], prefix: str) -> set[tuple[str, str]]:
             resource = parameters["TableName"].removeprefix("ref:") + ".Arn"
         elif "ExecutionArn.$" in parameters:  # the lock's holder: any execution
             resource = f"arn:aws:states:{ENV.region}:{ENV.account}:execution:*"
+        elif "QueueUrl" in parameters:  # a Ref of the queue (its URL): its Arn attribute
+            resource = parameters["QueueUrl"].removeprefix("ref:") + ".Arn"
         else:
             (resource,) = (
                 parameters[k]
@@ -488,10 +500,11 @@ def test_state_machine_role_grants_exactly_what_its_tasks_call(
     calls = _task_calls(synthesized.raw, prefix)
     assert calls - granted == set(), "a task calls an API its role does not grant"
     assert granted - calls == set(), "the role grants a task permission no task uses"
-    # the tasks call their own endpoint, evaluator, topic, the lock table and (to find out
-    # whether a lock's holder still runs) executions, nothing else
+    # the tasks call their own endpoint, evaluator, topic, the lock table, (to find out
+    # whether a lock's holder still runs) executions and, with approval steps, the approval
+    # queue; nothing else
     resources = {resource for _, resource in calls}
-    assert len(resources) == 5
+    assert len(resources) == (6 if prefix == "Gated" else 5)
     assert [s["Sid"] for s in statements if s["Resource"] == "*"] == []
     # '*' only for the actions without resource-level permissions, in a policy of their own
     unscoped = _policy_statements(synthesized.raw, f"{prefix}RoleUnscopedPolicy")
@@ -632,6 +645,32 @@ def test_grants_start_and_approve_on_this_state_machine_only(synthesized: Synthe
             or "execution:Rollouts-Rollout-" in resource
             or "RolloutKey" in resource
         ), resource
+
+
+def test_approval_requests_go_to_a_queue_only_approvers_read(synthesized: Synthesized) -> None:
+    """The task token travels in the encrypted approval queue: approvers may read it, the
+    operator (who starts and aborts rollouts) may not; a rollout without approval steps has
+    no queue."""
+    (queue_id,) = _resources(synthesized.raw, "AWS::SQS::Queue", "GatedApprovalRequests")
+    queue = synthesized.raw["Resources"][queue_id]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": ["GatedKey4713F786", "Arn"]}
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert not _resources(synthesized.raw, "AWS::SQS::Queue", "RolloutApprovalRequests")
+    assert synthesized.rollout.approval_queue is None
+    approver = _policy_statements(synthesized.raw, "ApproverPolicy")
+    reads = [s for s in approver if "sqs:ReceiveMessage" in _as_list(s["Action"])]
+    assert [s["Resource"] for s in reads] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+    (decrypt,) = [
+        s
+        for s in approver
+        if s["Action"] == "kms:Decrypt" and "sqs." in json.dumps(s.get("Condition", {}))
+    ]
+    assert decrypt["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sqs:arn"] == {
+        "Fn::GetAtt": [queue_id, "Arn"]
+    }
+    operator = json.dumps(_policy_statements(synthesized.raw, "OperatorPolicy"))
+    assert "sqs:" not in operator
+    assert "SendTask" not in operator
 
 
 # -- alarms and dashboard -------------------------------------------------------------------------

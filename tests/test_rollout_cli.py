@@ -149,6 +149,7 @@ class World:
             endpoint_name=endpoint,
             evaluator_arn=self.evaluator_arn,
             topic_arn=inbox.topic_arn,
+            approval_queue=inbox.approval_queue,
         )
         arn = _clients().sfn.create_state_machine(
             name=f"cli-{name}",

@@ -43,7 +43,6 @@ from rollout_harness import (
     finish,
     history,
     invocations_for,
-    iter_task_tokens,
     lock_holder,
     patch_moto,
     set_endpoint_status,
@@ -108,6 +107,7 @@ class World:
             endpoint_name=endpoint,
             evaluator_arn=self.evaluator_arn,
             topic_arn=inbox.topic_arn,
+            approval_queue=inbox.approval_queue,
         )
         return create_state_machine(f"rollout-{name}", definition), endpoint, inbox
 
@@ -295,14 +295,15 @@ def scenario_rollback_fails(world: World) -> dict[str, Outcome]:
 
 def _approval(decision: str) -> Callable[[str, Inbox], None]:
     def decide(machine: str, inbox: Inbox) -> None:
-        message = inbox.wait_for("APPROVAL_REQUIRED")
+        inbox.wait_for("APPROVAL_REQUIRED")  # the notification: no token
+        request = inbox.approval_request()  # the token travels in the approval queue only
         time.sleep(1.0)  # the execution must be waiting, not moving on
         sfn = clients()["stepfunctions"]
         if decision == "approve":
-            sfn.send_task_success(taskToken=message["task_token"], output="true")
+            sfn.send_task_success(taskToken=request["task_token"], output="true")
         else:
             sfn.send_task_failure(
-                taskToken=message["task_token"], error="Rejected", cause="dashboards look off"
+                taskToken=request["task_token"], error="Rejected", cause="dashboards look off"
             )
 
     return decide
@@ -565,10 +566,17 @@ def test_manual_approval_waits_then_continues_when_approved(
     outcome = outcomes["approved"]
     assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
     assert outcome.events.count("APPROVAL_REQUIRED") == 1
-    approval = next(m for m in outcome.messages if m["event"] == "APPROVAL_REQUIRED")
+    approval = next(m for m in outcome.messages if m.get("event") == "APPROVAL_REQUIRED")
     assert approval["next_percent"] == 50
-    assert "send-task-success" in approval["approve"]
-    assert list(iter_task_tokens(outcome.messages)) == [approval["task_token"]]
+    assert "sagemaker-rollout approve" in approval["how"]
+    # the topic's notification carries no token: the approval queue's request does
+    assert "task_token" not in approval
+    assert not any("task_token" in message for message in outcome.messages)
+    (request,) = outcome.approval_requests
+    assert request["event"] == "APPROVAL_REQUIRED"
+    assert request["next_percent"] == 50
+    assert ":execution:rollout-approved:" in request["execution_arn"]
+    assert request["task_token"]
     assert [s["percent"] for s in _steps(outcome)] == [25, 50, 100]
 
 

@@ -392,10 +392,13 @@ def _open_approval_token(events: list[dict[str, Any]]) -> str | None:
             if ended:
                 return None
             parameters = _json(details.get("parameters")) or {}
-            message = parameters.get("Message")
-            message = _json(message) if isinstance(message, str) else message
-            if isinstance(message, dict) and message.get(APPROVAL_TOKEN_KEY):
-                return str(message[APPROVAL_TOKEN_KEY])
+            # the approval queue's request (MessageBody); a topic message (Message) in
+            # rollouts deployed before requests moved to the queue
+            for key in ("MessageBody", "Message"):
+                message = parameters.get(key)
+                message = _json(message) if isinstance(message, str) else message
+                if isinstance(message, dict) and message.get(APPROVAL_TOKEN_KEY):
+                    return str(message[APPROVAL_TOKEN_KEY])
     return None
 
 

@@ -38,9 +38,12 @@ rollback that cannot be completed ends in error ``RollbackFailed`` with a CRITIC
 and alarm.
 
 Manual approval (``approval_steps``): before the first step that reaches each listed
-percentage, the execution publishes an ``APPROVAL_REQUIRED`` message with a task token to the
-topic and waits (``approval_timeout``). Approve with ``aws stepfunctions send-task-success
---task-token <token> --task-output true``; reject with ``send-task-failure`` (-> rollback).
+percentage, the execution publishes an ``APPROVAL_REQUIRED`` notification to the topic (without
+the task token), sends the request with its token to the encrypted queue
+``approval_queue``, and waits (``approval_timeout``). Approve with ``sagemaker-rollout approve
+<execution-arn>``, reject with ``sagemaker-rollout reject`` (-> rollback); both need
+``grant_approve``, which also lets a tool read the queue and answer with ``SendTaskSuccess`` /
+``SendTaskFailure``.
 
 .. code-block:: python
 
@@ -66,12 +69,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from .._types import checked
 from .._validation import ValidationProblems
-from ..compliance import acknowledge_wildcard_resources
+from ..compliance import acknowledge, acknowledge_wildcard_resources
 from ..log_groups import allow_cloudwatch_logs, retention
 from ..roles import ScopedRole
 from .contract import (
@@ -138,7 +142,7 @@ class CanaryRollout(Construct):
         ``CompositeAlarm`` passed in ``alarms`` counts too; an imported composite alarm cannot
         be told from a metric alarm, so pass it here). Default: none.
     :param approval_steps: percentages (among ``steps``) before which a person must approve
-        (task token published to the topic). Default: none.
+        (a notification on the topic; the task token in the approval queue). Default: none.
     :param approval_timeout: how long an approval may take before the rollout rolls back.
         Default: 24 hours.
     :param instance_scaling: scale each variant's instance count with its traffic share at
@@ -269,6 +273,9 @@ class CanaryRollout(Construct):
             removal_policy=removal_policy,
         )
         self.lock_table = RolloutLockTable.of(self).table
+        #: The encrypted queue approval requests go to, with their task tokens (``None``
+        #: without ``approval_steps``); ``grant_approve`` lets approvers read it.
+        self.approval_queue = self._approval_queue() if approval_steps else None
         definition = build_definition(
             self._bindings(),
             defaults=RolloutDefaults(
@@ -346,6 +353,26 @@ class CanaryRollout(Construct):
         )
         return created, self.encryption_key
 
+    def _approval_queue(self) -> sqs.Queue:
+        """Where the execution sends each approval request with its task token: encrypted with
+        the rollout's key, TLS only, kept 14 days (SQS's longest)."""
+        queue = sqs.Queue(
+            self,
+            "ApprovalRequests",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.encryption_key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions::AwsSolutions-SQS3",
+            "Approvers (people or their tools) read the requests; no consumer processes them, so "
+            "no message can fail processing into a dead-letter queue. A request that is never "
+            "answered times out in the execution, which rolls back.",
+        )
+        return queue
+
     def _state_machine_role(self, definition: Definition, topic_key: kms.IKey | None) -> ScopedRole:
         """The state machine's role: exactly what its tasks call (derived from the definition),
         log delivery and X-Ray, and the topic's key."""
@@ -409,6 +436,21 @@ class CanaryRollout(Construct):
                 },
             ),
         )
+        if self.approval_queue is not None:
+            # SQS encrypts each approval request with the rollout's key, as the sender
+            role.add_statements(
+                iam.PolicyStatement(
+                    sid="EncryptApprovalRequests",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[self.encryption_key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"sqs.{stack.region}.amazonaws.com",
+                            "kms:EncryptionContext:aws:sqs:arn": self.approval_queue.queue_arn,
+                        }
+                    },
+                )
+            )
         acknowledge_wildcard_resources(
             role.policy,
             "states:DescribeExecution only: the endpoint's lock may be held by an execution of "
@@ -463,6 +505,8 @@ class CanaryRollout(Construct):
             executions_arn=self._any_execution_arn,
             lock_table_name=self.lock_table.table_name,
             lock_table_arn=self.lock_table.table_arn,
+            approval_queue_url=self.approval_queue.queue_url if self.approval_queue else None,
+            approval_queue_arn=self.approval_queue.queue_arn if self.approval_queue else None,
         )
 
     def _guard(
@@ -527,7 +571,8 @@ class CanaryRollout(Construct):
     @checked
     def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to approve or reject steps: what ``sagemaker-rollout approve`` and
-        ``reject`` do (find the waiting task in the encrypted history, answer it).
+        ``reject`` do (find the waiting task in the encrypted history, answer it), and to read
+        and delete the approval requests of the approval queue (with their task tokens).
 
         Kept apart from :meth:`grant_operate` (separation of duties): whoever runs rollouts
         cannot approve their own gates.
@@ -538,7 +583,31 @@ class CanaryRollout(Construct):
             actions=["states:DescribeExecution", "states:GetExecutionHistory"],
             resource_arns=[self.executions_arn],
         )
-        return respond.combine(read).combine(self._grant_read_execution_data(grantee))
+        grant = respond.combine(read).combine(self._grant_read_execution_data(grantee))
+        if self.approval_queue is not None:
+            requests = iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                resource_arns=[self.approval_queue.queue_arn],
+            )
+            decrypt = iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["kms:Decrypt"],
+                resource_arns=[self.encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"sqs.{cdk.Stack.of(self).region}.amazonaws.com",
+                        "kms:EncryptionContext:aws:sqs:arn": self.approval_queue.queue_arn,
+                    }
+                },
+            )
+            grant = grant.combine(requests).combine(decrypt)
+        return grant
 
     def _grant_read_execution_data(self, grantee: iam.IGrantable) -> iam.Grant:
         """``kms:Decrypt`` of the execution data, through Step Functions only."""

@@ -55,7 +55,8 @@ INPUT_KEYS: tuple[str, ...] = evaluator_module("rollout_input").INPUT_KEYS
 STEP_KEY = "step"
 STEP_PERCENT = "percent"
 STEP_STEPS = "steps"
-#: The ``Message`` key of an approval request that carries the task token.
+#: The key of an approval request (the approval queue's ``MessageBody``) that carries the task
+#: token; topic notifications never carry it.
 APPROVAL_TOKEN_KEY = "task_token"  # noqa: S105 (a key name, not a secret)
 
 # -- how an execution ends: error names (``DescribeExecution``'s ``error``) ------------------

@@ -138,6 +138,7 @@ def build_definition(
     build_approval(
         b,
         nxt=States.BEFORE_UPDATE,
+        approvals=bool(approval_steps),
         carry=("canary_instances", "baseline_instances") if instance_scaling else (),
     )
     build_shift_traffic(b, instance_scaling=instance_scaling)

@@ -2,29 +2,36 @@
 
 Entry: ``States.APPROVAL`` (from ``States.START_STEP``). Before the first step whose
 percentage reaches each of ``approval_steps``, the execution publishes an
-``APPROVAL_REQUIRED`` message with a task token and waits (``approval_timeout``). One approval
-covers every threshold the step reaches, so an execution input with other ``steps`` cannot skip
-an approval. Exits: ``nxt`` (the step goes on), or ``States.ROLLBACK_READY`` when the approval
-is rejected or times out.
+``APPROVAL_REQUIRED`` notification (no task token: everyone subscribed to the topic reads it),
+then sends the request with its task token to the rollout's encrypted approval queue and waits
+(``approval_timeout``). The token reaches only those who may read that queue or the execution
+history (both encrypted with the rollout's key: ``grant_approve``). One approval covers every
+threshold the step reaches, so an execution input with other ``steps`` cannot skip an
+approval. Exits: ``nxt`` (the step goes on), or ``States.ROLLBACK_READY`` when the approval is
+rejected or times out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..contract import APPROVAL_TOKEN_KEY, STEP_STEPS, Errors, Events, States
+from ..contract import APPROVAL_TOKEN_KEY, STEP_STEPS, Events, States
 from .builder import Builder
-from .notifications import message
+from .notifications import message, notify
 
 __all__ = ["build_approval"]
 
 
-def build_approval(b: Builder, *, nxt: str, carry: Sequence[str] = ()) -> str:
-    """Add the approval states; returns the entry.
+def build_approval(b: Builder, *, nxt: str, approvals: bool, carry: Sequence[str] = ()) -> str:
+    """Add the approval states; returns the entry. Without ``approvals`` (no approval steps:
+    they are the construct's, never the execution input's) the entry is a Pass to ``nxt``.
 
     ``carry``: keys of ``$.step`` besides the percentages that an approval keeps (instance
     counts).
     """
+    if not approvals:
+        b.add(States.APPROVAL, {"Type": "Pass", "Comment": "No approval steps.", "Next": nxt})
+        return States.APPROVAL
     _gate(b, nxt=nxt)
     _request(b)
     _granted(b, nxt=nxt, carry=carry)
@@ -66,7 +73,7 @@ def _gate(b: Builder, *, nxt: str) -> None:
                 {
                     "Variable": "$.step.percent",
                     "NumericGreaterThanEqualsPath": "$.approval_gate.threshold",
-                    "Next": "Request Approval",
+                    "Next": "Announce Approval",
                 }
             ],
             "Default": nxt,
@@ -75,29 +82,39 @@ def _gate(b: Builder, *, nxt: str) -> None:
 
 
 def _request(b: Builder) -> None:
-    """Publish the request with its task token and wait; a rejection rolls back."""
-    approve = "aws stepfunctions send-task-success --task-output true --task-token {}"
-    reject = (
-        f"aws stepfunctions send-task-failure --error {Errors.REJECTED} --cause <why> "
-        "--task-token {}"
+    """Announce the request, queue it with its task token and wait; a rejection rolls back."""
+    if b.approval_queue_url is None or b.approval_queue_arn is None:
+        raise ValueError("approval steps need the approval queue's URL and ARN in the bindings")
+    how = (
+        "sagemaker-rollout approve|reject <execution_arn> (or states:SendTaskSuccess / "
+        "SendTaskFailure with the task token of the approval queue's message)"
+    )
+    notify(
+        b,
+        "Announce Approval",
+        Events.APPROVAL_REQUIRED,
+        "Canary rollout: approval needed",
+        {
+            "next_percent.$": "$.step.percent",
+            "how": how,
+            "timeout_seconds": b.approval_timeout_seconds,
+        },
+        "Request Approval",
     )
     b.add_task(
         "Request Approval",
         {
             "Type": "Task",
             "Comment": "Waits for SendTaskSuccess (approve) or SendTaskFailure (reject).",
-            "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
             "Parameters": {
-                "TopicArn": b.topic_arn,
-                "Subject": "Canary rollout: approval needed",
-                "Message": message(
+                "QueueUrl": b.approval_queue_url,
+                "MessageBody": message(
                     b,
                     Events.APPROVAL_REQUIRED,
                     {
                         "next_percent.$": "$.step.percent",
                         f"{APPROVAL_TOKEN_KEY}.$": "$$.Task.Token",
-                        "approve.$": f"States.Format('{approve}', $$.Task.Token)",
-                        "reject.$": f"States.Format('{reject}', $$.Task.Token)",
                         "timeout_seconds": b.approval_timeout_seconds,
                     },
                 ),
@@ -113,7 +130,7 @@ def _request(b: Builder) -> None:
             ],
             "Next": "Approval Granted",
         },
-        resource_arn=b.topic_arn,
+        resource_arn=b.approval_queue_arn,
     )
     b.add(
         "Approval Rejected",

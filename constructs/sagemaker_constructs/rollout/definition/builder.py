@@ -116,6 +116,7 @@ def instance_counts(minimum: int, maximum: int) -> list[int]:
 _OPTIMISED_INTEGRATIONS = {
     "arn:aws:states:::lambda:invoke": "lambda:InvokeFunction",
     "arn:aws:states:::sns:publish": "sns:Publish",
+    "arn:aws:states:::sqs:sendMessage": "sqs:SendMessage",
     "arn:aws:states:::dynamodb:putItem": "dynamodb:PutItem",
     "arn:aws:states:::dynamodb:getItem": "dynamodb:GetItem",
     "arn:aws:states:::dynamodb:deleteItem": "dynamodb:DeleteItem",
@@ -183,6 +184,10 @@ class Bindings:
     executions_arn: str
     lock_table_name: str
     lock_table_arn: str
+    #: the encrypted queue approval requests (with their task tokens) go to, when there are
+    #: approval steps
+    approval_queue_url: str | None = None
+    approval_queue_arn: str | None = None
 
 
 class Builder:
@@ -199,6 +204,8 @@ class Builder:
         self.executions_arn = bindings.executions_arn
         self.lock_table_name = bindings.lock_table_name
         self.lock_table_arn = bindings.lock_table_arn
+        self.approval_queue_url = bindings.approval_queue_url
+        self.approval_queue_arn = bindings.approval_queue_arn
         self.approval_timeout_seconds = approval_timeout_seconds
         self.states: dict[str, State] = {}
         #: what each task calls, in the order the tasks were added
