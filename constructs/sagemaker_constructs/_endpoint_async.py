@@ -17,6 +17,7 @@ multi-model container.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -312,8 +313,16 @@ def grant_execution(grantee: iam.IGrantable, config: AsyncInference) -> list[iam
     if output_key is not None:
         grants.append(output_key.grant(grantee, "kms:Encrypt", "kms:GenerateDataKey"))
     for topic in (config.success_topic, config.error_topic):
-        if topic is not None:
-            grants.append(topic.grant_publish(grantee))
+        if topic is None:
+            continue
+        # Named actions rather than topic.grant_publish, whose key grant holds a wildcard.
+        grants.append(
+            iam.Grant.add_to_principal(
+                grantee=grantee, actions=["sns:Publish"], resource_arns=[topic.topic_arn]
+            )
+        )
+        if topic.master_key is not None:
+            grants.append(topic.master_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey"))
     return grants
 
 
@@ -334,10 +343,11 @@ def grant_invoke_async(
     ]
     bucket_key = config.bucket.encryption_key
     if bucket_key is not None:
-        grants.append(bucket_key.grant_encrypt_decrypt(grantee))
+        # Uploading under SSE-KMS generates a data key (multipart uploads decrypt it again).
+        grants.append(bucket_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey"))
     if config.kms_key is not None and config.kms_key is not bucket_key:
         grants.append(config.kms_key.grant_decrypt(grantee))
-    return iam.Grant.combine(*grants) if len(grants) > 1 else grants[0]
+    return functools.reduce(lambda combined, grant: combined.combine(grant), grants)
 
 
 def grantable_models(models: Sequence[IModel]) -> tuple[list[iam.IPrincipal], list[str]]:
