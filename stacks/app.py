@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import aws_cdk as cdk
 
 from sagemaker_constructs.compliance import add_compliance_checks
 
-from .config import AppConfig, load_config
-from .environment_stack import EnvironmentStack
+from .config import RESOLVE_CANDIDATE, AppConfig, ConfigError, load_config, with_candidate_package
+from .environment_stack import EnvironmentStack, registry_host
 from .pipeline_stack import PipelineStack
+from .registry import NoApprovedPackageError, latest_approved_package, sagemaker_client
 
 __all__ = ["build_app"]
 
 
-def build_app(app: cdk.App) -> tuple[AppConfig, list[EnvironmentStack]]:
+def build_app(
+    app: cdk.App, *, registry_client: Callable[[str], Any] = sagemaker_client
+) -> tuple[AppConfig, list[EnvironmentStack]]:
     """Add the compliance checks and every selected environment's stack to ``app``.
 
     When a pipeline is configured (and not left out by ``-c environments=...``), the app
     also holds the promotion pipeline's stack, which deploys every environment in turn.
+
+    Only with ``-c resolve_candidate=latest-approved`` does the app call AWS: it asks the
+    registry (a client from ``registry_client(region)``) for its newest approved version and
+    serves it as every environment's candidate.
     """
-    config = load_config(app.node)
+    config = _resolve_candidate(load_config(app.node), registry_client)
     add_compliance_checks(app)
     stacks = [
         EnvironmentStack(
@@ -28,9 +38,26 @@ def build_app(app: cdk.App) -> tuple[AppConfig, list[EnvironmentStack]]:
             project=config.project,
             config=env,
             pipeline_account=config.pipeline_account,
+            registry=registry_host(config, env),
         )
         for env in config.environments
     ]
     if config.pipeline is not None:
         PipelineStack(app, f"{config.project}-pipeline", config=config)
     return config, stacks
+
+
+def _resolve_candidate(config: AppConfig, client: Callable[[str], Any]) -> AppConfig:
+    """``config`` with the registry's newest approved version as the candidate, when asked."""
+    if config.resolve_candidate is None:
+        return config
+    env = config.registry_environment
+    group = config.registry_group_arn
+    assert env is not None
+    assert group is not None
+    source = f"context '{RESOLVE_CANDIDATE}'"
+    try:
+        arn = latest_approved_package(client(env.region), group=group)
+    except NoApprovedPackageError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    return with_candidate_package(config, arn, source=f"{source} (resolved {arn})")

@@ -30,6 +30,7 @@ from sagemaker_constructs import InvalidArgumentsError
 from sagemaker_constructs import aws_rules as aws
 from sagemaker_constructs.aws_rules import Problem, ValidationProblems
 from sagemaker_constructs.log_groups import RETENTION_BY_DAYS
+from sagemaker_constructs.model import MODEL_PACKAGE_ARN
 
 __all__ = [
     "CONTEXT_KEY",
@@ -41,13 +42,22 @@ __all__ = [
     "ModelConfig",
     "NewVpcConfig",
     "NotebookConfig",
+    "PackageModelConfig",
     "PipelineConfig",
+    "RegistryConfig",
     "from_construct_arguments",
     "load_config",
+    "with_candidate_package",
 ]
 
 CONTEXT_KEY = "sagemaker-constructs"
 ENVIRONMENT_NAMES = ("dev", "test", "prod")
+#: ``-c candidate_package=<arn>``: a version of the registry's group, served as the candidate.
+CANDIDATE_PACKAGE = "candidate_package"
+#: ``-c resolve_candidate=latest-approved``: ask the registry (boto3) for the candidate.
+RESOLVE_CANDIDATE = "resolve_candidate"
+#: What ``resolve_candidate`` may ask for.
+LATEST_APPROVED = "latest-approved"
 
 #: The seed's instance-type map (notebooks).
 DEFAULT_INSTANCE_TYPES = {
@@ -70,6 +80,9 @@ _ECR_IMAGE = re.compile(
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _LOG_RETENTION_DAYS = tuple(RETENTION_BY_DAYS)
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
 
 
 class ConfigError(ValueError):
@@ -182,6 +195,43 @@ class ModelConfig:
         default_factory=lambda: types.MappingProxyType({})
     )
 
+    @property
+    def bucket(self) -> str:
+        """The bucket the model is loaded from."""
+        return self.model_data_bucket
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PackageModelConfig:
+    """A model the endpoint serves from the SageMaker Model Registry: a model package version.
+
+    The package names its image and artifacts; the model's role is granted to describe the
+    package and to read (and decrypt) the artifacts named here.
+    """
+
+    #: ``arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>``, in the
+    #: environment's region (of this account or, through the group's policy, another).
+    model_package: str
+    #: The bucket holding the package's artifacts (its ``ModelDataUrl``).
+    artifacts_bucket: str
+    #: The artifacts' object key, or a prefix ending with ``/`` (every version under it).
+    artifacts_key: str
+    #: The KMS key the artifacts are encrypted with, when it is not S3's own. Default: none.
+    artifacts_kms_key_arn: str | None = None
+    #: Environment variables of the container, added to the package's.
+    environment: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+
+    @property
+    def bucket(self) -> str:
+        """The bucket the model is loaded from."""
+        return self.artifacts_bucket
+
+
+#: A model by image and archive, or by model package.
+AnyModelConfig = ModelConfig | PackageModelConfig
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EndpointConfig:
@@ -199,12 +249,12 @@ class EnvironmentConfig:
     account: str
     region: str
     #: The model the endpoint serves (its ``baseline`` variant).
-    model: ModelConfig
+    model: ModelConfig | PackageModelConfig
     endpoint: EndpointConfig
     notebook: NotebookConfig
     #: A candidate model: when set, it is the endpoint's ``candidate`` variant (weight 0)
     #: and the environment gets a canary rollout from the baseline to it.
-    candidate: ModelConfig | None = None
+    candidate: ModelConfig | PackageModelConfig | None = None
     #: Run models with network isolation (no outbound network from the containers).
     network_isolation: bool = True
     #: Retain stateful resources (keys, logs, buckets) when the stack is deleted.
@@ -230,6 +280,29 @@ class PipelineConfig:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class RegistryConfig:
+    """The model registry: the model package group the training pipeline of one environment
+    registers into, which the other environments (and the pipeline account) may read.
+
+    Candidates chosen with ``-c candidate_package=<arn>`` (or resolved with
+    ``-c resolve_candidate=latest-approved``) are versions of this group, served from the
+    artifacts named here.
+    """
+
+    #: The environment whose account holds the group (where the training pipeline runs).
+    environment: str = "dev"
+    #: The group's name. Default: ``<project>-<environment>-models``, the group the
+    #: environment's training pipeline registers into.
+    model_package_group_name: str | None = None
+    #: The bucket the registered models' artifacts are in (readable by every environment).
+    artifacts_bucket: str
+    #: The prefix of every registered model's artifacts in that bucket, ending with ``/``.
+    artifacts_key: str
+    #: The KMS key the artifacts are encrypted with, when it is not S3's own. Default: none.
+    artifacts_kms_key_arn: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AppConfig:
     """The whole app: the project's name, the selected environments, the pipeline."""
 
@@ -242,12 +315,50 @@ class AppConfig:
     #: The configured pipeline's account, selected or not: environments trust it to run
     #: their rollouts, so a laptop deploy and a pipeline deploy build the same stack.
     pipeline_account: str | None = None
+    #: The model registry, when configured.
+    registry: RegistryConfig | None = None
+    #: ``-c resolve_candidate=latest-approved``: the app asks the registry for the newest
+    #: approved version and serves it as every environment's candidate.
+    resolve_candidate: str | None = None
 
     def environment(self, name: str) -> EnvironmentConfig:
         for env in self.environments:
             if env.name == name:
                 return env
         raise KeyError(name)
+
+    @property
+    def registry_environment(self) -> EnvironmentConfig | None:
+        """The (configured) environment that holds the registry."""
+        if self.registry is None:
+            return None
+        return next(e for e in self.all_environments if e.name == self.registry.environment)
+
+    @property
+    def registry_group_name(self) -> str | None:
+        """The registry's model package group name."""
+        if self.registry is None:
+            return None
+        return self.registry.model_package_group_name or default_group_name(
+            self.project, self.registry.environment
+        )
+
+    @property
+    def registry_group_arn(self) -> str | None:
+        """The registry's group ARN (lower case, as SageMaker writes it)."""
+        env = self.registry_environment
+        name = self.registry_group_name
+        if env is None or name is None:
+            return None
+        return (
+            f"arn:{_partition(env.region)}:sagemaker:{env.region}:{env.account}:"
+            f"model-package-group/{name.lower()}"
+        )
+
+
+def default_group_name(project: str, environment: str) -> str:
+    """The model package group an environment's training pipeline registers into."""
+    return f"{project}-{environment}-models"
 
 
 # --------------------------------------------------------------------------------------
@@ -291,7 +402,8 @@ def _parse_value(tp: Any, value: Any, path: str) -> Any:
                 }
                 if required and required <= set(value):
                     return _parse_dataclass(member, value, path)
-            return _parse_dataclass(members[0], value, path)
+            # None complete: report against the member the given keys point to.
+            return _parse_dataclass(max(members, key=lambda m: _overlap(m, value)), value, path)
         raise ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
     if origin is tuple:
         if not isinstance(value, list):
@@ -319,6 +431,11 @@ def _parse_value(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a non-empty string, got {value!r}")
         return value
     raise TypeError(f"unsupported configuration type {tp!r} at {path}")  # pragma: no cover
+
+
+def _overlap(cls: Any, data: Mapping[str, Any]) -> int:
+    """How many of ``data``'s keys are fields of ``cls`` (ties go to the first member)."""
+    return len({f.name for f in dataclasses.fields(cls)} & set(data))
 
 
 def _parse_dataclass(cls: type[T], data: Any, path: str, **given: Any) -> T:
@@ -398,10 +515,12 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
     # Every resource also carries the Project and Environment tags.
     aws.check_tags(problems, f"{path}.tags", env.tags, maximum=48)
     for key, model in (("model", env.model), ("candidate", env.candidate)):
-        if model is not None:
+        if isinstance(model, ModelConfig):
             aws.check_bucket_name(
                 problems, f"{path}.{key}.model_data_bucket", model.model_data_bucket
             )
+        elif isinstance(model, PackageModelConfig):
+            aws.check_bucket_name(problems, f"{path}.{key}.artifacts_bucket", model.bucket)
     for key in _PREFIX_LISTS:
         aws.check_prefix_list_id(problems, f"{path}.vpc.{key}", getattr(env.vpc, key))
     _raise_any(problems)
@@ -413,7 +532,9 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
         "a different model (image, archive or environment) than the one being served",
     )
     for key, model in (("model", env.model), ("candidate", env.candidate)):
-        if model is None:
+        if isinstance(model, PackageModelConfig):
+            _check_package_model(model, f"{path}.{key}")
+        if not isinstance(model, ModelConfig):
             continue
         _check(
             bool(_ECR_IMAGE.match(model.image)),
@@ -478,6 +599,45 @@ def _validate_environment(env: EnvironmentConfig, path: str) -> None:
             )
 
 
+def _check_package_model(model: PackageModelConfig, path: str) -> None:
+    """What only the app knows about a package's artifacts (the package ARN itself is checked
+    by the library's Model, and reported at ``model_package``)."""
+    _check(
+        not model.artifacts_key.startswith("/"),
+        f"{path}.artifacts_key",
+        model.artifacts_key,
+        "an object key or a prefix ending with '/', without a leading slash",
+    )
+    _check_kms_key_arn(f"{path}.artifacts_kms_key_arn", model.artifacts_kms_key_arn)
+
+
+def _check_kms_key_arn(path: str, arn: str | None) -> None:
+    _check(
+        arn is None or bool(_KMS_KEY_ARN.match(arn)),
+        path,
+        arn,
+        "a KMS key ARN arn:aws:kms:<region>:<account>:key/<key id> (not an alias)",
+    )
+
+
+def _check_model_kind(data: Any, path: str) -> None:
+    """A model is an image and an archive, or a model package: never both."""
+    if isinstance(data, Mapping) and "model_package" in data and "image" in data:
+        raise ConfigError(
+            f"{path}: 'image' and 'model_package' are not allowed together; expected either "
+            "image, model_data_bucket and model_data_key, or model_package, artifacts_bucket "
+            "and artifacts_key. Fix: keep one of the two"
+        )
+
+
+def _partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def _environment_defaults(name: str) -> dict[str, Any]:
     return {
         "endpoint": {"instance_type": DEFAULT_ENDPOINT_INSTANCE_TYPES[name]},
@@ -494,11 +654,11 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
             f"{CONTEXT_KEY}: missing or not an object; expected an object with keys "
             "project, environments (see cdk.json)"
         )
-    unknown = sorted(set(raw) - {"project", "environments", "pipeline"})
+    unknown = sorted(set(raw) - {"project", "environments", "pipeline", "registry"})
     if unknown:
         raise ConfigError(
             f"{CONTEXT_KEY}.{unknown[0]}: unknown key; allowed keys are: environments, "
-            "pipeline, project"
+            "pipeline, project, registry"
         )
     project = _parse_value(
         str, raw.get("project", "sagemaker-constructs"), f"{CONTEXT_KEY}.project"
@@ -524,6 +684,8 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
             raise ConfigError(f"{path}: expected an object, got {data!r}")
         defaults = _environment_defaults(name)
         merged = {**defaults, **data}
+        for section in ("model", "candidate"):
+            _check_model_kind(data.get(section), f"{path}.{section}")
         for section in ("notebook", "endpoint"):
             if isinstance(data.get(section), Mapping):
                 merged[section] = {**defaults[section], **data[section]}
@@ -536,6 +698,10 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
     if "pipeline" in raw:
         pipeline = _parse_dataclass(PipelineConfig, raw["pipeline"], f"{CONTEXT_KEY}.pipeline")
         _validate_pipeline(pipeline, f"{CONTEXT_KEY}.pipeline")
+    registry = None
+    if "registry" in raw:
+        registry = _parse_dataclass(RegistryConfig, raw["registry"], f"{CONTEXT_KEY}.registry")
+        _validate_registry(registry, [env.name for env in environments])
     all_environments = tuple(environments)
     pipeline_account = pipeline.account if pipeline else None
     if selected is not None:
@@ -555,6 +721,105 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
         all_environments=all_environments,
         pipeline=pipeline,
         pipeline_account=pipeline_account,
+        registry=registry,
+    )
+
+
+def _validate_registry(registry: RegistryConfig, environments: Sequence[str]) -> None:
+    path = f"{CONTEXT_KEY}.registry"
+    _check(
+        registry.environment in environments,
+        f"{path}.environment",
+        registry.environment,
+        f"one of the configured environments ({', '.join(environments)})",
+    )
+    problems = ValidationProblems("configuration")
+    problems.check_name(f"{path}.model_package_group_name", registry.model_package_group_name)
+    aws.check_bucket_name(problems, f"{path}.artifacts_bucket", registry.artifacts_bucket)
+    _raise_any(problems)
+    _check(
+        registry.artifacts_key.endswith("/") and not registry.artifacts_key.startswith("/"),
+        f"{path}.artifacts_key",
+        registry.artifacts_key,
+        "the prefix every registered model's artifacts are under, ending with '/' and "
+        "without a leading slash",
+    )
+    _check_kms_key_arn(f"{path}.artifacts_kms_key_arn", registry.artifacts_kms_key_arn)
+
+
+def with_candidate_package(config: AppConfig, arn: str, *, source: str) -> AppConfig:
+    """``config`` with the registry's version ``arn`` as the candidate of every environment
+    that has one (a rollout) in ``cdk.json``.
+
+    Those environments serve it as their ``candidate`` variant (weight 0), with the canary
+    rollout to it; the others keep serving their ``model`` alone (the promotion pipeline's
+    structure, a rollout step after each environment with a candidate, never depends on the
+    version). A candidate configured as a package keeps its artifacts and environment (only
+    the version changes); an image candidate is replaced by the package, with the registry's
+    artifacts. ``source`` names where the ARN came from (a context key), for errors.
+    """
+    registry = config.registry
+    if registry is None:
+        raise ConfigError(
+            f"{source}: {arn!r} is not allowed without a model registry; expected "
+            f"{CONTEXT_KEY}.registry in cdk.json (the group the package belongs to and its "
+            "artifacts). Fix: configure the registry, or leave the candidate to cdk.json"
+        )
+    match = MODEL_PACKAGE_ARN.match(arn)
+    group = config.registry_group_name or ""
+    registry_env = config.registry_environment
+    assert registry_env is not None
+    _check(
+        match is not None and match["version"] is not None,
+        source,
+        arn,
+        "a version of the registry's group, arn:aws:sagemaker:<region>:<account>:"
+        f"model-package/{group.lower()}/<version>",
+    )
+    assert match is not None
+    expected = (group.lower(), registry_env.account, registry_env.region)
+    _check(
+        (match["name"].lower(), match["account"], match["region"]) == expected,
+        source,
+        arn,
+        f"a version of the registry's group {group} in account {registry_env.account}, "
+        f"region {registry_env.region} (sagemaker-constructs.registry)",
+    )
+
+    _check(
+        any(env.candidate is not None for env in config.all_environments),
+        source,
+        arn,
+        f"an environment with a candidate (and so a rollout) to serve it: {CONTEXT_KEY}."
+        "environments.<name>.candidate in cdk.json",
+    )
+
+    def candidate(env: EnvironmentConfig) -> EnvironmentConfig:
+        configured = env.candidate
+        if configured is None:
+            return env
+        if isinstance(configured, PackageModelConfig):
+            package = dataclasses.replace(configured, model_package=arn)
+        else:
+            package = PackageModelConfig(
+                model_package=arn,
+                artifacts_bucket=registry.artifacts_bucket,
+                artifacts_key=registry.artifacts_key,
+                artifacts_kms_key_arn=registry.artifacts_kms_key_arn,
+            )
+        _check(
+            package != env.model,
+            source,
+            arn,
+            f"a version other than {CONTEXT_KEY}.environments.{env.name}.model, which the "
+            "endpoint already serves",
+        )
+        return dataclasses.replace(env, candidate=package)
+
+    return dataclasses.replace(
+        config,
+        environments=tuple(candidate(env) for env in config.environments),
+        all_environments=tuple(candidate(env) for env in config.all_environments),
     )
 
 
@@ -599,4 +864,34 @@ def load_config(context: Mapping[str, Any] | Any) -> AppConfig:
                 f"context 'environments': {selected_raw!r} is not allowed; expected a "
                 "comma-separated string such as dev,test"
             )
-    return parse_config(get(CONTEXT_KEY), selected)
+    config = parse_config(get(CONTEXT_KEY), selected)
+    package = get(CANDIDATE_PACKAGE)
+    resolve = get(RESOLVE_CANDIDATE)
+    if package is not None and resolve is not None:
+        raise ConfigError(
+            f"context '{CANDIDATE_PACKAGE}' and '{RESOLVE_CANDIDATE}' are not allowed together; "
+            "expected one way of choosing the candidate. Fix: drop one of them"
+        )
+    if resolve is not None:
+        _check(
+            resolve == LATEST_APPROVED,
+            f"context '{RESOLVE_CANDIDATE}'",
+            resolve,
+            f"{LATEST_APPROVED!r} (the newest approved version of the registry's group)",
+        )
+        _check(
+            config.registry is not None,
+            f"context '{RESOLVE_CANDIDATE}'",
+            resolve,
+            f"a model registry to resolve from ({CONTEXT_KEY}.registry in cdk.json)",
+        )
+        return dataclasses.replace(config, resolve_candidate=resolve)
+    if package is not None:
+        _check(
+            isinstance(package, str) and bool(package),
+            f"context '{CANDIDATE_PACKAGE}'",
+            package,
+            "a model package ARN",
+        )
+        return with_candidate_package(config, package, source=f"context '{CANDIDATE_PACKAGE}'")
+    return config

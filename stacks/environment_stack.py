@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from contextlib import AbstractContextManager
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from sagemaker_constructs import (
@@ -21,6 +24,7 @@ from sagemaker_constructs import (
     Endpoint,
     Model,
     ModelData,
+    ModelPackageGroup,
     Notebook,
     Pipeline,
     PipelineDefinition,
@@ -32,13 +36,24 @@ from sagemaker_constructs.roles import ScopedRole
 from sagemaker_constructs.rollout.contract import STACK_OUTPUT
 
 from .buckets import LoggedBucket
-from .config import CONTEXT_KEY, EnvironmentConfig, ModelConfig, from_construct_arguments
+from .config import (
+    CONTEXT_KEY,
+    AppConfig,
+    EnvironmentConfig,
+    ModelConfig,
+    PackageModelConfig,
+    default_group_name,
+    from_construct_arguments,
+)
 from .foundation import Foundation
 
 __all__ = [
+    "MODEL_PACKAGE_GROUP_ID",
     "ROLLOUT_OPERATOR_OUTPUT",
     "EnvironmentStack",
+    "RegistryHost",
     "endpoint_name",
+    "registry_host",
     "rollout_operator_role_name",
     "variant_name",
 ]
@@ -51,9 +66,44 @@ SAGEMAKER_IMAGES_ACCOUNT = "683313688378"
 #: Where the training pipeline's scripts live in the data bucket (read-only to its jobs).
 TRAINING_CODE_PREFIX = "training/code/"
 ROLLOUT_OPERATOR_OUTPUT = "RolloutOperatorRoleArn"
+#: The construct id (and logical id) of the group the training pipeline registers into.
+MODEL_PACKAGE_GROUP_ID = "ModelPackageGroup"
 
 
-def variant_name(model: ModelConfig) -> str:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RegistryHost:
+    """This environment holds the model registry: the group its training pipeline registers
+    into is the one every environment deploys candidates from."""
+
+    #: The group's name (the one the training pipeline already registers into by default).
+    model_package_group_name: str
+    #: The accounts that may read the group's versions (the other environments, the
+    #: promotion pipeline's account for its synth step).
+    read_accounts: tuple[str, ...]
+    #: The promotion pipeline's account: approvals are forwarded to its default event bus,
+    #: where a rule starts the pipeline. ``None``: no pipeline is configured.
+    promotion_account: str | None = None
+
+
+def registry_host(config: AppConfig, env: EnvironmentConfig) -> RegistryHost | None:
+    """What ``env`` hosts of the registry: ``None`` unless it is the registry's environment."""
+    registry_env = config.registry_environment
+    name = config.registry_group_name
+    if registry_env is None or name is None or registry_env.name != env.name:
+        return None
+    readers = [e.account for e in config.all_environments]
+    if config.pipeline_account is not None:
+        readers.append(config.pipeline_account)
+    return RegistryHost(
+        model_package_group_name=name,
+        read_accounts=tuple(a for a in dict.fromkeys(readers) if a != env.account),
+        promotion_account=(
+            config.pipeline_account if config.pipeline_account != env.account else None
+        ),
+    )
+
+
+def variant_name(model: ModelConfig | PackageModelConfig) -> str:
     """The production variant that serves ``model``: named after the model itself.
 
     SageMaker retains a variant's live weight across updates by the variant's NAME. Naming a
@@ -61,14 +111,18 @@ def variant_name(model: ModelConfig) -> str:
     candidate is a new variant (weight 0 from the template), and a promoted candidate that
     becomes the baseline keeps its variant, and with it all its traffic.
     """
-    identity = json.dumps(
-        {
+    served: dict[str, str]
+    if isinstance(model, PackageModelConfig):
+        # the version is the model: its artifacts' location only says where to read them
+        served = {"model_package": model.model_package.lower()}
+    else:
+        served = {
             "image": model.image,
             "bucket": model.model_data_bucket,
             "key": model.model_data_key,
-            "environment": dict(sorted(model.environment.items())),
-        },
-        sort_keys=True,
+        }
+    identity = json.dumps(
+        {**served, "environment": dict(sorted(model.environment.items()))}, sort_keys=True
     )
     return f"model-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
@@ -112,6 +166,7 @@ class EnvironmentStack(cdk.Stack):
         project: str,
         config: EnvironmentConfig,
         pipeline_account: str | None = None,
+        registry: RegistryHost | None = None,
         **kwargs: Any,
     ) -> None:
         self.config = config
@@ -161,13 +216,13 @@ class EnvironmentStack(cdk.Stack):
                     volume_size_in_gb=config.notebook.volume_size_in_gb,
                 )
 
-        self.training_pipeline = self._training_pipeline(project, self.data.bucket)
+        #: With a registry here and a promotion pipeline: the rule that forwards approvals.
+        self.approval_forwarding: events.Rule | None = None
+        self.training_pipeline = self._training_pipeline(project, self.data.bucket, registry)
         # What code inside the VPC may reach through the S3 gateway endpoint: the data bucket
         # and the buckets the models are loaded from.
         models = [m for m in (config.model, config.candidate) if m is not None]
-        self.foundation.allow_buckets(
-            self.data.bucket.bucket_name, *(m.model_data_bucket for m in models)
-        )
+        self.foundation.allow_buckets(self.data.bucket.bucket_name, *(m.bucket for m in models))
 
         candidate = config.candidate
         self.model = self._model("Model", config.model)
@@ -291,13 +346,34 @@ class EnvironmentStack(cdk.Stack):
             {argument: f"{self._key}.{key}" for argument, key in keys.items()}, self._key
         )
 
-    def _model(self, id: str, model: ModelConfig) -> Model:
+    def _model(self, id: str, model: ModelConfig | PackageModelConfig) -> Model:
         key = "model" if model is self.config.model else "candidate"
-        bucket = s3.Bucket.from_bucket_name(self, f"{id}Bucket", model.model_data_bucket)
+        bucket = s3.Bucket.from_bucket_name(self, f"{id}Bucket", model.bucket)
+        container: ContainerDefinition
+        if isinstance(model, PackageModelConfig):
+            container = ContainerDefinition.from_model_package(
+                model.model_package,
+                artifacts_bucket=bucket,
+                artifacts_key=model.artifacts_key,
+                artifacts_encryption_key=(
+                    kms.Key.from_key_arn(self, f"{id}ArtifactsKey", model.artifacts_kms_key_arn)
+                    if model.artifacts_kms_key_arn
+                    else None
+                ),
+                environment=dict(model.environment),
+            )
+        else:
+            container = ContainerDefinition(
+                image=ContainerImage.from_registry(model.image),
+                model_data=ModelData.from_bucket(bucket, model.model_data_key),
+                environment=dict(model.environment),
+            )
         with self._configured_by(
             {
                 "containers[0].image": f"{key}.image",
                 "containers[0].model_data.key": f"{key}.model_data_key",
+                "containers[0].model_package.model_package_arn": f"{key}.model_package",
+                "containers[0].model_package.artifacts": f"{key}.artifacts_key",
                 "containers[0].environment": f"{key}.environment",
                 "network_isolation": "network_isolation",
                 "s3_prefix_list_id": "vpc.s3_prefix_list_id",
@@ -306,13 +382,7 @@ class EnvironmentStack(cdk.Stack):
             return Model(
                 self,
                 id,
-                containers=[
-                    ContainerDefinition(
-                        image=ContainerImage.from_registry(model.image),
-                        model_data=ModelData.from_bucket(bucket, model.model_data_key),
-                        environment=dict(model.environment),
-                    )
-                ],
+                containers=[container],
                 vpc=self.foundation.vpc,
                 vpc_subnets=self.foundation.subnets,
                 network_isolation=self.config.network_isolation,
@@ -320,7 +390,9 @@ class EnvironmentStack(cdk.Stack):
                 s3_prefix_list_id=self.config.vpc.s3_prefix_list_id,
             )
 
-    def _training_pipeline(self, project: str, data_bucket: s3.IBucket) -> Pipeline:
+    def _training_pipeline(
+        self, project: str, data_bucket: s3.IBucket, registry: RegistryHost | None
+    ) -> Pipeline:
         """The seed's Processing -> Training -> Evaluation -> RegisterModel pipeline."""
         job_role = ScopedRole(
             self,
@@ -375,14 +447,9 @@ class EnvironmentStack(cdk.Stack):
             "log group stream per job under /aws/sagemaker/; both are limited to this "
             "environment's data bucket and this account's SageMaker log groups.",
         )
-        model_group = sagemaker.CfnModelPackageGroup(
-            self,
-            "ModelPackageGroup",
-            model_package_group_name=f"{project}-{self.config.name}-models",
-            model_package_group_description="Models registered by the training pipeline",
-        )
+        self.model_group = self._model_group(project, registry)
         images = f"{SAGEMAKER_IMAGES_ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com"
-        return Pipeline(
+        pipeline = Pipeline(
             self,
             "TrainingPipeline",
             definition=PipelineDefinition.from_file(str(TRAINING_PIPELINE_FILE)),
@@ -393,9 +460,65 @@ class EnvironmentStack(cdk.Stack):
                 "DataBucket": data_bucket.bucket_name,
                 "ProcessingImageUri": f"{images}/sagemaker-scikit-learn:1.2-1-cpu-py3",
                 "TrainingImageUri": f"{images}/sagemaker-xgboost:1.7-1",
-                "ModelPackageGroupName": model_group.attr_model_package_group_arn,
+                "ModelPackageGroupName": self.model_group.model_package_group_arn,
                 "KmsKeyArn": key.key_arn,
             },
             job_role=job_role.role,
             buckets=[data_bucket],
+        )
+        self.model_group.grant_register(pipeline.grant_principal)
+        return pipeline
+
+    def _model_group(self, project: str, registry: RegistryHost | None) -> ModelPackageGroup:
+        """The group the training pipeline registers into; in the registry's environment,
+        readable by ``registry.read_accounts`` and, with a promotion pipeline, forwarding
+        every approval to the pipeline account's default event bus."""
+        group = ModelPackageGroup(
+            self,
+            MODEL_PACKAGE_GROUP_ID,
+            model_package_group_name=(
+                registry.model_package_group_name
+                if registry is not None
+                else default_group_name(project, self.config.name)
+            ),
+            description="Models registered by the training pipeline",
+            read_accounts=list(registry.read_accounts) if registry is not None else None,
+        )
+        # The group holds every registered version: it keeps its logical id (a new one would
+        # replace it, and a named group with versions cannot be replaced).
+        group.resource.override_logical_id(MODEL_PACKAGE_GROUP_ID)
+        if registry is not None and registry.promotion_account is not None:
+            self._forward_approvals(group, registry.promotion_account)
+        return group
+
+    def _forward_approvals(self, group: ModelPackageGroup, account: str) -> None:
+        """SageMaker sends approval events to this account's default bus only: forward them to
+        the promotion pipeline's account, whose rule starts the pipeline."""
+        bus = events.EventBus.from_event_bus_arn(
+            self,
+            "PromotionEventBus",
+            cdk.Arn.format(
+                cdk.ArnComponents(
+                    service="events",
+                    account=account,
+                    resource="event-bus",
+                    resource_name="default",
+                ),
+                self,
+            ),
+        )
+        sender = ScopedRole(
+            self,
+            "ApprovalForwarder",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description=f"EventBridge forwards model approvals to the pipeline account {account}",
+        )
+        sender.add_statements(
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn])
+        )
+        self.approval_forwarding = group.on_package_approved(
+            "ForwardApprovals",
+            target=targets.EventBus(bus, role=sender.immutable_role),
+            description=f"Approved versions of {group.model_package_group_name} start the "
+            f"promotion pipeline in {account}",
         )

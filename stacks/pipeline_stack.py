@@ -14,6 +14,8 @@ import aws_cdk as cdk
 import cdk_nag
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -21,18 +23,27 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
-from sagemaker_constructs.compliance import acknowledge
+from sagemaker_constructs import ModelPackageGroup
+from sagemaker_constructs.compliance import acknowledge, acknowledge_wildcard_resource
 from sagemaker_constructs.log_groups import allow_cloudwatch_logs, retention
+from sagemaker_constructs.roles import ScopedRole
 
 from .buckets import LoggedBucket
-from .config import AppConfig, EnvironmentConfig
-from .environment_stack import EnvironmentStack, rollout_operator_role_name
+from .config import LATEST_APPROVED, RESOLVE_CANDIDATE, AppConfig, EnvironmentConfig
+from .environment_stack import (
+    EnvironmentStack,
+    RegistryHost,
+    registry_host,
+    rollout_operator_role_name,
+)
 from .toolchain import npm_toolchain
 
 __all__ = [
     "BUILD_LOG_RETENTION_DAYS",
     "PYTHON_VERSION",
     "ROLLOUT_LOCK",
+    "SYNTH_COMMANDS",
+    "SYNTH_RESOLVING_COMMANDS",
     "EnvironmentStage",
     "PipelineStack",
 ]
@@ -44,6 +55,16 @@ PYTHON_VERSION = "3.11"
 BUILD_LOG_RETENTION_DAYS = 365
 #: What the CanaryRollout step installs, hash-checked, before the project itself (--no-deps).
 ROLLOUT_LOCK = "requirements/rollout.lock"
+#: The synth step without a registry: the laptop's ``make synth``.
+SYNTH_COMMANDS = ("make synth",)
+#: The synth step with a registry: ``make synth``'s set-up, then the same ``cdk synth`` asking
+#: the registry for the newest approved version (the only synth that calls AWS).
+SYNTH_RESOLVING_COMMANDS = (
+    "make setup",
+    'export PATH="$PWD/node_modules/.bin:$PWD/.venv/bin:$PATH" CDK_DISABLE_CLI_TELEMETRY=true '
+    "CDK_DISABLE_VERSION_CHECK=true",
+    f"cdk synth --quiet -c {RESOLVE_CANDIDATE}={LATEST_APPROVED}",
+)
 #: Where the CanaryRollout step installs sagemaker-rollout: a venv of its own.
 _ROLLOUT_VENV = "/tmp/rollout-venv"  # noqa: S108 (CodeBuild's own, single-use build container)
 
@@ -72,6 +93,7 @@ class EnvironmentStage(cdk.Stage):
         project: str,
         config: EnvironmentConfig,
         pipeline_account: str,
+        registry: RegistryHost | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -83,6 +105,7 @@ class EnvironmentStage(cdk.Stage):
             project=project,
             config=config,
             pipeline_account=pipeline_account,
+            registry=registry,
             stack_name=f"{project}-{config.name}",
         )
 
@@ -142,7 +165,9 @@ class PipelineStack(cdk.Stack):
             synth=pipelines.ShellStep(
                 "Synth",
                 input=self.source,
-                commands=["make synth"],
+                commands=list(
+                    SYNTH_RESOLVING_COMMANDS if config.registry is not None else SYNTH_COMMANDS
+                ),
                 primary_output_directory="cdk.out",
             ),
             artifact_bucket=artifact_bucket,
@@ -179,6 +204,7 @@ class PipelineStack(cdk.Stack):
                 project=config.project,
                 config=env,
                 pipeline_account=pipeline_config.account,
+                registry=registry_host(config, env),
             )
             pre: list[pipelines.Step] = []
             if env.name == "prod":
@@ -198,6 +224,83 @@ class PipelineStack(cdk.Stack):
         self.pipeline.build_pipeline()
         self._asset_roles_start_no_builds(self.pipeline)
         self._acknowledge_generated(self.pipeline)
+        self.promotion_rule: events.Rule | None = None
+        if config.registry is not None:
+            self._read_registry_at_synth(config)
+            self.promotion_rule = self._start_on_approval(config)
+
+    def _read_registry_at_synth(self, config: AppConfig) -> None:
+        """The synth step lists the registry's versions (in the registry's account, whose
+        group policy lets this account read): DescribeModelPackageGroup, ListModelPackages and
+        DescribeModelPackage on that one group, in the synth project's generated policy."""
+        arn = config.registry_group_arn
+        assert arn is not None
+        group = ModelPackageGroup.from_model_package_group_arn(self, "Registry", arn)
+        project = self.pipeline.synth_project
+        group.grant_read(project)
+        policy = project.role.node.try_find_child("DefaultPolicy") if project.role else None
+        assert isinstance(policy, iam.Policy)
+        acknowledge_wildcard_resource(
+            policy,
+            group.package_arn_pattern,
+            "The synth step resolves the newest approved version of the registry's group: it "
+            "lists and describes the versions of that one group (model-package/<group>/*), "
+            "numbered by SageMaker as they are registered.",
+        )
+
+    def _start_on_approval(self, config: AppConfig) -> events.Rule:
+        """An approval in the registry starts this pipeline.
+
+        SageMaker sends ``SageMaker Model Package State Change`` to the registry account's
+        default bus; the registry's environment forwards approvals of its group here (this
+        account's default bus admits that account's events), and this rule starts the
+        pipeline through a role that may start this pipeline only.
+        """
+        registry_env = config.registry_environment
+        name = config.registry_group_name
+        assert registry_env is not None
+        assert name is not None
+        if registry_env.account != self.account:
+            events.CfnEventBusPolicy(
+                self,
+                "RegistryMayForwardApprovals",
+                event_bus_name="default",
+                statement_id=f"{config.project}-registry-approvals",
+                statement={
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{self.partition}:iam::{registry_env.account}:root"},
+                    "Action": "events:PutEvents",
+                    "Resource": cdk.Arn.format(
+                        cdk.ArnComponents(
+                            service="events", resource="event-bus", resource_name="default"
+                        ),
+                        self,
+                    ),
+                },
+            )
+        pipeline = self.pipeline.pipeline
+        starter = ScopedRole(
+            self,
+            "PromotionStarter",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description="EventBridge starts the promotion pipeline when a model is approved",
+        )
+        starter.add_statements(
+            iam.PolicyStatement(
+                actions=["codepipeline:StartPipelineExecution"],
+                resources=[pipeline.pipeline_arn],
+            )
+        )
+        # The group's name, matched exactly; the events come from the registry's account only.
+        group = ModelPackageGroup.from_model_package_group_name(self, "RegistryEvents", name)
+        rule = group.on_package_approved(
+            "StartPromotion",
+            target=targets.CodePipeline(pipeline, event_role=starter.immutable_role),
+            description=f"An approved version of {name} ({registry_env.account}) starts the "
+            "promotion pipeline",
+        )
+        rule.add_event_pattern(account=[registry_env.account], region=[registry_env.region])
+        return rule
 
     def _rollout_step(
         self, project: str, env: EnvironmentConfig, rollout_output: cdk.CfnOutput

@@ -14,7 +14,12 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_testing import REPO, SynthesizedApp, cfn_lint
 
-from stacks.pipeline_stack import BUILD_LOG_RETENTION_DAYS, PYTHON_VERSION, ROLLOUT_LOCK
+from stacks.pipeline_stack import (
+    BUILD_LOG_RETENTION_DAYS,
+    PYTHON_VERSION,
+    ROLLOUT_LOCK,
+    SYNTH_RESOLVING_COMMANDS,
+)
 from stacks.toolchain import npm_toolchain
 
 PIPELINE_STACK = "sagemaker-constructs-pipeline"
@@ -128,7 +133,8 @@ def test_no_build_installs_anything_unpinned(buildspecs: dict[str, dict[str, Any
 
 
 def test_the_synth_steps_make_installs_only_the_locks() -> None:
-    """The Synth step runs `make synth`: its set-up installs package-lock.json and the dev lock."""
+    """The Synth step runs `make setup` (what `make synth` runs first): it installs
+    package-lock.json and the dev lock, nothing else."""
     dry_run = subprocess.run(
         ["make", "--dry-run", "--always-make", "synth"],
         cwd=REPO,
@@ -309,14 +315,19 @@ def test_source_is_the_configured_connection(template: Template) -> None:
 
 
 def test_synth_runs_the_projects_own_setup(template: Template) -> None:
+    """The laptop's set-up (`make setup`), then the laptop's `cdk synth`, asking the registry
+    for its newest approved version (cdk.json configures a registry)."""
     projects = template.find_resources("AWS::CodeBuild::Project")
     buildspecs = [
         json.loads(p["Properties"]["Source"]["BuildSpec"])
         for p in projects.values()
         if p["Properties"]["Source"]["BuildSpec"].startswith("{")
     ]
-    synth = [b for b in buildspecs if "make synth" in b["phases"]["build"]["commands"]]
+    synth = [b for b in buildspecs if "make setup" in b["phases"]["build"]["commands"]]
     assert len(synth) == 1
+    assert synth[0]["phases"]["build"]["commands"] == list(SYNTH_RESOLVING_COMMANDS)
+    assert SYNTH_RESOLVING_COMMANDS[0] == "make setup"
+    assert SYNTH_RESOLVING_COMMANDS[-1] == "cdk synth --quiet -c resolve_candidate=latest-approved"
     assert synth[0]["artifacts"]["base-directory"] == "cdk.out"
 
 
@@ -338,18 +349,27 @@ def test_nothing_in_the_pipeline_can_change_the_pipeline(
 ) -> None:
     """No self-mutation: a commit cannot redeploy the pipeline (or drop the prod approval).
 
-    No step runs the CDK CLI, and no role the pipeline uses may deploy CloudFormation, change a
-    pipeline or IAM, or assume a role in the pipeline's own account (its CDK deploy role).
+    No step runs the CDK CLI but the synth step's `cdk synth`, and no role the pipeline uses
+    may deploy CloudFormation, change a pipeline or IAM, or assume a role in the pipeline's own
+    account (its CDK deploy role). The one pipeline action allowed is starting this pipeline,
+    by the role EventBridge uses when a model is approved.
     """
-    assert not any(
-        command.split()[0] in ("cdk", "npx")
+    cli = [
+        command
         for spec in buildspecs.values()
         for command in _commands(spec)
-    )
+        if command.split()[0] in ("cdk", "npx")
+    ]
+    assert cli == ["cdk synth --quiet -c resolve_candidate=latest-approved"]
     for name, statement in _statements(template):
         actions = (
             statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         )
+        if name.startswith("PromotionStarterPolicy"):
+            assert actions == ["codepipeline:StartPipelineExecution"]
+            (pipeline_id,) = template.find_resources("AWS::CodePipeline::Pipeline")
+            assert {"Ref": pipeline_id} in statement["Resource"]["Fn::Join"][1]
+            continue
         assert not [
             a for a in actions if a.split(":")[0] in ("cloudformation", "codepipeline", "iam")
         ], name
