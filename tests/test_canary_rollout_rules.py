@@ -105,6 +105,31 @@ def test_variants_must_belong_to_the_endpoint() -> None:
         )
 
 
+def test_an_endpoint_of_inference_components_is_rejected() -> None:
+    """Components have no traffic weights: their new versions ship by rolling update."""
+    from sagemaker_constructs import ComponentEndpoint, ComponentVariant
+
+    stack, vpc = _stack_and_vpc()
+    endpoint = ComponentEndpoint(
+        stack,
+        "Components",
+        endpoint_name="llm",
+        variants=[ComponentVariant(variant_name="blue", instance_type="ml.g5.12xlarge")],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"endpoint='[^']*Components': is an endpoint of inference components.*RollingUpdate",
+    ):
+        CanaryRollout(
+            stack,
+            "Rollout",
+            endpoint=endpoint,
+            baseline_variant="blue",
+            canary_variant="green",
+            vpc=vpc,
+        )
+
+
 def test_a_rollout_must_fit_in_the_execution_history() -> None:
     stack, vpc = _stack_and_vpc()
     with pytest.raises(

@@ -150,6 +150,17 @@ def _validate_instance_scaling(
 def _validate_endpoint(
     problems: ValidationProblems, endpoint: object, baseline_variant: str, canary_variant: str
 ) -> None:
+    if getattr(endpoint, "hosts_inference_components", False):  # a ComponentEndpoint
+        problems.add(
+            "endpoint",
+            getattr(getattr(endpoint, "node", None), "path", endpoint),
+            "is an endpoint of inference components: its variants carry no model and no "
+            "traffic weight, so there is no weight to shift",
+            "ship the new version as a change of the InferenceComponent (its RollingUpdate "
+            "with rollback_alarms replaces the copies batch by batch), or roll out on an "
+            "Endpoint of model variants",
+        )
+        return
     known = getattr(endpoint, "variant_names", None)  # an Endpoint knows its variants
     if isinstance(known, list) and not is_token(known):
         for argument, variant in (
