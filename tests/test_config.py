@@ -17,6 +17,7 @@ from stacks.config import (
     ConfigError,
     ExistingVpcConfig,
     NewVpcConfig,
+    PackageModelConfig,
     load_config,
     parse_config,
 )
@@ -363,3 +364,243 @@ def test_the_app_exits_non_zero_with_the_message_on_bad_configuration() -> None:
         "Configuration error: sagemaker-constructs.environments.dev.region: expected a "
         "non-empty string, got 42" in result.stderr
     )
+
+
+# --------------------------------------------------------------------------- the registry
+
+REGISTRY_GROUP = "sagemaker-constructs-dev-models"
+
+
+def _package(version: int = 3, group: str = REGISTRY_GROUP, **extra: Any) -> dict[str, Any]:
+    return {
+        "model_package": (
+            f"arn:aws:sagemaker:us-east-1:111111111111:model-package/{group}/{version}"
+        ),
+        "artifacts_bucket": "sagemaker-constructs-models-111111111111",
+        "artifacts_key": "registry/",
+        **extra,
+    }
+
+
+def test_a_model_or_candidate_may_be_a_model_package() -> None:
+    raw = raw_config()
+    raw["environments"]["prod"]["model"] = _package(1, environment={"LOG_LEVEL": "info"})
+    prod = parse_config(raw).environment("prod")
+    assert isinstance(prod.model, PackageModelConfig)
+    assert prod.model.model_package.endswith(f"/{REGISTRY_GROUP}/1")
+    assert prod.model.bucket == "sagemaker-constructs-models-111111111111"
+    assert prod.model.artifacts_kms_key_arn is None
+    assert dict(prod.model.environment) == {"LOG_LEVEL": "info"}
+
+
+def test_the_registry_is_dev_and_its_group_the_training_pipelines() -> None:
+    config = load_config(cdk_json_context())
+    assert config.registry is not None
+    assert config.registry.environment == "dev"
+    assert config.registry_group_name == REGISTRY_GROUP
+    assert config.registry_group_arn == (
+        f"arn:aws:sagemaker:us-east-1:111111111111:model-package-group/{REGISTRY_GROUP}"
+    )
+    assert config.resolve_candidate is None  # offline unless asked
+
+
+def test_candidate_package_is_the_candidate_of_every_environment_with_one() -> None:
+    arn = _package(7)["model_package"]
+    config = load_config({**cdk_json_context(), "candidate_package": arn})
+    dev, test, prod = config.all_environments
+    assert isinstance(dev.candidate, PackageModelConfig)
+    assert dev.candidate.model_package == arn
+    assert dev.candidate.artifacts_key == "registry/"  # the registry's artifacts
+    assert (test.candidate, prod.candidate) == (None, None)  # no rollout there
+    assert config.environments == config.all_environments
+
+
+def test_candidate_package_keeps_a_configured_package_candidates_artifacts() -> None:
+    context = cdk_json_context()
+    key = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    context[CONTEXT_KEY]["environments"]["dev"]["candidate"] = _package(
+        1, artifacts_key="registry/churn/", artifacts_kms_key_arn=key
+    )
+    arn = _package(2)["model_package"]
+    dev = load_config({**context, "candidate_package": arn}).environment("dev")
+    assert isinstance(dev.candidate, PackageModelConfig)
+    assert (dev.candidate.model_package, dev.candidate.artifacts_key) == (arn, "registry/churn/")
+    assert dev.candidate.artifacts_kms_key_arn == key
+
+
+def test_resolve_candidate_is_recorded_for_the_app_to_ask() -> None:
+    config = load_config({**cdk_json_context(), "resolve_candidate": "latest-approved"})
+    assert config.resolve_candidate == "latest-approved"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda raw: raw["environments"]["dev"]["candidate"].update(
+                model_package=_package()["model_package"]
+            ),
+            r"environments\.dev\.candidate: 'image' and 'model_package' are not allowed "
+            r"together; expected either image, model_data_bucket and model_data_key, or "
+            r"model_package, artifacts_bucket and artifacts_key",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(
+                candidate={"model_package": _package()["model_package"]}
+            ),
+            r"environments\.dev\.candidate\.artifacts_bucket: missing; expected string",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(candidate=_package(artifacts_key="/m/")),
+            r"environments\.dev\.candidate\.artifacts_key: '/m/' is not allowed; expected an "
+            r"object key or a prefix ending with '/', without a leading slash",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(
+                candidate=_package(artifacts_kms_key_arn="alias/models")
+            ),
+            r"environments\.dev\.candidate\.artifacts_kms_key_arn: 'alias/models' is not "
+            r"allowed; expected a KMS key ARN",
+        ),
+        (
+            lambda raw: raw["environments"]["prod"].update(
+                model=_package(artifacts_bucket="Bad_Bucket")
+            ),
+            r"environments\.prod\.model\.artifacts_bucket: 'Bad_Bucket' is not allowed: must be "
+            r"an S3 bucket name",
+        ),
+        (
+            lambda raw: raw["environments"]["dev"].update(model=_package(), candidate=_package()),
+            r"environments\.dev\.candidate: 'the same model as model' is not allowed",
+        ),
+        (
+            lambda raw: raw["registry"].update(environment="staging"),
+            r"sagemaker-constructs\.registry\.environment: 'staging' is not allowed; expected one "
+            r"of the configured environments \(dev, test, prod\)",
+        ),
+        (
+            lambda raw: raw["registry"].update(model_package_group_name="models_v2"),
+            r"sagemaker-constructs\.registry\.model_package_group_name: 'models_v2' is not "
+            r"allowed: must match \[a-zA-Z0-9\]\(-\*\[a-zA-Z0-9\]\)\*",
+        ),
+        (
+            lambda raw: raw["registry"].update(artifacts_bucket="a"),
+            r"sagemaker-constructs\.registry\.artifacts_bucket: 'a' is not allowed: must be an "
+            r"S3 bucket name",
+        ),
+        (
+            lambda raw: raw["registry"].update(artifacts_key="registry"),
+            r"sagemaker-constructs\.registry\.artifacts_key: 'registry' is not allowed; expected "
+            r"the prefix every registered model's artifacts are under, ending with '/'",
+        ),
+        (
+            lambda raw: raw["registry"].update(artifacts_kms_key_arn="1234"),
+            r"sagemaker-constructs\.registry\.artifacts_kms_key_arn: '1234' is not allowed",
+        ),
+        (
+            lambda raw: raw["registry"].pop("artifacts_bucket"),
+            r"sagemaker-constructs\.registry\.artifacts_bucket: missing; expected string",
+        ),
+        (
+            lambda raw: raw["registry"].update(group="x"),
+            r"sagemaker-constructs\.registry\.group: unknown key; allowed keys are: "
+            r"artifacts_bucket, artifacts_key, artifacts_kms_key_arn, environment, "
+            r"model_package_group_name",
+        ),
+    ],
+)
+def test_fails_when_a_package_or_the_registry_breaks_a_rule(mutate: Any, message: str) -> None:
+    raw = raw_config()
+    mutate(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"candidate_package": _package(3, group="other-models")["model_package"]},
+            r"^context 'candidate_package': 'arn:aws:sagemaker:us-east-1:111111111111:"
+            r"model-package/other-models/3' is not allowed; expected a version of the "
+            r"registry's group sagemaker-constructs-dev-models in account 111111111111, region "
+            r"us-east-1",
+        ),
+        (
+            {
+                "candidate_package": "arn:aws:sagemaker:us-east-1:999999999999:model-package/"
+                f"{REGISTRY_GROUP}/3"
+            },
+            r"^context 'candidate_package': .* expected a version of the registry's group",
+        ),
+        (
+            {"candidate_package": f"{REGISTRY_GROUP}/3"},
+            r"^context 'candidate_package': 'sagemaker-constructs-dev-models/3' is not allowed; "
+            r"expected a version of the registry's group, arn:aws:sagemaker:<region>:<account>:"
+            r"model-package/sagemaker-constructs-dev-models/<version>",
+        ),
+        (
+            {
+                "candidate_package": "arn:aws:sagemaker:us-east-1:111111111111:model-package/"
+                "unversioned"
+            },
+            r"^context 'candidate_package': .* expected a version of the registry's group,",
+        ),
+        (
+            {"candidate_package": 7},
+            r"^context 'candidate_package': 7 is not allowed; expected a model package ARN",
+        ),
+        (
+            {"candidate_package": _package()["model_package"], "resolve_candidate": "latest"},
+            r"^context 'candidate_package' and 'resolve_candidate' are not allowed together",
+        ),
+        (
+            {"resolve_candidate": "newest"},
+            r"^context 'resolve_candidate': 'newest' is not allowed; expected 'latest-approved'",
+        ),
+    ],
+)
+def test_fails_when_the_candidate_context_breaks_a_rule(
+    context: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config({**cdk_json_context(), **context})
+
+
+def test_fails_when_a_candidate_is_chosen_without_a_registry() -> None:
+    context = cdk_json_context()
+    del context[CONTEXT_KEY]["registry"]
+    with pytest.raises(
+        ConfigError,
+        match=r"^context 'candidate_package': .* is not allowed without a model registry; "
+        r"expected sagemaker-constructs\.registry in cdk\.json",
+    ):
+        load_config({**context, "candidate_package": _package()["model_package"]})
+    with pytest.raises(
+        ConfigError,
+        match=r"^context 'resolve_candidate': 'latest-approved' is not allowed; expected a "
+        r"model registry to resolve from",
+    ):
+        load_config({**context, "resolve_candidate": "latest-approved"})
+
+
+def test_fails_when_no_environment_has_a_candidate_to_replace() -> None:
+    context = cdk_json_context()
+    del context[CONTEXT_KEY]["environments"]["dev"]["candidate"]
+    with pytest.raises(
+        ConfigError,
+        match=r"^context 'candidate_package': .* expected an environment with a candidate "
+        r"\(and so a rollout\) to serve it",
+    ):
+        load_config({**context, "candidate_package": _package()["model_package"]})
+
+
+def test_fails_when_the_candidate_package_is_already_the_model() -> None:
+    context = cdk_json_context()
+    context[CONTEXT_KEY]["environments"]["dev"]["model"] = _package(4)
+    with pytest.raises(
+        ConfigError,
+        match=r"^context 'candidate_package': .* expected a version other than "
+        r"sagemaker-constructs\.environments\.dev\.model, which the endpoint already serves",
+    ):
+        load_config({**context, "candidate_package": _package(4)["model_package"]})

@@ -31,6 +31,19 @@ def _dev(raw: dict[str, Any]) -> dict[str, Any]:
     return raw["environments"]["dev"]  # type: ignore[no-any-return]
 
 
+PACKAGE = "arn:aws:sagemaker:us-east-1:111111111111:model-package/sagemaker-constructs-dev-models/3"
+
+
+def _package(arn: str, **extra: str) -> dict[str, str]:
+    """A candidate served from the registry."""
+    return {
+        "model_package": arn,
+        "artifacts_bucket": "sagemaker-constructs-models-111111111111",
+        "artifacts_key": "registry/",
+        **extra,
+    }
+
+
 # (what is wrong, how cdk.json is changed, the key path reported, the rule's words)
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     # checked by the loader, with the library's rules
@@ -112,6 +125,29 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "model data key length",
         lambda r: _dev(r)["model"].update(model_data_key="k" * 1000 + ".tar.gz"),
         "model.model_data_key",
+        "1-1000 characters",
+    ),
+    (
+        "model package ARN",
+        lambda r: _dev(r).update(candidate=_package("arn:aws:sagemaker:us-east-1:1:model/x")),
+        "candidate.model_package",
+        "must be a model package ARN",
+    ),
+    (
+        "model package in another region",
+        lambda r: _dev(r).update(
+            candidate=_package(
+                "arn:aws:sagemaker:eu-west-1:111111111111:model-package/sagemaker-constructs"
+                "-dev-models/3"
+            )
+        ),
+        "candidate.model_package",
+        "is in eu-west-1, the model in us-east-1",
+    ),
+    (
+        "model package artifacts key",
+        lambda r: _dev(r).update(candidate=_package(PACKAGE, artifacts_key="k" * 1001)),
+        "candidate.artifacts_key",
         "1-1000 characters",
     ),
     (

@@ -524,3 +524,73 @@ def test_the_pipeline_account_may_operate_the_rollout_and_nothing_else(
             "states:StopExecution",
         ]
     )
+
+
+def test_each_training_pipeline_registers_into_its_group_kept_under_its_logical_id(
+    template: Template,
+) -> None:
+    groups = template.find_resources("AWS::SageMaker::ModelPackageGroup")
+    # the logical id the group had before it was a ModelPackageGroup: never replaced
+    assert list(groups) == ["ModelPackageGroup"]
+    (group,) = groups.values()
+    assert group["DeletionPolicy"] == "Retain"
+    name = group["Properties"]["ModelPackageGroupName"]
+    [policy] = [
+        p
+        for lid, p in template.find_resources("AWS::IAM::ManagedPolicy").items()
+        if lid.startswith("TrainingPipelineRolePolicy")
+    ]
+    registers = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == ["sagemaker:CreateModelPackage", "sagemaker:AddTags"]
+    ]
+    assert registers
+    assert all(f":model-package/{name}/*" in json.dumps(s["Resource"]) for s in registers)
+
+
+def test_dev_holds_the_registry_that_test_prod_and_the_pipeline_may_read(
+    synthesized: SynthesizedApp,
+) -> None:
+    policies = {}
+    for name in ENVIRONMENTS:
+        groups = synthesized.template(name).find_resources("AWS::SageMaker::ModelPackageGroup")
+        (group,) = groups.values()
+        policies[name] = group["Properties"].get("ModelPackageGroupPolicy")
+    assert policies["test"] is None
+    assert policies["prod"] is None
+    (statement,) = policies["dev"]["Statement"]
+    principals = json.dumps(statement["Principal"])
+    for account in ("222222222222", "333333333333", "444444444444"):
+        assert f":iam::{account}:root" in principals
+    assert "111111111111" not in principals
+
+
+def test_dev_forwards_approvals_to_the_pipeline_accounts_event_bus_only(
+    synthesized: SynthesizedApp,
+) -> None:
+    dev = synthesized.stacks[0]
+    assert dev.approval_forwarding is not None
+    assert all(s.approval_forwarding is None for s in synthesized.stacks[1:])
+    resources = synthesized.template_json(dev)["Resources"]
+    rule = resources[dev.get_logical_id(dev.approval_forwarding.node.default_child)]  # type: ignore[arg-type]
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {
+            "ModelPackageGroupName": ["sagemaker-constructs-dev-models"],
+            "ModelApprovalStatus": ["Approved"],
+        },
+    }
+    (target,) = rule["Properties"]["Targets"]
+    bus = json.dumps(target["Arn"])
+    assert ":events:us-east-1:444444444444:event-bus/default" in bus
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    (policy,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert json.dumps(statement["Resource"]) == bus
