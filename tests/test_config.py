@@ -16,6 +16,7 @@ from stacks.config import (
     CONTEXT_KEY,
     ConfigError,
     ExistingVpcConfig,
+    ModelConfig,
     NewVpcConfig,
     PackageModelConfig,
     load_config,
@@ -47,7 +48,7 @@ def test_shipped_configuration_has_three_environments_with_the_seed_instance_typ
 def test_a_candidate_model_is_optional() -> None:
     config = load_config(cdk_json_context())
     dev, test, _ = config.environments
-    assert dev.candidate is not None
+    assert isinstance(dev.candidate, ModelConfig)
     assert dev.candidate.model_data_key == "classifier/v2/model.tar.gz"
     assert test.candidate is None
 
