@@ -19,11 +19,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match
 from cdk_testing import cfn_lint
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from sagemaker_constructs.compliance import add_compliance_checks
 from sagemaker_constructs.component_endpoint import (
-    COMPONENT_ENDPOINT_RANGES,
     ComponentEndpoint,
     ComponentEndpointBase,
     ComponentVariant,
@@ -31,7 +29,6 @@ from sagemaker_constructs.component_endpoint import (
     RoutingStrategy,
 )
 from sagemaker_constructs.inference_component import (
-    INFERENCE_COMPONENT_RANGES,
     ComponentContainer,
     ComputeRequirements,
     CopyCapacity,
@@ -543,21 +540,3 @@ def test_checkov_finds_no_failed_check(synth: Synthesized) -> None:
         f"{c['check_id']} {c['resource']}" for r in reports for c in r["results"]["failed_checks"]
     ]
     assert failed == []
-
-
-def _schema_range(resource: str, prop: str) -> tuple[Any, Any]:
-    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource).schema
-    node: dict[str, Any] = {"properties": schema["properties"]}
-    for part in prop.split("/"):
-        node = node["items"] if part == "*" else node["properties"][part]
-        while "$ref" in node:
-            node = schema["definitions"][node["$ref"].split("/")[-1]]
-    return node.get("minimum"), node.get("maximum")
-
-
-@pytest.mark.parametrize(
-    ("resource", "prop"), sorted({**COMPONENT_ENDPOINT_RANGES, **INFERENCE_COMPONENT_RANGES})
-)
-def test_each_range_is_the_one_cloudformation_declares(resource: str, prop: str) -> None:
-    table = {**COMPONENT_ENDPOINT_RANGES, **INFERENCE_COMPONENT_RANGES}
-    assert table[(resource, prop)] == _schema_range(resource, prop)

@@ -41,6 +41,7 @@ __all__ = [
     "ENDPOINT",
     "ENDPOINT_CONFIG",
     "HOSTING",
+    "INFERENCE_COMPONENT",
     "LAMBDA_FUNCTION",
     "NOTEBOOKS",
     "NOTEBOOK_INSTANCE",
@@ -69,15 +70,18 @@ ENDPOINT_CONFIG = "AWS::SageMaker::EndpointConfig"
 ENDPOINT = "AWS::SageMaker::Endpoint"
 NOTEBOOK_INSTANCE = "AWS::SageMaker::NotebookInstance"
 PIPELINE = "AWS::SageMaker::Pipeline"
+INFERENCE_COMPONENT = "AWS::SageMaker::InferenceComponent"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 
 _VARIANT = "ProductionVariants/*/"
 _BLUE_GREEN = "DeploymentConfig/BlueGreenUpdatePolicy/"
+_COMPONENT_SPEC = "Specification/"
+_COMPONENT_ROLLING = "DeploymentConfig/RollingUpdatePolicy/"
 VOLUME_SIZE = _VARIANT + "VolumeSizeInGB"
 
 #: ``(resource type, property path) -> (minimum, maximum)`` as CloudFormation's resource
 #: schemas declare them (``None``: no bound). ``*`` stands for every item of a list.
-RANGES: Mapping[tuple[str, str], tuple[int | None, int | None]] = {
+RANGES: Mapping[tuple[str, str], tuple[float | None, float | None]] = {
     # Endpoint configurations: production variants and data capture.
     (ENDPOINT_CONFIG, _VARIANT + "InitialInstanceCount"): (1, None),
     (ENDPOINT_CONFIG, _VARIANT + "InitialVariantWeight"): (0, None),
@@ -88,6 +92,40 @@ RANGES: Mapping[tuple[str, str], tuple[int | None, int | None]] = {
     (ENDPOINT_CONFIG, _VARIANT + "ServerlessConfig/MaxConcurrency"): (1, 200),
     (ENDPOINT_CONFIG, _VARIANT + "ServerlessConfig/ProvisionedConcurrency"): (1, 200),
     (ENDPOINT_CONFIG, "DataCaptureConfig/InitialSamplingPercentage"): (0, 100),
+    # Endpoint configurations of inference components.
+    (ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MinInstanceCount"): (0, None),
+    (ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MaxInstanceCount"): (1, None),
+    # Inference components.
+    (
+        INFERENCE_COMPONENT,
+        _COMPONENT_SPEC + "ComputeResourceRequirements/NumberOfCpuCoresRequired",
+    ): (
+        0.25,
+        None,
+    ),
+    (
+        INFERENCE_COMPONENT,
+        _COMPONENT_SPEC + "ComputeResourceRequirements/NumberOfAcceleratorDevicesRequired",
+    ): (1, None),
+    (INFERENCE_COMPONENT, _COMPONENT_SPEC + "ComputeResourceRequirements/MinMemoryRequiredInMb"): (
+        128,
+        None,
+    ),
+    (INFERENCE_COMPONENT, _COMPONENT_SPEC + "ComputeResourceRequirements/MaxMemoryRequiredInMb"): (
+        128,
+        None,
+    ),
+    (
+        INFERENCE_COMPONENT,
+        _COMPONENT_SPEC + "StartupParameters/ContainerStartupHealthCheckTimeoutInSeconds",
+    ): (60, 3600),
+    (
+        INFERENCE_COMPONENT,
+        _COMPONENT_SPEC + "StartupParameters/ModelDataDownloadTimeoutInSeconds",
+    ): (60, 3600),
+    (INFERENCE_COMPONENT, "RuntimeConfig/CopyCount"): (0, None),
+    (INFERENCE_COMPONENT, _COMPONENT_ROLLING + "WaitIntervalInSeconds"): (0, 3600),
+    (INFERENCE_COMPONENT, _COMPONENT_ROLLING + "MaximumExecutionTimeoutInSeconds"): (600, 28800),
     # Endpoints: deployment guardrails.
     (ENDPOINT, _BLUE_GREEN + "MaximumExecutionTimeoutInSeconds"): (600, 28800),
     (ENDPOINT, _BLUE_GREEN + "TerminationWaitInSeconds"): (0, 3600),
@@ -129,8 +167,8 @@ def check_range(
     prop: str,
     *,
     unit: str = "",
-    minimum: int | None = None,
-    maximum: int | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
 ) -> None:
     """Check ``value`` against the range CloudFormation declares for ``resource``'s ``prop``.
 

@@ -29,7 +29,7 @@ cfn-lint ships it) and the SageMaker API model botocore ships (``ProductionVaria
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -47,7 +47,6 @@ from .endpoint import _KMS_RULES
 from .roles import ScopedRole, grant_unscoped
 
 __all__ = [
-    "COMPONENT_ENDPOINT_RANGES",
     "ComponentEndpoint",
     "ComponentEndpointBase",
     "ComponentVariant",
@@ -64,15 +63,6 @@ INVOKE_ACTIONS = ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithRespo
 _LOG_GROUP_PATTERNS = ("/aws/sagemaker/Endpoints/*", "/aws/sagemaker/InferenceComponents/*")
 
 _VARIANT = "ProductionVariants/*/"
-
-#: ``(resource type, property path) -> (minimum, maximum)`` for the properties of an endpoint
-#: configuration that only this module writes, as CloudFormation's schema declares them (a test
-#: compares the table with the schema cfn-lint ships). The shared properties
-#: (``InitialInstanceCount``, ``VolumeSizeInGB``) are checked with ``aws_rules.RANGES``.
-COMPONENT_ENDPOINT_RANGES: Mapping[tuple[str, str], tuple[int | None, int | None]] = {
-    (aws.ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MinInstanceCount"): (0, None),
-    (aws.ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MaxInstanceCount"): (1, None),
-}
 
 
 def grant_invoke_components(grantee: iam.IGrantable, resource_arns: Sequence[str]) -> iam.Grant:
@@ -431,22 +421,6 @@ def _render_variant(
 # --------------------------------------------------------------------------- validation
 
 
-def check_component_range(
-    problems: ValidationProblems,
-    argument: str,
-    value: int | float | None,
-    table: Mapping[tuple[str, str], tuple[int | None, int | None]]
-    | Mapping[tuple[str, str], tuple[float | None, float | None]],
-    resource: str,
-    prop: str,
-    *,
-    unit: str = "",
-) -> None:
-    """Check ``value`` against the range ``table`` holds for ``resource``'s ``prop``."""
-    low, high = table[(resource, prop)]
-    problems.check_range(argument, value, minimum=low, maximum=high, unit=unit)
-
-
 def _validate_component_endpoint(
     id: str,
     *,
@@ -522,19 +496,17 @@ def _validate_variant(
         return
     low, high = scaling.min_instance_count, scaling.max_instance_count
     prefix = _VARIANT + "ManagedInstanceScaling/"
-    check_component_range(
+    aws.check_range(
         problems,
         f"{argument}.managed_instance_scaling.min_instance_count",
         low,
-        COMPONENT_ENDPOINT_RANGES,
         aws.ENDPOINT_CONFIG,
         prefix + "MinInstanceCount",
     )
-    check_component_range(
+    aws.check_range(
         problems,
         f"{argument}.managed_instance_scaling.max_instance_count",
         high,
-        COMPONENT_ENDPOINT_RANGES,
         aws.ENDPOINT_CONFIG,
         prefix + "MaxInstanceCount",
     )

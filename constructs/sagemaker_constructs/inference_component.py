@@ -43,14 +43,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from . import aws_rules
 from ._instance_types import instance_family
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
-from .component_endpoint import (
-    ComponentEndpointBase,
-    check_component_range,
-    grant_invoke_components,
-)
+from .component_endpoint import ComponentEndpointBase, grant_invoke_components
 from .model import (
     ContainerImage,
     IModel,
@@ -63,7 +60,6 @@ from .model import (
 
 __all__ = [
     "COMPONENT_NAMESPACE",
-    "INFERENCE_COMPONENT_RANGES",
     "ComponentContainer",
     "ComputeRequirements",
     "CopyCapacity",
@@ -78,36 +74,9 @@ INVOCATION_NAMESPACE = "AWS/SageMaker"
 #: ... and its utilisation, normalised to the resources reserved for its copies.
 COMPONENT_NAMESPACE = "/aws/sagemaker/InferenceComponents"
 
-INFERENCE_COMPONENT = "AWS::SageMaker::InferenceComponent"
+INFERENCE_COMPONENT = aws_rules.INFERENCE_COMPONENT
 _SPEC = "Specification/"
 _ROLLING = "DeploymentConfig/RollingUpdatePolicy/"
-
-#: ``(resource type, property path) -> (minimum, maximum)`` as CloudFormation's schema for
-#: ``AWS::SageMaker::InferenceComponent`` declares them (a test compares the table with the
-#: schema cfn-lint ships).
-INFERENCE_COMPONENT_RANGES: Mapping[tuple[str, str], tuple[float | None, float | None]] = {
-    (INFERENCE_COMPONENT, _SPEC + "ComputeResourceRequirements/NumberOfCpuCoresRequired"): (
-        0.25,
-        None,
-    ),
-    (
-        INFERENCE_COMPONENT,
-        _SPEC + "ComputeResourceRequirements/NumberOfAcceleratorDevicesRequired",
-    ): (1, None),
-    (INFERENCE_COMPONENT, _SPEC + "ComputeResourceRequirements/MinMemoryRequiredInMb"): (128, None),
-    (INFERENCE_COMPONENT, _SPEC + "ComputeResourceRequirements/MaxMemoryRequiredInMb"): (128, None),
-    (
-        INFERENCE_COMPONENT,
-        _SPEC + "StartupParameters/ContainerStartupHealthCheckTimeoutInSeconds",
-    ): (60, 3600),
-    (INFERENCE_COMPONENT, _SPEC + "StartupParameters/ModelDataDownloadTimeoutInSeconds"): (
-        60,
-        3600,
-    ),
-    (INFERENCE_COMPONENT, "RuntimeConfig/CopyCount"): (0, None),
-    (INFERENCE_COMPONENT, _ROLLING + "WaitIntervalInSeconds"): (0, 3600),
-    (INFERENCE_COMPONENT, _ROLLING + "MaximumExecutionTimeoutInSeconds"): (600, 28800),
-}
 
 #: Environment keys as CloudFormation's schema writes them (``patternProperties``): two or more
 #: characters. (SageMaker's API also takes one character; cfn-lint rejects it.)
@@ -671,9 +640,7 @@ def _range(
     *,
     unit: str = "",
 ) -> None:
-    check_component_range(
-        problems, argument, value, INFERENCE_COMPONENT_RANGES, INFERENCE_COMPONENT, prop, unit=unit
-    )
+    aws_rules.check_range(problems, argument, value, INFERENCE_COMPONENT, prop, unit=unit)
 
 
 def _duration(
