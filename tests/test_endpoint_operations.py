@@ -349,3 +349,20 @@ def _endpoint_with_alarms(alarms: Any) -> Endpoint:
         ],
         alarms=alarms,
     )
+
+
+def test_a_variant_named_by_a_token_gets_alarms_by_its_index() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    endpoint = Endpoint(
+        stack,
+        "E",
+        variants=[
+            ProductionVariant(
+                variant_name=cdk.Token.as_string(cdk.Aws.STACK_NAME),
+                model=Model.from_model_name(stack, "M", "existing"),
+                instance_type="ml.m5.large",
+            )
+        ],
+    )
+    assert sorted(endpoint.alarms) == ["Variant0ErrorRate", "Variant0ModelLatency"]
+    cdk.assertions.Template.from_stack(stack)  # synthesizes

@@ -187,6 +187,11 @@ class VariantFacts:
     instance_type: str | None  # None: serverless
 
 
+def variant_key(name: str, index: int) -> str:
+    """A construct id part for a variant: its name, or ``Variant<index>`` for a token."""
+    return f"Variant{index}" if is_token(name) else name
+
+
 class EndpointOperations(Construct):
     """The alarms (``alarms``, by name) and the dashboard of one endpoint."""
 
@@ -254,22 +259,23 @@ class EndpointOperations(Construct):
         latency = settings.max_model_latency or (
             cdk.Duration.minutes(15) if asynchronous else cdk.Duration.seconds(1)
         )
-        for variant in variants:
+        for index, variant in enumerate(variants):
             name = variant.name
+            key = variant_key(name, index)
             errors: cloudwatch.IMetric = (
                 endpoint.metric_invocation_5xx_errors(name, statistic="Average", period=period)
                 if asynchronous
                 else endpoint.metric_invocation_5xx_error_rate(name, period=period)
             )
             self._alarm(
-                f"{name}ErrorRate",
+                f"{key}ErrorRate",
                 settings,
                 errors,
                 settings.max_error_rate,
                 f"Variant {name}: more than {settings.max_error_rate:.1%} of requests answered 5XX",
             )
             self._alarm(
-                f"{name}ModelLatency",
+                f"{key}ModelLatency",
                 settings,
                 endpoint.metric_model_latency(
                     name, statistic=settings.latency_statistic, period=period
@@ -293,7 +299,7 @@ class EndpointOperations(Construct):
                 )
                 continue
             self._alarm(
-                f"{name}GpuMemory",
+                f"{key}GpuMemory",
                 settings,
                 endpoint.metric_gpu_memory_utilization(name, period=period),
                 settings.max_gpu_memory_utilization * gpus,

@@ -55,6 +55,7 @@ from ._endpoint_operations import (
     EndpointOperations,
     VariantFacts,
     validate_alarms,
+    variant_key,
 )
 from ._instance_types import (
     has_local_nvme_storage,
@@ -319,10 +320,14 @@ class EndpointBase(Construct):
     """What every endpoint offers, created here or imported: grants and metrics.
 
     Metrics have dimensions ``EndpointName`` and ``VariantName``. Counts (``Invocations``,
-    ``Invocation4XXErrors``, ``Invocation5XXErrors``) default to ``Sum`` over 1 minute;
-    latencies (``ModelLatency``, ``OverheadLatency``, microseconds) and utilisation
-    (``CPUUtilization``, ``MemoryUtilization``, ``GPUUtilization``, percent, namespace
-    ``/aws/sagemaker/Endpoints``) default to ``Average`` over 1 minute.
+    ``InvocationsPerInstance``, ``Invocation4XXErrors``, ``Invocation5XXErrors``) default to
+    ``Sum`` over 1 minute; latencies (``ModelLatency``, ``OverheadLatency``, microseconds) and
+    utilisation (``CPUUtilization``, ``MemoryUtilization``, ``DiskUtilization``,
+    ``GPUUtilization``, ``GPUMemoryUtilization``, percent, namespace
+    ``/aws/sagemaker/Endpoints``) default to ``Average`` over 1 minute. An asynchronous
+    endpoint's queue (``ApproximateBacklogSize``, ``ApproximateBacklogSizePerInstance``,
+    ``HasBacklogWithoutCapacity``: ``Average``; ``ApproximateAgeOfOldestRequest``:
+    ``Maximum``; 1 minute) has the dimension ``EndpointName`` only.
     """
 
     @property
@@ -794,7 +799,8 @@ class Endpoint(EndpointBase):
     @property
     def alarms(self) -> dict[str, cloudwatch.Alarm]:
         """The alarms the endpoint created, by construct id (``<variant>ErrorRate``,
-        ``<variant>ModelLatency``, ``<variant>GpuMemory``, ``BacklogAge``)."""
+        ``<variant>ModelLatency``, ``<variant>GpuMemory``, ``BacklogAge``; a variant named by a
+        token is ``Variant<index>``)."""
         return self.operations.alarms
 
     @property
@@ -909,8 +915,9 @@ class Endpoint(EndpointBase):
             "call scale_async_on_backlog once per variant",
         )
         problems.raise_if_any()
+        index = self.variant_names.index(variant_name)
         scaling = add_backlog_scaling(
-            Construct(self, f"BacklogScaling{variant_name}"),
+            Construct(self, f"BacklogScaling{variant_key(variant_name, index)}"),
             endpoint_name=self.endpoint_name,
             variant_name=variant_name,
             has_backlog_without_capacity=self.metric_has_backlog_without_capacity(),
