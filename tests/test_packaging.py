@@ -99,6 +99,23 @@ def test_consumer_app_synthesizes_with_the_compliance_checks(consumer: dict[str,
     assert consumer["templates"] == ["Consumer.template.json"]
 
 
+def test_consumer_app_serves_a_model_from_the_registry(consumer: dict[str, Any]) -> None:
+    """Version 1 of the consumer's group, by the ARN the group builds (partition resolved at
+    deploy time)."""
+    assert consumer["registry_model_container"] == {
+        "ModelPackageName": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":sagemaker:us-east-1:111111111111:model-package/consumer-models/1",
+                ],
+            ]
+        }
+    }
+
+
 def test_consumer_app_creates_every_construct_from_the_wheel(consumer: dict[str, Any]) -> None:
     for resource_type in (
         "AWS::SageMaker::Model",
@@ -107,6 +124,7 @@ def test_consumer_app_creates_every_construct_from_the_wheel(consumer: dict[str,
         "AWS::SageMaker::NotebookInstance",
         "AWS::SageMaker::NotebookInstanceLifecycleConfig",
         "AWS::SageMaker::Pipeline",
+        "AWS::SageMaker::ModelPackageGroup",
         "AWS::StepFunctions::StateMachine",
         "AWS::Lambda::Function",
     ):

@@ -22,6 +22,7 @@ from sagemaker_constructs import (
     Endpoint,
     Model,
     ModelData,
+    ModelPackageGroup,
     Notebook,
     Pipeline,
     PipelineDefinition,
@@ -126,7 +127,7 @@ def main(outdir: str) -> None:
     job_role = iam.Role(
         stack, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")
     )
-    Pipeline(
+    pipeline = Pipeline(
         stack,
         "Pipeline",
         definition=PipelineDefinition.from_dict(DEFINITION),
@@ -135,6 +136,27 @@ def main(outdir: str) -> None:
             "ImageUri": SKLEARN_IMAGE,
         },
         job_role=job_role,
+    )
+    # the model registry: a group test and prod may read, and a model served from version 1
+    registry = ModelPackageGroup(
+        stack,
+        "Registry",
+        model_package_group_name="consumer-models",
+        read_accounts=["222222222222", "333333333333"],
+    )
+    registry.grant_register(pipeline.grant_principal)  # its RegisterModel steps
+    registry_model = Model(
+        stack,
+        "RegistryModel",
+        containers=[
+            ContainerDefinition.from_model_package(
+                registry.package_arn(1),
+                artifacts_bucket=models,
+                artifacts_key="registry/",
+            )
+        ],
+        vpc=vpc,
+        network_isolation=True,
     )
     cdk.CfnOutput(stack, "LibraryVersion", value=sagemaker_constructs.__version__)
     app.synth()
@@ -155,6 +177,9 @@ def main(outdir: str) -> None:
                 "templates": sorted(p.name for p in Path(outdir).glob("*.template.json")),
                 "resource_types": sorted({r["Type"] for r in template["Resources"].values()}),
                 "evaluator_asset_files": asset_files,
+                "registry_model_container": template["Resources"][
+                    stack.get_logical_id(registry_model.resource)
+                ]["Properties"]["PrimaryContainer"],
             }
         )
     )
