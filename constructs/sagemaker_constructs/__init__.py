@@ -24,11 +24,14 @@ if TYPE_CHECKING:
         RoutingStrategy,
     )
     from .endpoint import (
+        AsyncInference,
+        BacklogScaling,
         CapacitySize,
         CapacitySizeType,
         DataCapture,
         DeploymentGuardrails,
         Endpoint,
+        EndpointAlarms,
         EndpointBase,
         ProductionVariant,
         ServerlessVariant,
@@ -77,6 +80,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncInference",
+    "BacklogScaling",
     "CanaryRollout",
     "CapacitySize",
     "CapacitySizeType",
@@ -95,6 +100,7 @@ __all__ = [
     "DataCapture",
     "DeploymentGuardrails",
     "Endpoint",
+    "EndpointAlarms",
     "EndpointBase",
     "IEndpointRef",
     "IModel",
@@ -136,6 +142,8 @@ __all__ = [
 #: Where each export lives. They load on first use, so a module that needs none of them
 #: (``sagemaker_constructs.rollout.cli``, the command line) starts without AWS CDK or Node.js.
 _EXPORTS = {
+    "AsyncInference": ".endpoint",
+    "BacklogScaling": ".endpoint",
     "CanaryRollout": ".rollout",
     "CapacitySize": ".endpoint",
     "CapacitySizeType": ".endpoint",
@@ -154,6 +162,7 @@ _EXPORTS = {
     "DataCapture": ".endpoint",
     "DeploymentGuardrails": ".endpoint",
     "Endpoint": ".endpoint",
+    "EndpointAlarms": ".endpoint",
     "EndpointBase": ".endpoint",
     "IEndpointRef": ".rollout",
     "IModel": ".model",

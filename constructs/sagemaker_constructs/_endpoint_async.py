@@ -51,8 +51,6 @@ INVOKE_ASYNC_ACTION = "sagemaker:InvokeEndpointAsync"
 MAX_PATH_LENGTH = 512
 #: Longest bucket name: the prefix must fit beside it when the name is a token.
 _MAX_BUCKET_NAME = 63
-#: ``MaxConcurrentInvocationsPerInstance`` (the API and the schema agree).
-MAX_CONCURRENT_INVOCATIONS = (1, 1000)
 
 #: The documented scale-up-from-zero policy: +1 instance, 5 minutes cooldown, on an alarm of
 #: ``HasBacklogWithoutCapacity`` >= 1 (Average) for 2 of 2 one-minute periods.
@@ -191,12 +189,12 @@ def validate_async(
             "needs a topic to include the response in",
             "pass success_topic and/or error_topic, or set it to False",
         )
-    low, high = MAX_CONCURRENT_INVOCATIONS
-    problems.check_range(
+    aws.check_range(
+        problems,
         "async_inference.max_concurrent_invocations_per_instance",
         config.max_concurrent_invocations_per_instance,
-        minimum=low,
-        maximum=high,
+        aws.ENDPOINT_CONFIG,
+        "AsyncInferenceConfig/ClientConfig/MaxConcurrentInvocationsPerInstance",
     )
 
 

@@ -92,6 +92,10 @@ RANGES: Mapping[tuple[str, str], tuple[float | None, float | None]] = {
     (ENDPOINT_CONFIG, _VARIANT + "ServerlessConfig/MaxConcurrency"): (1, 200),
     (ENDPOINT_CONFIG, _VARIANT + "ServerlessConfig/ProvisionedConcurrency"): (1, 200),
     (ENDPOINT_CONFIG, "DataCaptureConfig/InitialSamplingPercentage"): (0, 100),
+    (ENDPOINT_CONFIG, "AsyncInferenceConfig/ClientConfig/MaxConcurrentInvocationsPerInstance"): (
+        1,
+        1000,
+    ),
     # Endpoint configurations of inference components.
     (ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MinInstanceCount"): (0, None),
     (ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MaxInstanceCount"): (1, None),
@@ -142,6 +146,8 @@ RANGES: Mapping[tuple[str, str], tuple[float | None, float | None]] = {
     # Fixed values the library and the app write (alarms, the guard's queue and rule,
     # security-group ports): listed so that the table covers every ranged property.
     ("AWS::CloudWatch::Alarm", "EvaluationPeriods"): (1, None),
+    ("AWS::CloudWatch::Alarm", "DatapointsToAlarm"): (1, None),
+    ("AWS::CloudWatch::Alarm", "Metrics/*/MetricStat/Period"): (1, None),
     ("AWS::CloudWatch::Alarm", "Period"): (1, None),
     ("AWS::SQS::Queue", "MessageRetentionPeriod"): (60, 1209600),
     ("AWS::StepFunctions::StateMachine", "EncryptionConfiguration/KmsDataKeyReusePeriodSeconds"): (
