@@ -466,7 +466,7 @@ class EnvironmentStack(cdk.Stack):
             job_role=job_role.role,
             buckets=[data_bucket],
         )
-        self.model_group.grant_register(pipeline.grant_principal)
+        self.model_group.grant_register(pipeline)
         return pipeline
 
     def _model_group(self, project: str, registry: RegistryHost | None) -> ModelPackageGroup:

@@ -132,9 +132,11 @@ class IModelPackageGroup(Protocol):
 
 
 def _acknowledge(grantee: iam.IGrantable, resource_arn: str) -> None:
-    """Acknowledge the package ARN pattern just granted, in the managed policy it went into."""
-    if isinstance(grantee, ManagedPolicyGrantee):
-        acknowledge_wildcard_resource(grantee.policy, resource_arn, _WILDCARD_REASON)
+    """Acknowledge the package ARN pattern just granted, in the managed policy it went into
+    (a construct such as a ``Pipeline`` grants through its ``grant_principal``)."""
+    principal = grantee if isinstance(grantee, ManagedPolicyGrantee) else grantee.grant_principal
+    if isinstance(principal, ManagedPolicyGrantee):
+        acknowledge_wildcard_resource(principal.policy, resource_arn, _WILDCARD_REASON)
 
 
 # --------------------------------------------------------------------------- shared base
