@@ -271,6 +271,42 @@ def test_storage_key_only_where_ebs_volumes_exist(synth: Synthesized) -> None:
     assert synth.json["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
 
 
+def test_every_log_group_sagemaker_writes_is_created_encrypted_and_expiring(
+    synth: Synthesized,
+) -> None:
+    """The named endpoint's group and each component's, before SageMaker would create them
+    unencrypted and never expiring; the unnamed endpoint's cannot be, and a warning says so."""
+    groups = {
+        r["Properties"]["LogGroupName"]: (logical_id, r)
+        for logical_id, r in synth.resources("AWS::Logs::LogGroup").items()
+    }
+    gpu, cpu = synth["gpu"], synth["cpu"]
+    chat, embed, legacy = synth["chat"], synth["embed"], synth["legacy"]
+    expected = {
+        "/aws/sagemaker/Endpoints/llm": (gpu.resource, gpu.log_key),  # NVMe: a key of its own
+        f"/aws/sagemaker/InferenceComponents/{chat.inference_component_name}": (
+            chat.resource,
+            gpu.log_key,
+        ),
+        "/aws/sagemaker/InferenceComponents/embedder": (embed.resource, cpu.kms_key),
+        f"/aws/sagemaker/InferenceComponents/{legacy.inference_component_name}": (
+            legacy.resource,
+            legacy.node.find_child("LogKey"),
+        ),
+    }
+    for name, (writer, key) in expected.items():
+        logical_id, group = groups[synth.stack.resolve(name) if "${" in name else name]
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [synth.logical_id(key), "Arn"]}
+        assert group["Properties"]["RetentionInDays"] == 365
+        assert group["DeletionPolicy"] == "Retain"
+        assert logical_id in synth.json["Resources"][synth.logical_id(writer)]["DependsOn"]
+    assert not any("Endpoints" in n and n != "/aws/sagemaker/Endpoints/llm" for n in groups)
+    warnings = Annotations.from_stack(synth.stack).find_warning(
+        "*", Match.string_like_regexp("its log group /aws/sagemaker/Endpoints/<name> cannot")
+    )
+    assert [w.id for w in warnings] == [f"/{synth.stack.node.path}/Cpu"]
+
+
 def test_the_configuration_waits_for_the_roles_permissions(synth: Synthesized) -> None:
     config = synth.json["Resources"][synth.stack.get_logical_id(synth["cpu"].endpoint_config)]
     policies = synth.resources("AWS::IAM::ManagedPolicy")

@@ -492,3 +492,10 @@ def test_every_problem_is_reported_at_once() -> None:
             compute=ComputeRequirements(min_memory_required_in_mb=1),
         )
     assert re.search(r"\(3 problems\)", str(raised.value))
+
+
+def test_fails_when_the_log_retention_is_not_a_cloudwatch_logs_value() -> None:
+    with fails(r"log_retention_days=366: must be a CloudWatch Logs retention value"):
+        endpoint(log_retention_days=366)
+    with fails(r"log_retention_days=2: must be a CloudWatch Logs retention value"):
+        component(log_retention_days=2)

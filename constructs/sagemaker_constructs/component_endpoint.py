@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -44,6 +45,7 @@ from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, acknowledge_wildcard_resource
 from .endpoint import _KMS_RULES
+from .log_groups import allow_cloudwatch_logs, check_retention, retention
 from .roles import ScopedRole, grant_unscoped
 
 __all__ = [
@@ -215,7 +217,14 @@ class ComponentEndpoint(ComponentEndpointBase):
         endpoint (and every component on it).
     :param role: the execution role. Default: a new least-privilege role (above).
     :param kms_key: storage-volume key. Default: a new key (none for local-NVMe types).
-    :param removal_policy: for the key the endpoint creates. Default: ``RETAIN``.
+    :param log_encryption_key: encrypts the log groups the endpoint and its components create
+        (``log_key``). Its key policy must let CloudWatch Logs use it
+        (:func:`sagemaker_constructs.log_groups.allow_cloudwatch_logs`). Default: the storage
+        key the endpoint creates, or a new rotating key.
+    :param log_retention_days: how long those log groups keep logs, a CloudWatch Logs retention
+        value. Default: 365.
+    :param removal_policy: for the keys and the log group the endpoint creates. Default:
+        ``RETAIN``.
     """
 
     @checked
@@ -228,12 +237,18 @@ class ComponentEndpoint(ComponentEndpointBase):
         endpoint_name: str | None = None,
         role: iam.IRole | None = None,
         kms_key: kms.IKey | None = None,
+        log_encryption_key: kms.IKey | None = None,
+        log_retention_days: int = 365,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
         variants = list(variants)
         _validate_component_endpoint(
-            id, variants=variants, endpoint_name=endpoint_name, kms_key=kms_key
+            id,
+            variants=variants,
+            endpoint_name=endpoint_name,
+            kms_key=kms_key,
+            log_retention_days=log_retention_days,
         )
         self._variants = {v.variant_name: v for v in variants}
 
@@ -252,13 +267,41 @@ class ComponentEndpoint(ComponentEndpointBase):
 
         local_storage = any(has_local_nvme_storage(v.instance_type) for v in variants)
         self.kms_key: kms.IKey | None = None
+        created_key: kms.Key | None = None
         if not local_storage:
-            self.kms_key = kms_key or kms.Key(
+            if kms_key is None:
+                created_key = kms.Key(
+                    self,
+                    "Key",
+                    description=(
+                        f"Encrypts the storage volumes of SageMaker endpoint {self.node.path}"
+                    ),
+                    enable_key_rotation=True,
+                    removal_policy=removal_policy,
+                )
+            self.kms_key = kms_key or created_key
+        #: The key of the log groups the endpoint and its components create.
+        self.log_key: kms.IKey = log_encryption_key or self._log_key(created_key, removal_policy)
+        self.log_retention_days = log_retention_days
+        self.log_removal_policy = removal_policy
+        #: ``/aws/sagemaker/Endpoints/<endpoint_name>``, created first when the endpoint is named
+        #: (without a name, SageMaker creates it on first use, unencrypted and never expiring).
+        self.log_group: logs.LogGroup | None = None
+        if endpoint_name is not None:
+            self.log_group = logs.LogGroup(
                 self,
-                "Key",
-                description=f"Encrypts the storage volumes of SageMaker endpoint {self.node.path}",
-                enable_key_rotation=True,
+                "Logs",
+                log_group_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
+                encryption_key=self.log_key,
+                retention=retention(log_retention_days),
                 removal_policy=removal_policy,
+            )
+        else:
+            cdk.Annotations.of(self).add_warning_v2(
+                "sagemaker-constructs:endpoint-log-group",
+                "Without endpoint_name CloudFormation names the endpoint when it creates it, so "
+                "its log group /aws/sagemaker/Endpoints/<name> cannot be created first: SageMaker "
+                "creates it on first use, unencrypted and never expiring. Pass endpoint_name.",
             )
 
         self.endpoint_config = sagemaker.CfnEndpointConfig(
@@ -286,8 +329,22 @@ class ComponentEndpoint(ComponentEndpointBase):
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
             endpoint_name=endpoint_name,
         )
+        if self.log_group is not None:
+            self.resource.node.add_dependency(self.log_group)
         self._endpoint_name = self.resource.attr_endpoint_name
         self._endpoint_arn = self.resource.ref
+
+    def _log_key(self, created_key: kms.Key | None, removal_policy: cdk.RemovalPolicy) -> kms.Key:
+        """The endpoint's own key for logs: the storage key it created, or a new one."""
+        key = created_key or kms.Key(
+            self,
+            "LogKey",
+            description=f"Encrypts the logs of SageMaker endpoint {self.node.path}",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        allow_cloudwatch_logs(key)
+        return key
 
     # -- importer ------------------------------------------------------------------------
 
@@ -427,8 +484,10 @@ def _validate_component_endpoint(
     variants: list[ComponentVariant],
     endpoint_name: str | None,
     kms_key: kms.IKey | None,
+    log_retention_days: int,
 ) -> None:
     problems = ValidationProblems("ComponentEndpoint", id)
+    check_retention(problems, "log_retention_days", log_retention_days)
     problems.check_name("endpoint_name", endpoint_name)
     problems.check_count("variants", variants, minimum=1, maximum=10)
     names = [v.variant_name for v in variants if not is_token(v.variant_name)]

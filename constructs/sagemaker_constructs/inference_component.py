@@ -40,6 +40,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -48,6 +50,7 @@ from ._instance_types import instance_family
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .component_endpoint import ComponentEndpointBase, grant_invoke_components
+from .log_groups import allow_cloudwatch_logs, check_retention, retention
 from .model import (
     ContainerImage,
     IModel,
@@ -73,6 +76,8 @@ __all__ = [
 INVOCATION_NAMESPACE = "AWS/SageMaker"
 #: ... and its utilisation, normalised to the resources reserved for its copies.
 COMPONENT_NAMESPACE = "/aws/sagemaker/InferenceComponents"
+#: Where SageMaker writes a component's logs (``<prefix><component name>``).
+LOG_GROUP_PREFIX = "/aws/sagemaker/InferenceComponents/"
 
 INFERENCE_COMPONENT = aws_rules.INFERENCE_COMPONENT
 _SPEC = "Specification/"
@@ -260,6 +265,12 @@ class InferenceComponent(Construct):
         Default: derived from the construct path.
     :param rolling_update: how updates replace copies. Default: SageMaker's.
     :param scaling: Default: no scaling (``copy_count`` copies).
+    :param log_encryption_key: encrypts the component's log group
+        ``/aws/sagemaker/InferenceComponents/<name>`` (``log_group``), created before the
+        component so SageMaker never creates it unencrypted. Default: the endpoint's
+        ``log_key`` (a :class:`ComponentEndpoint`), or a new rotating key for an imported one.
+    :param log_retention_days: a CloudWatch Logs retention value. Default: the endpoint's, or
+        365.
     """
 
     @checked
@@ -279,6 +290,8 @@ class InferenceComponent(Construct):
         inference_component_name: str | None = None,
         rolling_update: RollingUpdate | None = None,
         scaling: CopyScaling | None = None,
+        log_encryption_key: kms.IKey | None = None,
+        log_retention_days: int | None = None,
     ) -> None:
         super().__init__(scope, id)
         _validate_component(
@@ -295,10 +308,12 @@ class InferenceComponent(Construct):
             name=inference_component_name,
             rolling_update=rolling_update,
             scaling=scaling,
+            log_retention_days=log_retention_days,
         )
         self.endpoint = endpoint
         self.variant_name = variant_name
         self._name = inference_component_name or _generated_name(self)
+        self.log_group = self._log_group(endpoint, log_encryption_key, log_retention_days)
 
         self.resource = sagemaker.CfnInferenceComponent(
             self,
@@ -321,10 +336,39 @@ class InferenceComponent(Construct):
             ),
             deployment_config=_render_rolling_update(rolling_update) if rolling_update else None,
         )
+        self.resource.node.add_dependency(self.log_group)
         self.scalable_target: appscaling.CfnScalableTarget | None = None
         self.scale_out_from_zero_alarm: cloudwatch.Alarm | None = None
         if scaling is not None:
             self._add_scaling(scaling)
+
+    def _log_group(
+        self, endpoint: ComponentEndpointBase, key: kms.IKey | None, days: int | None
+    ) -> logs.LogGroup:
+        """``/aws/sagemaker/InferenceComponents/<name>``: encrypted, expiring, and there before
+        SageMaker writes to it."""
+        if key is None:
+            key = getattr(endpoint, "log_key", None)
+        if key is None:
+            created = kms.Key(
+                self,
+                "LogKey",
+                description=f"Encrypts the logs of inference component {self.node.path}",
+                enable_key_rotation=True,
+                removal_policy=cdk.RemovalPolicy.RETAIN,
+            )
+            allow_cloudwatch_logs(created)
+            key = created
+        if days is None:
+            days = getattr(endpoint, "log_retention_days", 365)
+        return logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"{LOG_GROUP_PREFIX}{self._name}",
+            encryption_key=key,
+            retention=retention(days),
+            removal_policy=getattr(endpoint, "log_removal_policy", cdk.RemovalPolicy.RETAIN),
+        )
 
     # -- properties ----------------------------------------------------------------------
 
@@ -664,8 +708,11 @@ def _validate_component(
     name: str | None,
     rolling_update: RollingUpdate | None,
     scaling: CopyScaling | None,
+    log_retention_days: int | None,
 ) -> None:
     problems = ValidationProblems("InferenceComponent", id)
+    if log_retention_days is not None:
+        check_retention(problems, "log_retention_days", log_retention_days)
     problems.check_name("inference_component_name", name)
     problems.check_name("variant_name", variant_name)
     known = endpoint.variant_names
