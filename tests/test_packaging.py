@@ -125,6 +125,8 @@ def test_consumer_app_creates_every_construct_from_the_wheel(consumer: dict[str,
         "AWS::SageMaker::NotebookInstanceLifecycleConfig",
         "AWS::SageMaker::Pipeline",
         "AWS::SageMaker::ModelPackageGroup",
+        "AWS::SageMaker::InferenceComponent",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
         "AWS::StepFunctions::StateMachine",
         "AWS::Lambda::Function",
     ):

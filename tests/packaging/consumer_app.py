@@ -16,10 +16,15 @@ from aws_cdk import aws_s3 as s3
 
 import sagemaker_constructs
 from sagemaker_constructs import (
+    AsyncInference,
     CanaryRollout,
+    ComponentEndpoint,
+    ComponentVariant,
+    ComputeRequirements,
     ContainerDefinition,
     ContainerImage,
     Endpoint,
+    InferenceComponent,
     Model,
     ModelData,
     ModelPackageGroup,
@@ -144,7 +149,7 @@ def main(outdir: str) -> None:
         model_package_group_name="consumer-models",
         read_accounts=["222222222222", "333333333333"],
     )
-    registry.grant_register(pipeline.grant_principal)  # its RegisterModel steps
+    registry.grant_register(pipeline)  # its RegisterModel steps
     registry_model = Model(
         stack,
         "RegistryModel",
@@ -157,6 +162,29 @@ def main(outdir: str) -> None:
         ],
         vpc=vpc,
         network_isolation=True,
+    )
+    # an asynchronous endpoint that scales to zero, and an endpoint of inference components
+    async_endpoint = Endpoint(
+        stack,
+        "AsyncEndpoint",
+        endpoint_name="consumer-async",
+        variants=[ProductionVariant(variant_name="main", model=model, instance_type="ml.m5.large")],
+        async_inference=AsyncInference(bucket=models),
+    )
+    async_endpoint.scale_async_on_backlog("main", max_capacity=2)
+    components = ComponentEndpoint(
+        stack,
+        "Components",
+        endpoint_name="consumer-components",
+        variants=[ComponentVariant(variant_name="main", instance_type="ml.m5.xlarge")],
+    )
+    InferenceComponent(
+        stack,
+        "Classifier",
+        endpoint=components,
+        variant_name="main",
+        model=model,
+        compute=ComputeRequirements(min_memory_required_in_mb=1024),
     )
     cdk.CfnOutput(stack, "LibraryVersion", value=sagemaker_constructs.__version__)
     app.synth()
