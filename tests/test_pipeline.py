@@ -624,17 +624,20 @@ def test_fails_on_definition_over_sagemaker_limit() -> None:
         build(definition=PipelineDefinition.from_dict(huge))
 
 
-def test_fails_on_deploy_time_values_in_a_large_definition() -> None:
+def test_deploy_time_values_in_a_large_definition_are_inlined() -> None:
+    # (test_pipeline_size.py: the budget, the deployed body and the limits)
     stack = cdk.Stack(env=ENV)
     role = iam.Role(stack, "Job", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    with pytest.raises(ValueError, match=r"substitutions=\['DataBucket'\]: values known only at"):
-        Pipeline(
-            stack,
-            "Pipeline",
-            definition=PipelineDefinition.from_dict(large_definition()),
-            substitutions={"DataBucket": f"data-{cdk.Aws.ACCOUNT_ID}"},
-            job_role=role,
-        )
+    pipeline = Pipeline(
+        stack,
+        "Pipeline",
+        definition=PipelineDefinition.from_dict(large_definition()),
+        substitutions={"DataBucket": f"data-{cdk.Aws.ACCOUNT_ID}"},
+        job_role=role,
+    )
+    assert pipeline.definition_asset is None
+    body = stack.resolve(pipeline.resource.pipeline_definition)["PipelineDefinitionBody"]
+    assert {"Ref": "AWS::AccountId"} in body["Fn::Join"][1]
 
 
 def test_fails_on_s3_definition_without_role_or_with_substitutions() -> None:

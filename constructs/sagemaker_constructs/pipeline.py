@@ -20,6 +20,8 @@ it is checked at construction (see :mod:`sagemaker_constructs._pipeline_definiti
 Definitions up to :data:`INLINE_DEFINITION_MAX_LENGTH` characters are inlined into the
 template (``PipelineDefinitionBody``); larger ones are uploaded as an S3 asset
 (``PipelineDefinitionS3Location``) so the template stays well inside CloudFormation's 1 MB.
+A definition with values known only at deploy time (tokens) is inlined whatever its length,
+within the template's budget (:mod:`sagemaker_constructs._pipeline_size`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from . import _pipeline_definition as spec
+from . import _pipeline_size as size
 from . import aws_rules as aws
 from ._types import checked
 from ._validation import ValidationProblems, is_token
@@ -59,11 +62,12 @@ __all__ = [
     "grant_start_pipeline_execution",
 ]
 
-#: Definitions up to this many characters (compact JSON) are inlined into the template;
-#: larger ones go to S3 as an asset. CloudFormation accepts templates of at most 1 MB
-#: (51,200 bytes when not uploaded to S3) for the *whole* stack; 100,000 characters leaves
-#: room for the stack's other resources and for several pipelines per stack, while every
-#: definition the SDK produces for a typical pipeline (10-50 KB) stays readable in place.
+#: Definitions complete at synth up to this many characters (compact JSON) are inlined into
+#: the template; larger ones go to S3 as an asset. CloudFormation accepts templates of at most
+#: 1 MB for the *whole* stack; 100,000 characters leaves room for the stack's other resources
+#: and for several pipelines per stack, while every definition the SDK produces for a typical
+#: pipeline (10-50 KB) stays readable in place. A definition with deploy-time values is
+#: inlined at any length, within :data:`~._pipeline_size.INLINE_TEMPLATE_MAX_BYTES`.
 INLINE_DEFINITION_MAX_LENGTH = 100_000
 
 #: ``PipelineName`` / ``PipelineDisplayName``: 1-256 characters.
@@ -358,7 +362,12 @@ class Pipeline(_PipelineBase):
     :param substitutions: values for the ``${Name}`` placeholders in the definition, often
         tokens (``role.role_arn``, ``bucket.bucket_name``), resolved by CloudFormation at
         deploy time. Every placeholder needs a value and every value a placeholder; write
-        ``${!Name}`` for a literal ``${Name}``. Values must not need JSON escaping.
+        ``${!Name}`` for a literal ``${Name}``. Values must not need JSON escaping. Literal
+        values are substituted at synth; with a deploy-time value the definition is inlined
+        into the template whatever its length (CloudFormation resolves nothing in an S3
+        asset), and the inlined definitions of a stack may take at most 900,000 bytes of it
+        (CloudFormation's template limit is 1,000,000 bytes): beyond, substitute literal
+        values and the definition goes to S3, up to SageMaker's 1,048,576 characters.
         Default: no substitutions.
     :param pipeline_name: Default: a unique lowercase name derived from the construct path.
     :param display_name: Default: none (SageMaker shows the name).
@@ -427,6 +436,8 @@ class Pipeline(_PipelineBase):
     ) -> None:
         super().__init__(scope, id)
         self.definition_asset: s3_assets.Asset | None = None
+        #: bytes the inlined definition takes in the template (0 when it is in S3)
+        self._inline_bytes = 0
         substitutions = dict(substitutions or {})
         document = definition.document
         rendered, text, named = self._validate(
@@ -620,15 +631,8 @@ class Pipeline(_PipelineBase):
             text = spec.serialize(rendered)
             for problem in spec.validate_size(text):
                 add(problem)
-            if len(text) > INLINE_DEFINITION_MAX_LENGTH and is_token(rendered):
-                problems.add(
-                    "substitutions",
-                    sorted(k for k, v in substitutions.items() if is_token(v)),
-                    f"values known only at deploy time cannot be substituted into a definition "
-                    f"larger than {INLINE_DEFINITION_MAX_LENGTH} characters (it is stored in "
-                    "S3 as an asset, which CloudFormation does not resolve)",
-                    "use concrete values for these substitutions, or make the definition smaller",
-                )
+            if is_token(rendered) and len(spec.validate_size(text)) == 0:
+                self._check_inline_budget(problems, rendered, text, substitutions)
             if role is None:
                 named, unknown = spec.named_resources(rendered, opaque=is_token)
                 for problem in unknown:
@@ -655,6 +659,52 @@ class Pipeline(_PipelineBase):
             )
         problems.raise_if_any()
         return rendered, text, named
+
+    def _check_inline_budget(
+        self,
+        problems: ValidationProblems,
+        rendered: Any,
+        text: str,
+        substitutions: Mapping[str, str],
+    ) -> None:
+        """A definition with values known only at deploy time is inlined, whatever its length
+        (CloudFormation substitutes nothing in an S3 object): with the stack's other inlined
+        definitions, it must fit :data:`~._pipeline_size.INLINE_TEMPLATE_MAX_BYTES`."""
+        stack = cdk.Stack.of(self)
+        own = size.inline_template_bytes(stack.resolve(stack.to_json_string(rendered)))
+        self._inline_bytes = own
+        if len(text) <= INLINE_DEFINITION_MAX_LENGTH:
+            return
+        others = sum(
+            construct._inline_bytes
+            for construct in stack.node.find_all()
+            if isinstance(construct, Pipeline)
+            and construct is not self
+            and cdk.Stack.of(construct) is stack
+        )
+        deploy_time = sorted(name for name, value in substitutions.items() if is_token(value))
+        if own + others > size.INLINE_TEMPLATE_MAX_BYTES:
+            problems.add(
+                "substitutions",
+                deploy_time or "<tokens in the definition>",
+                f"values known only at deploy time are substituted by CloudFormation, so the "
+                f"definition ({len(text):,} characters) is inlined into the template, where it "
+                f"takes {own:,} bytes"
+                + (f" besides {others:,} bytes of the stack's other pipelines" if others else "")
+                + f"; a stack's inlined definitions may take at most "
+                f"{size.INLINE_TEMPLATE_MAX_BYTES:,} bytes (CloudFormation accepts templates of "
+                f"at most {size.MAX_TEMPLATE_BYTES:,} bytes, and the template escapes every "
+                "quote of the JSON)",
+                "substitute values known at synth instead (literal strings: for a role, give it "
+                "a role_name and substitute f'arn:aws:iam::{account}:role/{name}'); the "
+                "definition is then uploaded to S3 as an asset and may reach SageMaker's "
+                f"{spec.MAX_DEFINITION_LENGTH:,} characters. Or put the pipeline in a stack of "
+                "its own, or make the definition smaller",
+            )
+            return
+        stage = cdk.Stage.of(self)
+        if stage is not None:
+            size.require_template_size_check(stage)
 
     @staticmethod
     def _validate_schedule(
@@ -719,10 +769,13 @@ class Pipeline(_PipelineBase):
                 location["Version"] = definition._version
             return {"PipelineDefinitionS3Location": location}
         assert text is not None
+        if is_token(rendered):
+            # Deploy-time values: CloudFormation substitutes them (budget checked in _validate)
+            return {"PipelineDefinitionBody": cdk.Stack.of(self).to_json_string(rendered)}
         if len(text) <= INLINE_DEFINITION_MAX_LENGTH:
-            body = cdk.Stack.of(self).to_json_string(rendered) if is_token(rendered) else text
-            return {"PipelineDefinitionBody": body}
-        # Large: the (fully concrete) definition becomes a file asset.
+            self._inline_bytes = size.inline_template_bytes(text)
+            return {"PipelineDefinitionBody": text}
+        # Large and complete at synth (literal substitutions applied): a file asset.
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         folder = Path(tempfile.mkdtemp(prefix=f"pipeline-definition-{digest}-"))
         path = folder / "definition.json"
