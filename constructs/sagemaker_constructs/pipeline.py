@@ -37,15 +37,18 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import _pipeline_definition as spec
+from . import _pipeline_events as pipeline_events
 from . import _pipeline_size as size
 from . import aws_rules as aws
 from ._types import checked
@@ -412,6 +415,9 @@ class Pipeline(_PipelineBase):
     writes it in ARNs); ``role`` (the pipeline's role); ``resource`` (the
     ``CfnPipeline``); ``schedule`` (the ``CfnSchedule`` or ``None``);
     ``definition_asset`` (the S3 asset of a large definition, or ``None``).
+
+    Besides ``schedule``, :meth:`start_on_event` and :meth:`start_on_object_created` start
+    the pipeline on EventBridge events, with parameters taken from the event.
     """
 
     @checked
@@ -438,6 +444,8 @@ class Pipeline(_PipelineBase):
         self.definition_asset: s3_assets.Asset | None = None
         #: bytes the inlined definition takes in the template (0 when it is in S3)
         self._inline_bytes = 0
+        #: the definition as written (``None`` when it is an S3 object)
+        self._document = definition.document if definition._bucket is None else None
         substitutions = dict(substitutions or {})
         document = definition.document
         rendered, text, named = self._validate(
@@ -527,6 +535,102 @@ class Pipeline(_PipelineBase):
         if self._scoped_role is not None:
             return self._scoped_role.grantee
         return self.role
+
+    @checked
+    def start_on_event(
+        self,
+        id: str,
+        *,
+        event_pattern: events.EventPattern,
+        parameters: Mapping[str, str] | None = None,
+        description: str | None = None,
+        event_bus: events.IEventBus | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
+        max_event_age: cdk.Duration | None = None,
+        retry_attempts: int = pipeline_events.DEFAULT_RETRY_ATTEMPTS,
+    ) -> events.Rule:
+        """Start the pipeline on every event that matches ``event_pattern`` (an EventBridge
+        rule, construct id ``id``, whose target is this pipeline).
+
+        :param event_pattern: what to match; at least one field.
+        :param parameters: pipeline parameters for the executions it starts: each must be
+            declared in the definition (when it is known at synth); a value is literal, or a
+            JSON path into the event that is the whole value (``"$.detail.object.key"``, or
+            ``events.EventField.from_path(...)``), which EventBridge resolves on delivery.
+            At most 200. Default: the parameters' defaults.
+        :param description: Default: "Starts SageMaker pipeline <name>".
+        :param event_bus: Default: the account's default event bus.
+        :param dead_letter_queue: where EventBridge puts the events it could not deliver
+            (after its retries); it is allowed to send there from this rule only. A queue
+            encrypted with a customer-managed key must let ``events.amazonaws.com`` use the
+            key. Default: the pipeline's queue ``EventDeadLetters`` (SSE-SQS, TLS only,
+            14 days), shared by its rules.
+        :param max_event_age: how long EventBridge retries, 1 minute to 24 hours in whole
+            seconds. Default: 1 hour.
+        :param retry_attempts: 0 to 185. Default: 3.
+
+        EventBridge assumes the pipeline's ``EventsRole`` (shared by its rules), which may
+        call ``sagemaker:StartPipelineExecution`` on this pipeline only.
+        """
+        return pipeline_events.start_on_event(
+            self,
+            id,
+            event_pattern=event_pattern,
+            parameters=dict(parameters or {}),
+            description=description,
+            event_bus=event_bus,
+            dead_letter_queue=dead_letter_queue,
+            max_event_age=max_event_age,
+            retry_attempts=retry_attempts,
+        )
+
+    @checked
+    def start_on_object_created(
+        self,
+        id: str,
+        *,
+        bucket: s3.IBucket,
+        prefix: str | None = None,
+        parameters: Mapping[str, str] | None = None,
+        description: str | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
+        max_event_age: cdk.Duration | None = None,
+        retry_attempts: int = pipeline_events.DEFAULT_RETRY_ATTEMPTS,
+    ) -> events.Rule:
+        """Start the pipeline when an object is created in ``bucket`` (under ``prefix``):
+        :meth:`start_on_event` on S3's ``Object Created`` events of that bucket.
+
+        S3 sends these events to EventBridge only when the bucket's notifications say so. A
+        bucket defined in the app gets them turned on (its
+        ``NotificationConfiguration.EventBridgeConfiguration``, or the notifications the
+        AWS CDK already manages for it; if you add CDK notifications to it later, call
+        ``bucket.enable_event_bridge_notification()`` too); for an imported bucket there is
+        a warning (:data:`~._pipeline_events.BUCKET_EVENTS_UNKNOWN_WARNING`): turn them on
+        where it is defined.
+
+        :param prefix: only keys that start with it (not with ``/``). Default: every key.
+        :param parameters: as in :meth:`start_on_event`; the event's
+            ``$.detail.bucket.name`` and ``$.detail.object.key`` are the new object's.
+
+        The other arguments are :meth:`start_on_event`'s.
+        """
+        problems = ValidationProblems("Pipeline.start_on_object_created", id)
+        pattern = pipeline_events.object_created_pattern(problems, bucket, prefix)
+        rule = pipeline_events.start_on_event(
+            self,
+            id,
+            event_pattern=pattern,
+            parameters=dict(parameters or {}),
+            description=description
+            or f"Starts SageMaker pipeline {self.pipeline_name} on new objects",
+            event_bus=None,
+            dead_letter_queue=dead_letter_queue,
+            max_event_age=max_event_age,
+            retry_attempts=retry_attempts,
+            problems=problems,
+        )
+        pipeline_events.ensure_bucket_events(self, bucket)
+        return rule
 
     @checked
     def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
