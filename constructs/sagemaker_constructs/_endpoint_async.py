@@ -34,6 +34,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import aws_rules as aws
+from ._scaling import VARIANT_INSTANCES, scalable_target, target_tracking, variant_resource_id
 from ._types import checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge_wildcard_resource
@@ -403,36 +404,28 @@ def add_backlog_scaling(
     scale_out_cooldown: cdk.Duration,
     scale_up_from_zero: bool,
 ) -> BacklogScaling:
-    # No RoleArn: Application Auto Scaling uses its SageMaker service-linked role.
-    target = appscaling.CfnScalableTarget(
+    target = scalable_target(
         scope,
-        "Target",
-        service_namespace="sagemaker",
-        scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-        resource_id=f"endpoint/{endpoint_name}/variant/{variant_name}",
+        dimension=VARIANT_INSTANCES,
+        resource_id=variant_resource_id(endpoint_name, variant_name),
         min_capacity=min_capacity,
         max_capacity=max_capacity,
     )
     policy = appscaling.CfnScalingPolicy
-    backlog = policy(
+    backlog = target_tracking(
         scope,
         "BacklogPerInstance",
+        target=target,
         policy_name=f"{variant_name}-backlog-per-instance",
-        policy_type="TargetTrackingScaling",
-        scaling_target_id=target.ref,
-        target_tracking_scaling_policy_configuration=policy.TargetTrackingScalingPolicyConfigurationProperty(
-            target_value=target_backlog_per_instance,
-            customized_metric_specification=policy.CustomizedMetricSpecificationProperty(
-                metric_name="ApproximateBacklogSizePerInstance",
-                namespace="AWS/SageMaker",
-                dimensions=[
-                    policy.MetricDimensionProperty(name="EndpointName", value=endpoint_name)
-                ],
-                statistic="Average",
-            ),
-            scale_in_cooldown=scale_in_cooldown.to_seconds(),
-            scale_out_cooldown=scale_out_cooldown.to_seconds(),
+        target_value=target_backlog_per_instance,
+        customized_metric=policy.CustomizedMetricSpecificationProperty(
+            metric_name="ApproximateBacklogSizePerInstance",
+            namespace="AWS/SageMaker",
+            dimensions=[policy.MetricDimensionProperty(name="EndpointName", value=endpoint_name)],
+            statistic="Average",
         ),
+        scale_in_cooldown=scale_in_cooldown,
+        scale_out_cooldown=scale_out_cooldown,
     )
     if not scale_up_from_zero or min_capacity > 0:
         return BacklogScaling(target, backlog, None, None)

@@ -40,6 +40,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from . import aws_rules as aws
+from ._arns import sagemaker_arn
 from ._instance_types import has_local_nvme_storage
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
@@ -173,11 +174,7 @@ class _ImportedComponentEndpoint(ComponentEndpointBase):
     def __init__(self, scope: Construct, id: str, endpoint_name: str) -> None:
         super().__init__(scope, id)
         self._endpoint_name = endpoint_name
-        # SageMaker lower-cases resource names in ARNs.
-        arn_name = endpoint_name if is_token(endpoint_name) else endpoint_name.lower()
-        self._endpoint_arn = cdk.Stack.of(self).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=arn_name
-        )
+        self._endpoint_arn = sagemaker_arn(self, "endpoint", endpoint_name)
 
     @property
     def endpoint_name(self) -> str:

@@ -37,6 +37,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from . import aws_rules as aws
+from ._arns import sagemaker_arn
 from ._endpoint_async import (
     AsyncInference,
     BacklogScaling,
@@ -62,6 +63,7 @@ from ._instance_types import (
     is_burstable,
     is_inferentia1,
 )
+from ._scaling import VARIANT_INSTANCES, scalable_target, target_tracking, variant_resource_id
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, acknowledge_wildcard_resource
@@ -559,11 +561,7 @@ class _ImportedEndpoint(EndpointBase):
     def __init__(self, scope: Construct, id: str, endpoint_name: str) -> None:
         super().__init__(scope, id)
         self._endpoint_name = endpoint_name
-        # SageMaker lower-cases resource names in ARNs.
-        arn_name = endpoint_name if is_token(endpoint_name) else endpoint_name.lower()
-        self._endpoint_arn = cdk.Stack.of(self).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=arn_name
-        )
+        self._endpoint_arn = sagemaker_arn(self, "endpoint", endpoint_name)
 
     @property
     def endpoint_name(self) -> str:
@@ -1019,35 +1017,23 @@ class Endpoint(EndpointBase):
 
     def _add_autoscaling(self, variant: ProductionVariant, scaling: VariantAutoscaling) -> None:
         scope = Construct(self, f"Autoscaling{variant.variant_name}")
-        # No RoleArn: Application Auto Scaling uses its SageMaker service-linked role.
-        target = appscaling.CfnScalableTarget(
+        target = scalable_target(
             scope,
-            "Target",
-            service_namespace="sagemaker",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant.variant_name}",
+            dimension=VARIANT_INSTANCES,
+            resource_id=variant_resource_id(self.endpoint_name, variant.variant_name),
             min_capacity=scaling.min_capacity,
             max_capacity=scaling.max_capacity,
         )
-        appscaling.CfnScalingPolicy(
+        target_tracking(
             scope,
             "InvocationsPerInstance",
+            target=target,
             policy_name=f"{variant.variant_name}-invocations-per-instance",
-            policy_type="TargetTrackingScaling",
-            scaling_target_id=target.ref,
-            target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
-                target_value=scaling.target_invocations_per_instance,
-                predefined_metric_specification=appscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
-                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
-                ),
-                scale_in_cooldown=(
-                    scaling.scale_in_cooldown or cdk.Duration.minutes(5)
-                ).to_seconds(),
-                scale_out_cooldown=(
-                    scaling.scale_out_cooldown or cdk.Duration.minutes(1)
-                ).to_seconds(),
-                disable_scale_in=scaling.disable_scale_in,
-            ),
+            target_value=scaling.target_invocations_per_instance,
+            predefined_metric="SageMakerVariantInvocationsPerInstance",
+            scale_in_cooldown=scaling.scale_in_cooldown or cdk.Duration.minutes(5),
+            scale_out_cooldown=scaling.scale_out_cooldown or cdk.Duration.minutes(1),
+            disable_scale_in=scaling.disable_scale_in,
         )
         self.scalable_targets[variant.variant_name] = target
 

@@ -47,6 +47,7 @@ from constructs import Construct
 
 from . import aws_rules
 from ._instance_types import instance_family
+from ._scaling import scalable_target, target_tracking
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .component_endpoint import ComponentEndpointBase, grant_invoke_components
@@ -525,35 +526,23 @@ class InferenceComponent(Construct):
 
     def _add_scaling(self, scaling: CopyScaling) -> None:
         scope = Construct(self, "Scaling")
-        # No RoleArn: Application Auto Scaling uses its SageMaker service-linked role.
-        target = appscaling.CfnScalableTarget(
+        target = scalable_target(
             scope,
-            "Target",
-            service_namespace="sagemaker",
-            scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
+            dimension="sagemaker:inference-component:DesiredCopyCount",
             resource_id=f"inference-component/{self._name}",
             min_capacity=scaling.min_copies,
             max_capacity=scaling.max_copies,
         )
         target.node.add_dependency(self.resource)
-        appscaling.CfnScalingPolicy(
+        target_tracking(
             scope,
             "InvocationsPerCopy",
+            target=target,
             policy_name=f"{self._name}-invocations-per-copy",
-            policy_type="TargetTrackingScaling",
-            scaling_target_id=target.ref,
-            target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
-                target_value=scaling.target_invocations_per_copy,
-                predefined_metric_specification=appscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
-                    predefined_metric_type="SageMakerInferenceComponentInvocationsPerCopy"
-                ),
-                scale_in_cooldown=(
-                    scaling.scale_in_cooldown or cdk.Duration.minutes(5)
-                ).to_seconds(),
-                scale_out_cooldown=(
-                    scaling.scale_out_cooldown or cdk.Duration.minutes(1)
-                ).to_seconds(),
-            ),
+            target_value=scaling.target_invocations_per_copy,
+            predefined_metric="SageMakerInferenceComponentInvocationsPerCopy",
+            scale_in_cooldown=scaling.scale_in_cooldown or cdk.Duration.minutes(5),
+            scale_out_cooldown=scaling.scale_out_cooldown or cdk.Duration.minutes(1),
         )
         self.scalable_target = target
         if scaling.min_copies == 0:

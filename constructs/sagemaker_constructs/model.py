@@ -46,6 +46,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from . import aws_rules as aws
+from ._arns import sagemaker_arn
 from ._network import allow_https_to_endpoints, check_vpc_cidr
 from ._types import checked, checked_value
 from ._validation import SAGEMAKER_NAME_PATTERN, ValidationProblems, is_token
@@ -642,12 +643,7 @@ class _ImportedModel(Construct):
     def __init__(self, scope: Construct, id: str, model_name: str) -> None:
         super().__init__(scope, id)
         self._model_name = model_name
-        stack = cdk.Stack.of(self)
-        # SageMaker lower-cases resource names in ARNs.
-        arn_name = model_name if is_token(model_name) else model_name.lower()
-        self._model_arn = stack.format_arn(
-            service="sagemaker", resource="model", resource_name=arn_name
-        )
+        self._model_arn = sagemaker_arn(self, "model", model_name)
 
     @property
     def model_name(self) -> str:

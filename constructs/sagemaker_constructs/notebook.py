@@ -43,6 +43,7 @@ from jsii.errors import JSIIError
 
 from . import _notebook_scripts as scripts
 from . import aws_rules as aws
+from ._arns import sagemaker_arn
 from ._network import allow_https_to_endpoints
 from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
@@ -291,7 +292,6 @@ class Notebook(Construct):
         role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, id)
-        stack = cdk.Stack.of(self)
         idle_shutdown = idle_shutdown if idle_shutdown is not None else IdleShutdown()
         problems = ValidationProblems("Notebook", id)
 
@@ -339,12 +339,7 @@ class Notebook(Construct):
 
         # ---- resources ----
         self.notebook_instance_name = name
-        self.notebook_instance_arn = stack.format_arn(
-            service="sagemaker",
-            resource="notebook-instance",
-            # SageMaker writes resource names in lower case in ARNs.
-            resource_name=name if is_token(name) else name.lower(),
-        )
+        self.notebook_instance_arn = sagemaker_arn(self, "notebook-instance", name)
 
         self.kms_key: kms.IKey = kms_key or self._new_key(name)
         self._scoped_role: ScopedRole | None = None
