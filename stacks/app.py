@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -9,10 +10,17 @@ import aws_cdk as cdk
 
 from sagemaker_constructs.compliance import add_compliance_checks
 
-from .config import RESOLVE_CANDIDATE, AppConfig, ConfigError, load_config, with_candidate_package
+from .config import (
+    RESOLVE_CANDIDATE,
+    AppConfig,
+    ConfigError,
+    configured_versions,
+    load_config,
+    with_releases,
+)
 from .environment_stack import EnvironmentStack, registry_host
 from .pipeline_stack import PipelineStack
-from .registry import NoApprovedPackageError, latest_approved_package, sagemaker_client
+from .registry import NoApprovedPackageError, resolve_releases, sagemaker_client
 
 __all__ = ["build_app"]
 
@@ -26,10 +34,11 @@ def build_app(
     also holds the promotion pipeline's stack, which deploys every environment in turn.
 
     Only with ``-c resolve_candidate=latest-approved`` does the app call AWS: it asks the
-    registry (a client from ``registry_client(region)``) for its newest approved version and
-    serves it as every environment's candidate.
+    registry (a client from ``registry_client(region)``) what each environment that rolls out
+    should serve: its model is the newest version promoted there (the pipeline records each
+    promotion in the registry), its candidate the newest approved version newer than that.
     """
-    config = _resolve_candidate(load_config(app.node), registry_client)
+    config = _resolve_releases(load_config(app.node), registry_client)
     add_compliance_checks(app)
     stacks = [
         EnvironmentStack(
@@ -47,8 +56,8 @@ def build_app(
     return config, stacks
 
 
-def _resolve_candidate(config: AppConfig, client: Callable[[str], Any]) -> AppConfig:
-    """``config`` with the registry's newest approved version as the candidate, when asked."""
+def _resolve_releases(config: AppConfig, client: Callable[[str], Any]) -> AppConfig:
+    """``config`` with each environment's model and candidate from the registry, when asked."""
     if config.resolve_candidate is None:
         return config
     env = config.registry_environment
@@ -57,7 +66,15 @@ def _resolve_candidate(config: AppConfig, client: Callable[[str], Any]) -> AppCo
     assert group is not None
     source = f"context '{RESOLVE_CANDIDATE}'"
     try:
-        arn = latest_approved_package(client(env.region), group=group)
+        releases = resolve_releases(
+            client(env.region), group=group, configured=configured_versions(config)
+        )
     except NoApprovedPackageError as error:
         raise ConfigError(f"{source}: {error}") from None
-    return with_candidate_package(config, arn, source=f"{source} (resolved {arn})")
+    resolved = "; ".join(
+        f"{name}: model {r.model or 'from cdk.json'}, candidate {r.candidate or 'none'}"
+        for name, r in releases.items()
+    )
+    # What the registry said, in the synth step's log.
+    print(f"Model registry {group}: {resolved}", file=sys.stderr)
+    return with_releases(config, releases, source=f"{source} (resolved {resolved})")

@@ -23,7 +23,7 @@ import ipaddress
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from sagemaker_constructs import InvalidArgumentsError
@@ -31,6 +31,8 @@ from sagemaker_constructs import aws_rules as aws
 from sagemaker_constructs.aws_rules import Problem, ValidationProblems
 from sagemaker_constructs.log_groups import RETENTION_BY_DAYS
 from sagemaker_constructs.model import MODEL_PACKAGE_ARN
+
+from .registry import Release
 
 __all__ = [
     "CONTEXT_KEY",
@@ -45,9 +47,12 @@ __all__ = [
     "PackageModelConfig",
     "PipelineConfig",
     "RegistryConfig",
+    "configured_versions",
     "from_construct_arguments",
     "load_config",
+    "registry_version",
     "with_candidate_package",
+    "with_releases",
 ]
 
 CONTEXT_KEY = "sagemaker-constructs"
@@ -255,6 +260,11 @@ class EnvironmentConfig:
     #: A candidate model: when set, it is the endpoint's ``candidate`` variant (weight 0)
     #: and the environment gets a canary rollout from the baseline to it.
     candidate: ModelConfig | PackageModelConfig | None = None
+    #: ``cdk.json`` gives the environment a candidate: the promotion pipeline runs a rollout
+    #: step after each deployment of it. Set from ``cdk.json`` (not a key of its own); it stays
+    #: set when a synth that asked the registry finds nothing to roll out this time, so the
+    #: stack still has the outputs that step reads.
+    rolls_out: bool = False
     #: Run models with network isolation (no outbound network from the containers).
     network_isolation: bool = True
     #: Retain stateful resources (keys, logs, buckets) when the stack is deleted.
@@ -379,7 +389,9 @@ def _describe(tp: Any) -> str:
     if origin in (Mapping, dict):
         return "object of strings"
     if dataclasses.is_dataclass(tp):
-        keys = ", ".join(f.name for f in dataclasses.fields(tp) if f.name != "name")
+        keys = ", ".join(
+            f.name for f in dataclasses.fields(tp) if f.name not in ("name", "rolls_out")
+        )
         return f"object with keys {keys}"
     return {str: "string", bool: "true or false", int: "integer"}.get(tp, str(tp))
 
@@ -689,7 +701,13 @@ def parse_config(raw: Any, selected: Sequence[str] | None = None) -> AppConfig:
         for section in ("notebook", "endpoint"):
             if isinstance(data.get(section), Mapping):
                 merged[section] = {**defaults[section], **data[section]}
-        env = _parse_dataclass(EnvironmentConfig, merged, path, name=name)
+        env = _parse_dataclass(
+            EnvironmentConfig,
+            merged,
+            path,
+            name=name,
+            rolls_out=data.get("candidate") is not None,
+        )
         _validate_environment(env, path)
         environments.append(env)
     order = {name: index for index, name in enumerate(ENVIRONMENT_NAMES)}
@@ -758,13 +776,125 @@ def with_candidate_package(config: AppConfig, arn: str, *, source: str) -> AppCo
     the version changes); an image candidate is replaced by the package, with the registry's
     artifacts. ``source`` names where the ARN came from (a context key), for errors.
     """
+    registry = _registry_for(config, arn, source)
+    _check_registry_version(config, arn, source)
+    _check_some_environment_rolls_out(config, arn, source)
+
+    def candidate(env: EnvironmentConfig) -> EnvironmentConfig:
+        if env.candidate is None:
+            return env
+        package = registry_version(env, registry, arn)
+        _check(
+            package != env.model,
+            source,
+            arn,
+            f"a version other than {CONTEXT_KEY}.environments.{env.name}.model, which the "
+            "endpoint already serves",
+        )
+        return dataclasses.replace(env, candidate=package)
+
+    return _replace_environments(config, candidate)
+
+
+def registry_version(
+    env: EnvironmentConfig, registry: RegistryConfig, arn: str
+) -> PackageModelConfig:
+    """The version ``arn`` of the registry as ``env`` serves it, whether as its candidate or,
+    once promoted, as its model: always built the same way, so that the variant named after it
+    (``variant_name``) keeps its name, and its traffic, when the promoted candidate becomes the
+    model. A candidate configured as a package lends its artifacts and environment (only the
+    version changes); otherwise the registry's artifacts, without environment variables.
+    """
+    configured = env.candidate
+    if isinstance(configured, PackageModelConfig):
+        return dataclasses.replace(configured, model_package=arn)
+    return PackageModelConfig(
+        model_package=arn,
+        artifacts_bucket=registry.artifacts_bucket,
+        artifacts_key=registry.artifacts_key,
+        artifacts_kms_key_arn=registry.artifacts_kms_key_arn,
+    )
+
+
+def configured_versions(config: AppConfig) -> dict[str, int | None]:
+    """Each environment that rolls out -> the version of the registry's group its ``cdk.json``
+    ``model`` is (``None``: a model from elsewhere, an image or another group's package)."""
+    group = (config.registry_group_name or "").lower()
+    registry_env = config.registry_environment
+    versions: dict[str, int | None] = {}
+    for env in config.all_environments:
+        if not env.rolls_out:
+            continue
+        version = None
+        if isinstance(env.model, PackageModelConfig) and registry_env is not None:
+            match = MODEL_PACKAGE_ARN.match(env.model.model_package)
+            if (
+                match is not None
+                and match["version"] is not None
+                and (match["name"].lower(), match["account"], match["region"])
+                == (group, registry_env.account, registry_env.region)
+            ):
+                version = int(match["version"])
+        versions[env.name] = version
+    return versions
+
+
+def with_releases(config: AppConfig, releases: Mapping[str, Release], *, source: str) -> AppConfig:
+    """``config`` as the registry says each environment that rolls out should be deployed.
+
+    ``releases``: environment -> its :class:`~stacks.registry.Release`. Its ``model`` (the
+    newest version promoted there) replaces ``cdk.json``'s model; without one the environment
+    keeps it. Its ``candidate`` (the newest approved version newer than the model) is the
+    candidate; without one the environment serves its model alone and has no rollout this time
+    (it still :attr:`~EnvironmentConfig.rolls_out`). Both are built by
+    :func:`registry_version`, so a promoted candidate keeps its variant as the model.
+    """
+    for arn in {a for r in releases.values() for a in (r.model, r.candidate) if a is not None}:
+        _check_registry_version(config, arn, source)
+    if config.registry is None:  # pragma: no cover (load_config requires one to resolve)
+        raise ConfigError(f"{source}: a model registry is required")
     registry = config.registry
-    if registry is None:
+
+    def release(env: EnvironmentConfig) -> EnvironmentConfig:
+        found = releases.get(env.name)
+        if found is None or not env.rolls_out:
+            return env
+        model = registry_version(env, registry, found.model) if found.model else env.model
+        candidate = registry_version(env, registry, found.candidate) if found.candidate else None
+        _check(
+            candidate is None or candidate != model,
+            source,
+            found.candidate,
+            f"a version other than the one {CONTEXT_KEY}.environments.{env.name} already serves",
+        )
+        return dataclasses.replace(env, model=model, candidate=candidate)
+
+    return _replace_environments(config, release)
+
+
+def _replace_environments(
+    config: AppConfig, change: Callable[[EnvironmentConfig], EnvironmentConfig]
+) -> AppConfig:
+    return dataclasses.replace(
+        config,
+        environments=tuple(change(env) for env in config.environments),
+        all_environments=tuple(change(env) for env in config.all_environments),
+    )
+
+
+def _registry_for(config: AppConfig, arn: str, source: str) -> RegistryConfig:
+    if config.registry is None:
         raise ConfigError(
             f"{source}: {arn!r} is not allowed without a model registry; expected "
             f"{CONTEXT_KEY}.registry in cdk.json (the group the package belongs to and its "
             "artifacts). Fix: configure the registry, or leave the candidate to cdk.json"
         )
+    return config.registry
+
+
+def _check_registry_version(config: AppConfig, arn: str, source: str) -> None:
+    """``arn`` is a version of the registry's group, in the registry's account and region."""
+    _registry_for(config, arn, source)
     match = MODEL_PACKAGE_ARN.match(arn)
     group = config.registry_group_name or ""
     registry_env = config.registry_environment
@@ -786,40 +916,14 @@ def with_candidate_package(config: AppConfig, arn: str, *, source: str) -> AppCo
         f"region {registry_env.region} (sagemaker-constructs.registry)",
     )
 
+
+def _check_some_environment_rolls_out(config: AppConfig, value: Any, source: str) -> None:
     _check(
-        any(env.candidate is not None for env in config.all_environments),
+        any(env.candidate is not None or env.rolls_out for env in config.all_environments),
         source,
-        arn,
+        value,
         f"an environment with a candidate (and so a rollout) to serve it: {CONTEXT_KEY}."
         "environments.<name>.candidate in cdk.json",
-    )
-
-    def candidate(env: EnvironmentConfig) -> EnvironmentConfig:
-        configured = env.candidate
-        if configured is None:
-            return env
-        if isinstance(configured, PackageModelConfig):
-            package = dataclasses.replace(configured, model_package=arn)
-        else:
-            package = PackageModelConfig(
-                model_package=arn,
-                artifacts_bucket=registry.artifacts_bucket,
-                artifacts_key=registry.artifacts_key,
-                artifacts_kms_key_arn=registry.artifacts_kms_key_arn,
-            )
-        _check(
-            package != env.model,
-            source,
-            arn,
-            f"a version other than {CONTEXT_KEY}.environments.{env.name}.model, which the "
-            "endpoint already serves",
-        )
-        return dataclasses.replace(env, candidate=package)
-
-    return dataclasses.replace(
-        config,
-        environments=tuple(candidate(env) for env in config.environments),
-        all_environments=tuple(candidate(env) for env in config.all_environments),
     )
 
 
@@ -885,6 +989,7 @@ def load_config(context: Mapping[str, Any] | Any) -> AppConfig:
             resolve,
             f"a model registry to resolve from ({CONTEXT_KEY}.registry in cdk.json)",
         )
+        _check_some_environment_rolls_out(config, resolve, f"context '{RESOLVE_CANDIDATE}'")
         return dataclasses.replace(config, resolve_candidate=resolve)
     if package is not None:
         _check(

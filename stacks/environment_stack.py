@@ -49,10 +49,14 @@ from .foundation import Foundation
 
 __all__ = [
     "MODEL_PACKAGE_GROUP_ID",
+    "NOTHING_TO_PROMOTE",
+    "PROMOTION_CANDIDATE_OUTPUT",
+    "PROMOTION_ROLLOUT_OUTPUT",
     "ROLLOUT_OPERATOR_OUTPUT",
     "EnvironmentStack",
     "RegistryHost",
     "endpoint_name",
+    "pipeline_role_arns",
     "registry_host",
     "rollout_operator_role_name",
     "variant_name",
@@ -68,6 +72,12 @@ TRAINING_CODE_PREFIX = "training/code/"
 ROLLOUT_OPERATOR_OUTPUT = "RolloutOperatorRoleArn"
 #: The construct id (and logical id) of the group the training pipeline registers into.
 MODEL_PACKAGE_GROUP_ID = "ModelPackageGroup"
+#: What the promotion pipeline's rollout step reads from an environment that rolls out: the
+#: rollout's state machine, and the registry version it promotes (``NOTHING_TO_PROMOTE`` when
+#: this deployment has no rollout, or a candidate from outside the registry).
+PROMOTION_ROLLOUT_OUTPUT = "PromotionRolloutArn"
+PROMOTION_CANDIDATE_OUTPUT = "PromotionCandidatePackage"
+NOTHING_TO_PROMOTE = "none"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -125,6 +135,12 @@ def variant_name(model: ModelConfig | PackageModelConfig) -> str:
         {**served, "environment": dict(sorted(model.environment.items()))}, sort_keys=True
     )
     return f"model-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+def pipeline_role_arns(partition: str, account: str, project: str) -> str:
+    """The roles of the promotion pipeline's stack (CloudFormation names them after it): what
+    the environments let that account act as (``aws:PrincipalArn``)."""
+    return f"arn:{partition}:iam::{account}:role/{project}-pipeline-*"
 
 
 def endpoint_name(project: str, environment: str) -> str:
@@ -302,6 +318,40 @@ class EnvironmentStack(cdk.Stack):
             )
             if pipeline_account is not None:
                 self._rollout_operator(project, pipeline_account, self.rollout)
+        #: What the promotion pipeline's rollout step reads (``None``: the environment does not
+        #: roll out): the state machine to start and the version to record as promoted, or
+        #: :data:`NOTHING_TO_PROMOTE`.
+        self.promotion_outputs: tuple[cdk.CfnOutput, cdk.CfnOutput] | None = None
+        if config.rolls_out or candidate is not None:
+            self.promotion_outputs = self._promotion_outputs(candidate)
+
+    def _promotion_outputs(
+        self, candidate: ModelConfig | PackageModelConfig | None
+    ) -> tuple[cdk.CfnOutput, cdk.CfnOutput]:
+        """The outputs the pipeline's rollout step reads, in every deployment of an environment
+        that rolls out: CodePipeline fails an action whose variables do not resolve, and the
+        pipeline (deployed once by an administrator) has the step whether this synth found a
+        candidate or not."""
+        rollout = cdk.CfnOutput(
+            self,
+            PROMOTION_ROLLOUT_OUTPUT,
+            value=self.rollout.state_machine_arn if self.rollout else NOTHING_TO_PROMOTE,
+            description="The promotion pipeline's rollout step starts this state machine "
+            f"('{NOTHING_TO_PROMOTE}': no candidate in this deployment)",
+        )
+        version = (
+            candidate.model_package
+            if isinstance(candidate, PackageModelConfig)
+            else NOTHING_TO_PROMOTE
+        )
+        package = cdk.CfnOutput(
+            self,
+            PROMOTION_CANDIDATE_OUTPUT,
+            value=version,
+            description="The registry version the rollout step records as promoted here "
+            f"('{NOTHING_TO_PROMOTE}': none)",
+        )
+        return rollout, package
 
     @property
     def availability_zones(self) -> list[str]:
@@ -323,8 +373,7 @@ class EnvironmentStack(cdk.Stack):
             assumed_by=iam.AccountPrincipal(account).with_conditions(
                 {
                     "ArnLike": {
-                        "aws:PrincipalArn": f"arn:{self.partition}:iam::{account}:role/"
-                        f"{project}-pipeline-*"
+                        "aws:PrincipalArn": pipeline_role_arns(self.partition, account, project)
                     }
                 }
             ),
@@ -489,7 +538,36 @@ class EnvironmentStack(cdk.Stack):
         group.resource.override_logical_id(MODEL_PACKAGE_GROUP_ID)
         if registry is not None and registry.promotion_account is not None:
             self._forward_approvals(group, registry.promotion_account)
+            self._pipeline_records_promotions(group, project, registry.promotion_account)
         return group
+
+    def _pipeline_records_promotions(
+        self, group: ModelPackageGroup, project: str, account: str
+    ) -> None:
+        """The promotion pipeline's roles may mark this group's versions promoted
+        (``UpdateModelPackage``, nothing else), through a statement of the group's resource
+        policy beside the library's cross-account read.
+
+        ``ModelPackageGroup`` grants the accounts in ``read_accounts`` read only, so the
+        statement is added with CloudFormation's escape hatch on the group's policy. The pipeline
+        account's own policy narrows it further to its rollout steps' roles.
+        """
+        statement = iam.PolicyStatement(
+            sid="PipelineRecordsPromotions",
+            principals=[iam.AccountPrincipal(account)],
+            actions=["sagemaker:UpdateModelPackage"],
+            resources=[group.package_arn_pattern],
+            conditions={
+                "ArnLike": {
+                    "aws:PrincipalArn": pipeline_role_arns(self.partition, account, project)
+                }
+            },
+        )
+        document = self.resolve(group.resource.model_package_group_policy)
+        group.resource.add_property_override(
+            "ModelPackageGroupPolicy.Statement",
+            [*document["Statement"], self.resolve(statement.to_statement_json())],
+        )
 
     def _forward_approvals(self, group: ModelPackageGroup, account: str) -> None:
         """SageMaker sends approval events to this account's default bus only: forward them to

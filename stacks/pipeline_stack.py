@@ -31,6 +31,7 @@ from sagemaker_constructs.roles import ScopedRole
 from .buckets import LoggedBucket
 from .config import LATEST_APPROVED, RESOLVE_CANDIDATE, AppConfig, EnvironmentConfig
 from .environment_stack import (
+    NOTHING_TO_PROMOTE,
     EnvironmentStack,
     RegistryHost,
     registry_host,
@@ -46,6 +47,7 @@ __all__ = [
     "SYNTH_RESOLVING_COMMANDS",
     "EnvironmentStage",
     "PipelineStack",
+    "rollout_commands",
 ]
 
 #: The Python every CodeBuild step runs (runtime-versions): the one requirements/*.lock are
@@ -67,6 +69,29 @@ SYNTH_RESOLVING_COMMANDS = (
 )
 #: Where the CanaryRollout step installs sagemaker-rollout: a venv of its own.
 _ROLLOUT_VENV = "/tmp/rollout-venv"  # noqa: S108 (CodeBuild's own, single-use build container)
+
+
+def rollout_commands(environment: str, *, record: bool) -> tuple[str, ...]:
+    """What an environment's rollout step runs: the rollout, watched to its end, then (with a
+    registry, ``record``) the promotion recorded on the version, each skipped when the
+    deployment has nothing to roll out or record (:data:`NOTHING_TO_PROMOTE`)."""
+    rollout = (
+        f'if [ "$ROLLOUT_STATE_MACHINE_ARN" = "{NOTHING_TO_PROMOTE}" ]; then '
+        f'echo "{environment}: no candidate in this deployment, nothing to roll out"; else '
+        f'{_ROLLOUT_VENV}/bin/sagemaker-rollout --region "$ROLLOUT_REGION" '
+        '--role-arn "$ROLLOUT_ROLE_ARN" '
+        'start --state-machine "$ROLLOUT_STATE_MACHINE_ARN" --watch --interval 30; fi'
+    )
+    if not record:
+        return (rollout,)
+    recording = (
+        f'if [ "$CANDIDATE_PACKAGE_ARN" = "{NOTHING_TO_PROMOTE}" ]; then '
+        f'echo "{environment}: no registry version promoted, nothing to record"; else '
+        f"{_ROLLOUT_VENV}/bin/python -m stacks.registry record-promotion "
+        f'--environment {environment} --package-arn "$CANDIDATE_PACKAGE_ARN"; fi'
+    )
+    return (rollout, recording)
+
 
 #: Why the findings on resources that CDK Pipelines generates are acknowledged there and
 #: only there. Each reason names what CDK Pipelines does and why it cannot be configured.
@@ -197,6 +222,8 @@ class PipelineStack(cdk.Stack):
             ),
         )
         self.stages: list[EnvironmentStage] = []
+        #: The rollout step after each environment that rolls out, in promotion order.
+        self.rollout_steps: list[pipelines.CodeBuildStep] = []
         for env in config.all_environments:
             stage = EnvironmentStage(
                 self,
@@ -215,8 +242,15 @@ class PipelineStack(cdk.Stack):
                     )
                 )
             post: list[pipelines.Step] = []
-            if stage.stack.rollout_output is not None:
-                post.append(self._rollout_step(config.project, env, stage.stack.rollout_output))
+            if stage.stack.promotion_outputs is not None:
+                step = self._rollout_step(
+                    config.project,
+                    env,
+                    stage.stack.promotion_outputs,
+                    record=config.registry is not None,
+                )
+                post.append(step)
+                self.rollout_steps.append(step)
             self.pipeline.add_stage(stage, pre=pre, post=post)
             self.stages.append(stage)
 
@@ -227,6 +261,7 @@ class PipelineStack(cdk.Stack):
         self.promotion_rule: events.Rule | None = None
         if config.registry is not None:
             self._read_registry_at_synth(config)
+            self._record_promotions(config)
             self.promotion_rule = self._start_on_approval(config)
 
     def _read_registry_at_synth(self, config: AppConfig) -> None:
@@ -247,6 +282,33 @@ class PipelineStack(cdk.Stack):
             "lists and describes the versions of that one group (model-package/<group>/*), "
             "numbered by SageMaker as they are registered.",
         )
+
+    def _record_promotions(self, config: AppConfig) -> None:
+        """Each rollout step marks the version it promoted in the registry:
+        ``UpdateModelPackage`` on the versions of the registry's group, nothing else (the
+        group's resource policy admits this account's pipeline roles for that action)."""
+        arn = config.registry_group_arn
+        assert arn is not None
+        group = ModelPackageGroup.from_model_package_group_arn(self, "PromotionRecords", arn)
+        for step in self.rollout_steps:
+            role = step.project.role
+            assert role is not None
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:UpdateModelPackage"],
+                    resources=[group.package_arn_pattern],
+                )
+            )
+            policy = role.node.try_find_child("DefaultPolicy")
+            assert isinstance(policy, iam.Policy)
+            acknowledge_wildcard_resource(
+                policy,
+                group.package_arn_pattern,
+                "The rollout step records the version it promoted (a customer metadata "
+                "property set with UpdateModelPackage); versions are numbered by SageMaker as "
+                "they are registered, and the action is limited to those of the registry's "
+                "one group (model-package/<group>/*).",
+            )
 
     def _start_on_approval(self, config: AppConfig) -> events.Rule:
         """An approval in the registry starts this pipeline.
@@ -303,12 +365,20 @@ class PipelineStack(cdk.Stack):
         return rule
 
     def _rollout_step(
-        self, project: str, env: EnvironmentConfig, rollout_output: cdk.CfnOutput
+        self,
+        project: str,
+        env: EnvironmentConfig,
+        outputs: tuple[cdk.CfnOutput, cdk.CfnOutput],
+        *,
+        record: bool,
     ) -> pipelines.CodeBuildStep:
-        """Start the environment's canary rollout and wait: green only when it promoted.
+        """Start the environment's canary rollout and wait: green only when it promoted; then,
+        with a registry, record the promotion there.
 
         ``sagemaker-rollout start --watch`` exits 0 only when the canary reached 100 %; a
-        rollback (2), an abort (3) or any failure fails this action and stops the promotion.
+        rollback (2), an abort (3) or any failure fails this action and stops the promotion,
+        and nothing is recorded (CodeBuild runs no command after a failed one). A deployment
+        without a candidate (nothing newer to roll out) passes without either.
         """
         operator_role_arn = cdk.Arn.format(
             cdk.ArnComponents(
@@ -320,10 +390,14 @@ class PipelineStack(cdk.Stack):
             ),
             self,
         )
+        rollout_output, candidate_output = outputs
         return pipelines.CodeBuildStep(
             "CanaryRollout",
             input=self.source,
-            env_from_cfn_outputs={"ROLLOUT_STATE_MACHINE_ARN": rollout_output},
+            env_from_cfn_outputs={
+                "ROLLOUT_STATE_MACHINE_ARN": rollout_output,
+                "CANDIDATE_PACKAGE_ARN": candidate_output,
+            },
             env={"ROLLOUT_ROLE_ARN": operator_role_arn, "ROLLOUT_REGION": env.region},
             # Exactly the rollout lock (hash-checked), then the project without resolving
             # anything: the step runs the boto3 the tests ran, and nothing unpinned.
@@ -334,11 +408,7 @@ class PipelineStack(cdk.Stack):
                 f"{_ROLLOUT_VENV}/bin/python -m pip install --quiet --no-deps "
                 "--no-build-isolation .",
             ],
-            commands=[
-                f'{_ROLLOUT_VENV}/bin/sagemaker-rollout --region "$ROLLOUT_REGION" '
-                '--role-arn "$ROLLOUT_ROLE_ARN" '
-                'start --state-machine "$ROLLOUT_STATE_MACHINE_ARN" --watch --interval 30'
-            ],
+            commands=list(rollout_commands(env.name, record=record)),
             role_policy_statements=[
                 iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[operator_role_arn])
             ],

@@ -46,11 +46,23 @@ def test_shipped_configuration_has_three_environments_with_the_seed_instance_typ
 
 
 def test_a_candidate_model_is_optional() -> None:
-    config = load_config(cdk_json_context())
-    dev, test, _ = config.environments
-    assert isinstance(dev.candidate, ModelConfig)
-    assert dev.candidate.model_data_key == "classifier/v2/model.tar.gz"
-    assert test.candidate is None
+    context = cdk_json_context()
+    config = load_config(context)
+    # the shipped cdk.json canaries a candidate in every account
+    for env in config.environments:
+        assert isinstance(env.candidate, ModelConfig), env.name
+        assert env.candidate.model_data_key == "classifier/v2/model.tar.gz"
+        assert env.rolls_out
+    del context[CONTEXT_KEY]["environments"]["test"]["candidate"]
+    test = load_config(context).environment("test")
+    assert (test.candidate, test.rolls_out) == (None, False)
+
+
+def test_rolls_out_is_not_a_key_of_cdk_json() -> None:
+    context = cdk_json_context()
+    context[CONTEXT_KEY]["environments"]["test"]["rolls_out"] = True
+    with pytest.raises(ConfigError, match=r"environments\.test\.rolls_out: unknown key"):
+        load_config(context)
 
 
 def test_defaults_differ_by_environment_as_the_seed_says() -> None:
@@ -407,12 +419,15 @@ def test_the_registry_is_dev_and_its_group_the_training_pipelines() -> None:
 
 def test_candidate_package_is_the_candidate_of_every_environment_with_one() -> None:
     arn = _package(7)["model_package"]
-    config = load_config({**cdk_json_context(), "candidate_package": arn})
+    context = cdk_json_context()
+    del context[CONTEXT_KEY]["environments"]["prod"]["candidate"]
+    config = load_config({**context, "candidate_package": arn})
     dev, test, prod = config.all_environments
-    assert isinstance(dev.candidate, PackageModelConfig)
-    assert dev.candidate.model_package == arn
-    assert dev.candidate.artifacts_key == "registry/"  # the registry's artifacts
-    assert (test.candidate, prod.candidate) == (None, None)  # no rollout there
+    for env in (dev, test):
+        assert isinstance(env.candidate, PackageModelConfig)
+        assert env.candidate.model_package == arn
+        assert env.candidate.artifacts_key == "registry/"  # the registry's artifacts
+    assert prod.candidate is None  # no rollout there
     assert config.environments == config.all_environments
 
 
@@ -587,7 +602,8 @@ def test_fails_when_a_candidate_is_chosen_without_a_registry() -> None:
 
 def test_fails_when_no_environment_has_a_candidate_to_replace() -> None:
     context = cdk_json_context()
-    del context[CONTEXT_KEY]["environments"]["dev"]["candidate"]
+    for name in ("dev", "test", "prod"):
+        del context[CONTEXT_KEY]["environments"][name]["candidate"]
     with pytest.raises(
         ConfigError,
         match=r"^context 'candidate_package': .* expected an environment with a candidate "

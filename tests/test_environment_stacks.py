@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
-from cdk_testing import SynthesizedApp, cfn_lint
+from cdk_testing import SynthesizedApp, cdk_json_context, cfn_lint
 
-from stacks.environment_stack import TRAINING_CODE_PREFIX, TRAINING_PIPELINE_FILE, variant_name
+from stacks.app import build_app
+from stacks.config import CONTEXT_KEY
+from stacks.environment_stack import (
+    NOTHING_TO_PROMOTE,
+    PROMOTION_CANDIDATE_OUTPUT,
+    PROMOTION_ROLLOUT_OUTPUT,
+    TRAINING_CODE_PREFIX,
+    TRAINING_PIPELINE_FILE,
+    variant_name,
+)
 from stacks.foundation import INTERFACE_ENDPOINTS, SAGEMAKER_LOG_GROUPS
 
 ENVIRONMENTS = ("dev", "test", "prod")
@@ -396,28 +406,25 @@ def test_endpoint_uses_the_environments_instance_type(synthesized: SynthesizedAp
 
 
 def test_candidate_model_is_a_second_variant_at_weight_zero(synthesized: SynthesizedApp) -> None:
-    (dev_config,) = (
-        synthesized.template("dev").find_resources("AWS::SageMaker::EndpointConfig").values()
-    )
-    weights = {
-        v["VariantName"]: v["InitialVariantWeight"]
-        for v in dev_config["Properties"]["ProductionVariants"]
-    }
-    dev = synthesized.stacks[0].config
-    assert dev.candidate is not None
-    assert weights == {variant_name(dev.model): 1, variant_name(dev.candidate): 0}
-    (test_config,) = (
-        synthesized.template("test").find_resources("AWS::SageMaker::EndpointConfig").values()
-    )
-    test_env = synthesized.stacks[1].config
-    assert [v["VariantName"] for v in test_config["Properties"]["ProductionVariants"]] == [
-        variant_name(test_env.model)
-    ]
-    (dev_endpoint,) = (
-        synthesized.template("dev").find_resources("AWS::SageMaker::Endpoint").values()
-    )
-    assert dev_endpoint["Properties"]["RetainAllVariantProperties"] is True
-    assert "ExcludeRetainedVariantProperties" not in dev_endpoint["Properties"]
+    """Every shipped environment has a candidate (each account canaries what it deploys)."""
+    for stack in synthesized.stacks:
+        config = stack.config
+        assert config.candidate is not None
+        (endpoint_config,) = (
+            synthesized.template(config.name)
+            .find_resources("AWS::SageMaker::EndpointConfig")
+            .values()
+        )
+        weights = {
+            v["VariantName"]: v["InitialVariantWeight"]
+            for v in endpoint_config["Properties"]["ProductionVariants"]
+        }
+        assert weights == {variant_name(config.model): 1, variant_name(config.candidate): 0}
+        (endpoint,) = (
+            synthesized.template(config.name).find_resources("AWS::SageMaker::Endpoint").values()
+        )
+        assert endpoint["Properties"]["RetainAllVariantProperties"] is True
+        assert "ExcludeRetainedVariantProperties" not in endpoint["Properties"]
 
 
 def test_variants_are_named_after_their_models() -> None:
@@ -434,15 +441,30 @@ def test_variants_are_named_after_their_models() -> None:
     assert len(variant_name(v1)) <= 63
 
 
-def test_without_a_candidate_the_template_sets_the_weights(synthesized: SynthesizedApp) -> None:
+def test_without_a_candidate_the_template_sets_the_weights(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     # After a promotion, removing the candidate makes the promoted model the sole variant at
-    # the template's weight, whatever weights the rollout left behind.
-    for name in ("test", "prod"):
-        (endpoint,) = synthesized.template(name).find_resources("AWS::SageMaker::Endpoint").values()
-        assert endpoint["Properties"]["RetainAllVariantProperties"] is True
-        assert endpoint["Properties"]["ExcludeRetainedVariantProperties"] == [
-            {"VariantPropertyType": "DesiredWeight"}
-        ]
+    # the template's weight, whatever weights the rollout left behind (tests/test_promotion.py
+    # follows a promoted version from candidate to sole variant).
+    context = cdk_json_context()
+    del context[CONTEXT_KEY]["environments"]["test"]["candidate"]
+    context["environments"] = "test"
+    app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("no-candidate")))
+    _, (stack,) = build_app(app)
+    template = Template.from_stack(stack)
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    assert endpoint["Properties"]["RetainAllVariantProperties"] is True
+    assert endpoint["Properties"]["ExcludeRetainedVariantProperties"] == [
+        {"VariantPropertyType": "DesiredWeight"}
+    ]
+    (endpoint_config,) = template.find_resources("AWS::SageMaker::EndpointConfig").values()
+    assert [v["VariantName"] for v in endpoint_config["Properties"]["ProductionVariants"]] == [
+        variant_name(stack.config.model)
+    ]
+    assert stack.rollout is None
+    assert stack.promotion_outputs is None  # it does not roll out: no pipeline step reads it
+    assert template.find_outputs("*") == {}
 
 
 def test_models_run_in_the_isolated_subnets_with_network_isolation_everywhere(
@@ -465,22 +487,24 @@ def test_training_pipeline_is_deployed_with_its_substitutions(template: Template
 
 
 def test_a_candidate_brings_a_canary_rollout_and_its_outputs(synthesized: SynthesizedApp) -> None:
-    for name in ENVIRONMENTS:
-        template = synthesized.template(name)
-        machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    for stack in synthesized.stacks:
+        template = synthesized.template(stack.config.name)
+        (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
         outputs = template.find_outputs("*")
-        if name == "dev":
-            (machine,) = machines.values()
-            tags = {t["Key"]: t["Value"] for t in machine["Properties"]["Tags"]}
-            config = synthesized.stacks[0].config
-            assert config.candidate is not None
-            assert tags["sagemaker-constructs:baseline-variant"] == variant_name(config.model)
-            assert tags["sagemaker-constructs:canary-variant"] == variant_name(config.candidate)
-            assert "RolloutStateMachineArn" in outputs
-            assert "RolloutOperatorRoleArn" in outputs
-        else:
-            assert machines == {}
-            assert "RolloutStateMachineArn" not in outputs
+        tags = {t["Key"]: t["Value"] for t in machine["Properties"]["Tags"]}
+        config = stack.config
+        assert config.candidate is not None
+        assert tags["sagemaker-constructs:baseline-variant"] == variant_name(config.model)
+        assert tags["sagemaker-constructs:canary-variant"] == variant_name(config.candidate)
+        assert "RolloutStateMachineArn" in outputs
+        assert "RolloutOperatorRoleArn" in outputs
+        # what the pipeline's rollout step reads: the same state machine, and no registry
+        # version to record (cdk.json's candidates are images)
+        assert (
+            outputs[PROMOTION_ROLLOUT_OUTPUT]["Value"]
+            == (outputs["RolloutStateMachineArn"]["Value"])
+        )
+        assert outputs[PROMOTION_CANDIDATE_OUTPUT]["Value"] == NOTHING_TO_PROMOTE
 
 
 def test_the_pipeline_account_may_operate_the_rollout_and_nothing_else(
@@ -559,11 +583,32 @@ def test_dev_holds_the_registry_that_test_prod_and_the_pipeline_may_read(
         policies[name] = group["Properties"].get("ModelPackageGroupPolicy")
     assert policies["test"] is None
     assert policies["prod"] is None
-    (statement,) = policies["dev"]["Statement"]
+    (statement, recording) = policies["dev"]["Statement"]
     principals = json.dumps(statement["Principal"])
     for account in ("222222222222", "333333333333", "444444444444"):
         assert f":iam::{account}:root" in principals
     assert "111111111111" not in principals
+    # the promotion pipeline's roles record promotions on the versions, and only that
+    assert recording["Sid"] == "PipelineRecordsPromotions"
+    assert recording["Action"] == "sagemaker:UpdateModelPackage"
+    assert ":iam::444444444444:root" in json.dumps(recording["Principal"])
+    assert recording["Condition"] == {
+        "ArnLike": {
+            "aws:PrincipalArn": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":iam::444444444444:role/sagemaker-constructs-pipeline-*",
+                    ],
+                ]
+            }
+        }
+    }
+    assert json.dumps(recording["Resource"]).endswith(
+        ':sagemaker:us-east-1:111111111111:model-package/sagemaker-constructs-dev-models/*"]]}'
+    )
 
 
 def test_dev_forwards_approvals_to_the_pipeline_accounts_event_bus_only(

@@ -19,6 +19,7 @@ from stacks.pipeline_stack import (
     PYTHON_VERSION,
     ROLLOUT_LOCK,
     SYNTH_RESOLVING_COMMANDS,
+    rollout_commands,
 )
 from stacks.toolchain import npm_toolchain
 
@@ -122,7 +123,7 @@ def test_the_install_scan_tells_pinned_from_unpinned(command: str, pinned: bool)
 
 def test_no_build_installs_anything_unpinned(buildspecs: dict[str, dict[str, Any]]) -> None:
     """No @latest, no npm package without an exact version, no pip install without hashes."""
-    assert len(buildspecs) == 3  # synth, asset publishing, the dev canary rollout
+    assert len(buildspecs) == 5  # synth, asset publishing, a canary rollout per environment
     problems = {
         f"{logical_id}: {command}": unpinned_installs(command)
         for logical_id, spec in buildspecs.items()
@@ -491,19 +492,73 @@ def test_a_rollout_gate_follows_each_stage_with_a_candidate(
         stage["Name"]: [a["Name"] for a in stage["Actions"] if "CanaryRollout" in a["Name"]]
         for stage in stages
     }
-    assert gates["Dev"] == ["CanaryRollout"]  # only dev configures a candidate
-    assert gates["Test"] == []
-    assert gates["Prod"] == []
-    dev = next(stage for stage in stages if stage["Name"] == "Dev")
-    gate = next(a for a in dev["Actions"] if a["Name"] == "CanaryRollout")
-    deploy = next(a for a in dev["Actions"] if a["Name"].endswith("Deploy"))
-    assert gate["RunOrder"] > deploy["RunOrder"]
+    # every environment configures a candidate: each account canaries what it deploys
+    for name in ("Dev", "Test", "Prod"):
+        assert gates[name] == ["CanaryRollout"], name
+        stage = next(stage for stage in stages if stage["Name"] == name)
+        gate = next(a for a in stage["Actions"] if a["Name"] == "CanaryRollout")
+        deploy = next(a for a in stage["Actions"] if a["Name"].endswith("Deploy"))
+        assert gate["RunOrder"] > deploy["RunOrder"]
     projects = template.find_resources("AWS::CodeBuild::Project")
     specs = [p["Properties"]["Source"]["BuildSpec"] for p in projects.values()]
-    (rollout_spec,) = [s for s in specs if "sagemaker-rollout" in s]
-    assert "start --state-machine" in rollout_spec
-    assert "--watch" in rollout_spec
-    install = json.loads(rollout_spec)["phases"]["install"]["commands"]
-    assert any(f"--require-hashes -r {ROLLOUT_LOCK}" in command for command in install)
-    assert install[-1].endswith("pip install --quiet --no-deps --no-build-isolation .")
+    rollout_specs = [s for s in specs if "sagemaker-rollout" in s]
+    assert len(rollout_specs) == 3
+    for rollout_spec in rollout_specs:
+        assert "start --state-machine" in rollout_spec
+        assert "--watch" in rollout_spec
+        install = json.loads(rollout_spec)["phases"]["install"]["commands"]
+        assert any(f"--require-hashes -r {ROLLOUT_LOCK}" in command for command in install)
+        assert install[-1].endswith("pip install --quiet --no-deps --no-build-isolation .")
     assert (REPO / ROLLOUT_LOCK).is_file()
+
+
+def test_each_rollout_step_rolls_out_then_records_the_promotion(template: Template) -> None:
+    """Two commands: the watched rollout, then the record in the registry. CodeBuild runs no
+    command after a failed one, so a rolled-back version is never recorded; a deployment
+    without a candidate (the outputs say ``none``) skips both and passes."""
+    projects = template.find_resources("AWS::CodeBuild::Project")
+    specs = [
+        json.loads(p["Properties"]["Source"]["BuildSpec"])
+        for p in projects.values()
+        if "sagemaker-rollout" in p["Properties"]["Source"]["BuildSpec"]
+    ]
+    commands = sorted(tuple(spec["phases"]["build"]["commands"]) for spec in specs)
+    assert commands == sorted(rollout_commands(env, record=True) for env in ("dev", "test", "prod"))
+    start, record = rollout_commands("test", record=True)
+    assert start.startswith('if [ "$ROLLOUT_STATE_MACHINE_ARN" = "none" ]; then echo ')
+    assert start.endswith(
+        '/tmp/rollout-venv/bin/sagemaker-rollout --region "$ROLLOUT_REGION" --role-arn '
+        '"$ROLLOUT_ROLE_ARN" start --state-machine "$ROLLOUT_STATE_MACHINE_ARN" --watch '
+        "--interval 30; fi"
+    )
+    assert record.startswith('if [ "$CANDIDATE_PACKAGE_ARN" = "none" ]; then echo ')
+    assert record.endswith(
+        "/tmp/rollout-venv/bin/python -m stacks.registry record-promotion --environment test "
+        '--package-arn "$CANDIDATE_PACKAGE_ARN"; fi'
+    )
+    assert rollout_commands("test", record=False) == (start,)  # no registry: nothing to record
+
+
+def test_a_rollout_step_may_assume_its_operator_role_and_record_promotions_only(
+    template: Template,
+) -> None:
+    """Each rollout step's role: sts:AssumeRole on its environment's operator role, and
+    sagemaker:UpdateModelPackage on the versions of the registry's group, nothing else of
+    SageMaker; the dev group's policy admits these roles for that action alone."""
+    versions = (
+        "arn:aws:sagemaker:us-east-1:111111111111:model-package/sagemaker-constructs-dev-models/*"
+    )
+    policies = {
+        name: policy
+        for name, policy in template.find_resources("AWS::IAM::Policy").items()
+        if "CanaryRollout" in name
+    }
+    assert len(policies) == 3
+    for name, policy in policies.items():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        records = [s for s in statements if "sagemaker:" in json.dumps(s["Action"])]
+        assert [(s["Action"], s["Resource"]) for s in records] == [
+            ("sagemaker:UpdateModelPackage", versions)
+        ], name
+        (assume,) = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+        assert "-rollout-operator" in json.dumps(assume["Resource"])

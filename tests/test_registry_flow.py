@@ -27,6 +27,7 @@ from moto import mock_aws
 from stacks.app import build_app
 from stacks.config import CONTEXT_KEY, ConfigError
 from stacks.environment_stack import variant_name
+from stacks.pipeline_stack import rollout_commands
 from stacks.registry import NoApprovedPackageError, latest_approved_package
 
 REGISTRY = "111111111111"
@@ -253,7 +254,9 @@ def test_the_registry_is_dev_readable_by_test_prod_and_the_pipeline_account(
     }
     (registry,) = groups["dev"]
     assert registry["Properties"]["ModelPackageGroupName"] == GROUP
-    (statement,) = registry["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+    (statement, recording) = registry["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+    # the second statement: the pipeline's roles record promotions (tests/test_promotion.py)
+    assert recording["Action"] == "sagemaker:UpdateModelPackage"
     principals = json.dumps(statement["Principal"])
     assert all(f":iam::{a}:root" in principals for a in (TEST, PROD, PIPELINE))
     assert REGISTRY not in principals
@@ -303,9 +306,17 @@ def test_a_rolled_back_version_never_reaches_the_next_account(pipeline: dict[str
         assert rollout["RunOrder"] > max(a["RunOrder"] for a in deploys), name
         assert all(a["RunOrder"] < rollout["RunOrder"] for a in actions if a is not rollout)
         project = projects[rollout["Configuration"]["ProjectName"]["Ref"]]
-        (command,) = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"]
-        assert "start --state-machine" in command
-        assert "--watch" in command
+        commands = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+        assert tuple(commands) == rollout_commands(name.lower(), record=True)
+        (start, record) = commands
+        assert "start --state-machine" in start
+        assert "--watch" in start
+        # the promotion is recorded only after the watched rollout exited 0 (CodeBuild runs
+        # no command after a failed one), on the version this deployment rolled out
+        assert f"record-promotion --environment {name.lower()}" in record
+        variables = rollout["Configuration"]["EnvironmentVariables"]
+        assert "PromotionCandidatePackage" in variables
+        assert "PromotionRolloutArn" in variables
         # in the environment's own account, through its rollout operator role
         role = f":iam::{account}:role/sagemaker-constructs-{name.lower()}-rollout-operator"
         assert role in json.dumps(project["Environment"]["EnvironmentVariables"])
