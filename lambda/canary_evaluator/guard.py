@@ -22,7 +22,12 @@ execution". The guard then
 
 Configuration (environment): ``ENDPOINT_NAME``, ``BASELINE_VARIANT``, ``CANARY_VARIANT``,
 ``LOCK_TABLE``, ``TOPIC_ARN``, ``METRIC_NAMESPACE``, ``METRIC_NAME`` and, with instance
-scaling, ``BASELINE_INSTANCES`` and ``CANARY_INSTANCES`` (the counts a rollback sets).
+scaling, ``BASELINE_INSTANCES`` and ``CANARY_INSTANCES`` (the counts a rollback sets). With an
+autoscaled canary, ``CANARY_SCALING`` (``"<min>,<max>,<instances>"``, :func:`parse_scaling`):
+the restore also gives the canary its template's instance count and, once the weights are
+verified, its scalable target's template limits back (``RegisterScalableTarget``), which the
+rollout raised before each step. A canary without autoscaling whose template count is known
+gets ``CANARY_INSTANCES`` only.
 """
 
 from __future__ import annotations
@@ -37,7 +42,17 @@ from typing import Any
 
 from .weights import ROLLED_BACK_BASELINE_WEIGHT, ROLLED_BACK_CANARY_WEIGHT, is_rolled_back
 
-__all__ = ["LOCK_HOLDER", "LOCK_KEY", "SAFE_ENDINGS", "GuardConfig", "guard", "handler"]
+__all__ = [
+    "LOCK_HOLDER",
+    "LOCK_KEY",
+    "SAFE_ENDINGS",
+    "SCALABLE_DIMENSION",
+    "GuardConfig",
+    "guard",
+    "handler",
+    "parse_scaling",
+    "scalable_resource_id",
+]
 
 logger = logging.getLogger("canary_guard")
 logger.setLevel(logging.INFO)
@@ -58,6 +73,24 @@ SAFE_ENDINGS = frozenset(
 #: the library's contract (``LOCK_KEY``, ``LOCK_HOLDER``) takes them from here.
 LOCK_KEY = "endpoint_name"
 LOCK_HOLDER = "execution_arn"
+#: Application Auto Scaling's dimension of a SageMaker variant's instance count, and the id of
+#: a variant's scalable target (``scalable_resource_id``); the library's contract takes them
+#: from here.
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+def scalable_resource_id(endpoint: str, variant: str) -> str:
+    """The ``ResourceId`` of a variant's scalable target."""
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+def parse_scaling(text: str) -> tuple[int, int, int]:
+    """``"<min>,<max>,<instances>"`` -> the three integers (the format the construct writes
+    for the guard and the ``sagemaker-rollout abort`` tag)."""
+    low, high, count = (int(part) for part in text.split(","))
+    return low, high, count
+
+
 #: Messages of update failures that waiting cures (an update in flight, throttling).
 _TRANSIENT_MARKS = ("in-progress", "Throttl", "Rate exceeded", "TooManyRequests")
 
@@ -75,6 +108,9 @@ class GuardConfig:
     #: gives the baseline the instances that serve all traffic)
     baseline_instances: int | None = None
     canary_instances: int | None = None
+    #: with an autoscaled canary: its scalable target's (min, max) and instance count as the
+    #: template declares them
+    canary_scaling: tuple[int, int, int] | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> GuardConfig:
@@ -91,6 +127,9 @@ class GuardConfig:
             else None,
             canary_instances=int(environ["CANARY_INSTANCES"])
             if environ.get("CANARY_INSTANCES")
+            else None,
+            canary_scaling=parse_scaling(environ["CANARY_SCALING"])
+            if environ.get("CANARY_SCALING")
             else None,
         )
 
@@ -172,8 +211,11 @@ def _restore(
         },
         {"VariantName": config.canary_variant, "DesiredWeight": float(ROLLED_BACK_CANARY_WEIGHT)},
     ]
-    if config.baseline_instances is not None and config.canary_instances is not None:
+    if config.baseline_instances is not None:
         desired[0]["DesiredInstanceCount"] = config.baseline_instances
+    if config.canary_scaling is not None:
+        desired[1]["DesiredInstanceCount"] = config.canary_scaling[2]
+    elif config.canary_instances is not None:
         desired[1]["DesiredInstanceCount"] = config.canary_instances
     updated = False
     for _ in range(polls):
@@ -197,6 +239,20 @@ def _restore(
             return False
         sleep(10)
     return False
+
+
+def _restore_limits(autoscaling: Any, config: GuardConfig) -> None:
+    """The canary's scalable target back to the template's limits (the rollout raised them)."""
+    if config.canary_scaling is None:
+        return
+    low, high, _ = config.canary_scaling
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=scalable_resource_id(config.endpoint_name, config.canary_variant),
+        ScalableDimension=SCALABLE_DIMENSION,
+        MinCapacity=low,
+        MaxCapacity=high,
+    )
 
 
 def guard(
@@ -237,6 +293,12 @@ def guard(
     except Exception as failure:  # any failure to restore is the critical case
         logger.exception("restoring the baseline failed")
         restored, outcome["restore_error"] = False, str(failure)
+    if restored and not already and config.canary_scaling is not None:
+        try:
+            _restore_limits(clients["application-autoscaling"], config)
+        except Exception as failure:  # traffic is safe: report, never undo the restore
+            logger.exception("restoring the canary's scaling limits failed")
+            outcome["limits_error"] = str(failure)
     if restored:
         _release(dynamodb, config, marker)
     if already:
@@ -278,7 +340,14 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     make: Any = boto3.client
     clients = {
         name: make(name, config=config)
-        for name in ("stepfunctions", "sagemaker", "dynamodb", "sns", "cloudwatch")
+        for name in (
+            "stepfunctions",
+            "sagemaker",
+            "dynamodb",
+            "sns",
+            "cloudwatch",
+            "application-autoscaling",
+        )
     }
     result = guard(event, GuardConfig.from_environment(), clients=clients)
     logger.info(json.dumps({"message": "rollout guard", **result}, default=str))

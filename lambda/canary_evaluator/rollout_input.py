@@ -28,6 +28,7 @@ from typing import Any
 from .policy import parse_policy
 
 __all__ = [
+    "CAPACITY_DEFAULT",
     "HISTORY_EVENT_BUDGET",
     "HISTORY_EVENT_LIMIT",
     "INPUT_KEYS",
@@ -78,6 +79,14 @@ EVENTS_PER_STEP = 60
 EVENTS_FIXED = 150
 #: The rollback sets the weights up to 3 times, each waiting for InService before and after.
 ROLLBACK_ATTEMPTS = 3
+#: With capacity before traffic (an autoscaled variant), each step also reads the counts, raises
+#: the canary's limits and count and waits for InService (one more wait of at most max_polls
+#: polls), and a rollback or a promotion restores counts and limits (one more wait): this many
+#: events besides those polls.
+EVENTS_PER_CAPACITY_PHASE = 40
+#: The key of the construct's defaults that says the state machine has the capacity phases
+#: (not an input key: an execution cannot switch them off).
+CAPACITY_DEFAULT = "capacity_before_traffic"
 #: The policy travels in every evaluation's event; the evaluator's answer is at most 32 KiB.
 MAX_POLICY_BYTES = 16 * 1024
 
@@ -96,14 +105,26 @@ def steps_problem(steps: object) -> str | None:
 
 
 def history_events(
-    *, steps: int, bake_seconds: int, interval_seconds: int, max_extensions: int, max_polls: int
+    *,
+    steps: int,
+    bake_seconds: int,
+    interval_seconds: int,
+    max_extensions: int,
+    max_polls: int,
+    capacity: bool = False,
 ) -> int:
     """Worst-case history events of a rollout: every bake extended to the limit, every wait
-    for InService polled to the limit, and a rollback that needs all its attempts."""
+    for InService polled to the limit, and a rollback that needs all its attempts. With
+    ``capacity`` (capacity before traffic), every step and the ending add a capacity phase
+    with its own wait."""
     evaluations = bake_seconds // interval_seconds + 1 + max_extensions
     polls = 2 * max_polls * EVENTS_PER_POLL  # before and after each weight change
     per_step = EVENTS_PER_STEP + polls + evaluations * EVENTS_PER_EVALUATION
     rollback = ROLLBACK_ATTEMPTS * (polls + EVENTS_PER_STEP)
+    if capacity:
+        phase = max_polls * EVENTS_PER_POLL + EVENTS_PER_CAPACITY_PHASE
+        per_step += phase
+        rollback += phase  # restoring counts and limits after the rollback (or a promotion)
     return EVENTS_FIXED + steps * per_step + rollback
 
 
@@ -165,6 +186,7 @@ def _schedule_problems(values: Mapping[str, Any]) -> list[str]:
             interval_seconds=values["interval_seconds"],
             max_extensions=values["max_extensions"],
             max_polls=values["max_polls"],
+            capacity=values.get(CAPACITY_DEFAULT) is True,
         )
         if events > HISTORY_EVENT_BUDGET:
             problems.append(

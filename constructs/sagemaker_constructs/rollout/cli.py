@@ -72,17 +72,21 @@ from .contract import (
     ROLLED_BACK_BASELINE_WEIGHT,
     ROLLED_BACK_CANARY_WEIGHT,
     ROLLED_BACK_ERRORS,
+    SCALABLE_DIMENSION,
     STACK_OUTPUT,
     STEP_KEY,
     STEP_PERCENT,
     STEP_STEPS,
     TAG_BASELINE,
     TAG_CANARY,
+    TAG_CANARY_SCALING,
     TAG_ENDPOINT,
     TAG_INSTANCES,
     TAG_LOCK_TABLE,
     Errors,
     is_rolled_back,
+    parse_scaling,
+    scalable_resource_id,
 )
 from .rules import evaluator_module
 
@@ -117,6 +121,8 @@ class Clients:
     sagemaker: Any
     cloudformation: Any
     dynamodb: Any = None
+    #: Application Auto Scaling (abort restores an autoscaled canary's scaling limits)
+    autoscaling: Any = None
 
     @classmethod
     def create(
@@ -141,6 +147,7 @@ class Clients:
             sagemaker=session.client("sagemaker"),
             cloudformation=session.client("cloudformation"),
             dynamodb=session.client("dynamodb"),
+            autoscaling=session.client("application-autoscaling"),
         )
 
 
@@ -154,6 +161,8 @@ class Target:
     lock_table: str | None = None
     #: with instance scaling, the (baseline, canary) instance counts a rollback sets
     instances: tuple[int, int] | None = None
+    #: with an autoscaled canary, its template's (min, max, instances) a rollback restores
+    canary_scaling: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -276,6 +285,7 @@ def target_of(clients: Clients, state_machine_arn: str) -> Target:
         tags[TAG_CANARY],
         tags.get(TAG_LOCK_TABLE),
         instances,
+        parse_scaling(tags[TAG_CANARY_SCALING]) if tags.get(TAG_CANARY_SCALING) else None,
     )
 
 
@@ -542,6 +552,9 @@ def abort(
 ) -> int:
     """Stop a running execution, then put all traffic on the baseline and verify it.
 
+    With an autoscaled canary the restore also gives the canary its template's instance count
+    and scaling limits back (``TAG_CANARY_SCALING``).
+
     Only a RUNNING execution is aborted: restoring the baseline after a promotion, or under
     another rollout that is running, would undo work that is not this execution's.
     ``force`` restores the baseline anyway (an operator's decision).
@@ -578,6 +591,8 @@ def abort(
     if target.instances is not None:  # instance scaling: the baseline gets its fleet back
         desired[0]["DesiredInstanceCount"] = target.instances[0]
         desired[1]["DesiredInstanceCount"] = target.instances[1]
+    if target.canary_scaling is not None:  # autoscaled canary: its template count
+        desired[1]["DesiredInstanceCount"] = target.canary_scaling[2]
     for _ in range(120):
         endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
         if endpoint["EndpointStatus"] == "InService":
@@ -605,9 +620,32 @@ def abort(
                 f"all traffic on {target.baseline_variant} of {target.endpoint_name} (verified)\n"
             )
             _release_lock(clients, target, execution_arn, out)
+            _restore_limits(clients, target, out)
             return EXIT_ABORTED
         sleep(5)
     raise CliError(f"the weights of {target.endpoint_name} were not restored in time")
+
+
+def _restore_limits(clients: Clients, target: Target, out: IO[str]) -> None:
+    """An autoscaled canary's scalable target back to the template's limits (the rollout
+    raised them before each step)."""
+    if target.canary_scaling is None or clients.autoscaling is None:
+        return
+    low, high, _ = target.canary_scaling
+    try:
+        clients.autoscaling.register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=scalable_resource_id(target.endpoint_name, target.canary_variant),
+            ScalableDimension=SCALABLE_DIMENSION,
+            MinCapacity=low,
+            MaxCapacity=high,
+        )
+    except ClientError as error:
+        raise CliError(
+            f"traffic is back on {target.baseline_variant}, but the scaling limits of "
+            f"{target.canary_variant} could not be restored ({low}-{high}): {_message(error)}"
+        ) from None
+    out.write(f"scaling limits of {target.canary_variant} restored ({low}-{high} instances)\n")
 
 
 def _release_lock(clients: Clients, target: Target, execution_arn: str, out: IO[str]) -> None:

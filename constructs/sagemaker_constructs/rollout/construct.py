@@ -37,6 +37,24 @@ SageMaker throttling and "Cannot update in-progress endpoint" are retried with b
 rollback that cannot be completed ends in error ``RollbackFailed`` with a CRITICAL notification
 and alarm.
 
+Capacity before traffic: when the baseline or the canary is autoscaled (an ``Endpoint``
+variant with ``VariantAutoscaling``, or ``variant_scaling`` for an imported endpoint), before
+each step's weights move the canary gets at least its share of the instances both variants run
+now (``ceil(fleet * percent / 100)``): an autoscaled canary's scalable target gets that
+``MinCapacity`` (and a ``MaxCapacity`` of at least that) through Application Auto Scaling's
+``RegisterScalableTarget``, which keeps its scaling policies; when the canary still runs fewer
+instances its ``DesiredInstanceCount`` is set; the weights move only once the endpoint is
+``InService`` with the canary at its share (else ``CapacityNotReached`` -> rollback). A
+rollback (also the guard's and ``sagemaker-rollout abort``'s) gives the canary its template
+instance count and scaling limits back. After the promotion the canary's limits go back to the
+template's, and the old baseline's scalable target is deregistered (with its policies) and the
+variant gets its template count: it serves nothing, and SageMaker refuses to remove a variant
+that is still a scalable target while CloudFormation deletes a removed ``ScalableTarget`` only
+after it has updated the endpoint, so this is what lets the deploy that removes the old variant
+(README, step 4) succeed in one go. ``instance_scaling`` together with an autoscaled variant is
+rejected (``InvalidArgumentsError`` naming both): a fixed table of counts and an autoscaler
+would undo each other, and the capacity phases already give the canary its share.
+
 Manual approval (``approval_steps``): before the first step that reaches each listed
 percentage, the execution publishes an ``APPROVAL_REQUIRED`` notification to the topic (without
 the task token), sends the request with its token to the encrypted queue
@@ -82,6 +100,7 @@ from .contract import (
     METRIC_NAMESPACE,
     TAG_BASELINE,
     TAG_CANARY,
+    TAG_CANARY_SCALING,
     TAG_ENDPOINT,
     TAG_INSTANCES,
     TAG_LOCK_TABLE,
@@ -92,7 +111,8 @@ from .functions import encrypt_notifications, read_execution_data
 from .guard import add_guard
 from .lock_table import RolloutLockTable
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
-from .props import IEndpointRef, InstanceScaling
+from .props import IEndpointRef, InstanceScaling, VariantScalingLimits
+from .scaling import variant_capacity
 from .validation import seconds, validate_rollout
 
 __all__ = ["CanaryRollout"]
@@ -148,8 +168,13 @@ class CanaryRollout(Construct):
     :param instance_scaling: scale each variant's instance count with its traffic share at
         every step (``UpdateEndpointWeightsAndCapacities`` sets both): the canary fleet grows
         as it takes traffic and the baseline's shrinks, down to ``min_instances`` after the
-        promotion; a rollback restores ``max_instances`` on the baseline. Do not combine with
-        autoscaling on the same variants. Default: instance counts are left alone.
+        promotion; a rollback restores ``max_instances`` on the baseline. For endpoints whose
+        variants are not autoscaled: with an autoscaled baseline or canary it is an error
+        (see "Capacity before traffic"). Default: instance counts are left alone.
+    :param variant_scaling: for an imported endpoint, its autoscaled variants among the two
+        (variant name -> ``VariantScalingLimits``: the scalable target's limits and the
+        variant's template instance count). An ``Endpoint`` needs none: its
+        ``VariantAutoscaling`` is read (passing both is an error). Default: none.
     :param evaluator_reserved_concurrency: concurrency reserved for the evaluator, so a busy
         account cannot starve a rollout of its judge. Accounts whose concurrency limit is 10
         (new accounts) cannot reserve any: pass ``None`` there. Default: 5.
@@ -195,6 +220,7 @@ class CanaryRollout(Construct):
         instance_scaling: InstanceScaling | None = None,
         evaluator_reserved_concurrency: int | None = 5,
         dynamodb_prefix_list_id: str | None = None,
+        variant_scaling: Mapping[str, VariantScalingLimits] | None = None,
     ) -> None:
         super().__init__(scope, id)
         bake_time = bake_time or cdk.Duration.minutes(10)
@@ -205,8 +231,17 @@ class CanaryRollout(Construct):
         steps = list(steps)
         approval_steps = list(approval_steps)
 
+        problems = ValidationProblems("CanaryRollout", id)
+        capacity = variant_capacity(
+            problems,
+            endpoint=endpoint,
+            baseline_variant=baseline_variant,
+            canary_variant=canary_variant,
+            variant_scaling=variant_scaling,
+            instance_scaling=instance_scaling,
+        )
         validate_rollout(
-            ValidationProblems("CanaryRollout", id),
+            problems,
             endpoint=endpoint,
             baseline_variant=baseline_variant,
             canary_variant=canary_variant,
@@ -226,9 +261,12 @@ class CanaryRollout(Construct):
             vpc=vpc,
             security_groups=security_groups,
             dynamodb_prefix_list_id=dynamodb_prefix_list_id,
+            capacity=capacity is not None,
         )
 
         self.endpoint = endpoint
+        #: the capacity phases' bindings (``None``: neither variant is autoscaled)
+        self._capacity = capacity
         self._instance_scaling = (
             (instance_scaling.min_instances, instance_scaling.max_instances)
             if instance_scaling
@@ -286,10 +324,12 @@ class CanaryRollout(Construct):
                 poll_seconds=seconds(poll_interval) or 30,
                 max_polls=max_polls,
                 policy=evaluator.policy,
+                capacity=capacity is not None,
             ),
             approval_steps=approval_steps,
             approval_timeout_seconds=seconds(approval_timeout) or 86400,
             instance_scaling=self._instance_scaling,
+            capacity=capacity,
         )
         self._role = self._state_machine_role(definition, topic_key)
         self.state_machine = self._state_machine(definition.asl)
@@ -456,7 +496,15 @@ class CanaryRollout(Construct):
             "states:DescribeExecution only: the endpoint's lock may be held by an execution of "
             "any CanaryRollout state machine of this stack (each names itself, custom names "
             "included, so no common ARN prefix exists), and the state machine describes that "
-            "one execution to take over a lock whose holder no longer runs.",
+            "one execution to take over a lock whose holder no longer runs."
+            + (
+                " application-autoscaling:RegisterScalableTarget and DeregisterScalableTarget "
+                "on scalable-target/*: a scalable target's ARN ends in an id Application Auto "
+                "Scaling chooses at registration (CloudFormation exposes none), and the calls "
+                "name the endpoint's variants by ResourceId."
+                if self._capacity is not None
+                else ""
+            ),
         )
         return role
 
@@ -490,6 +538,12 @@ class CanaryRollout(Construct):
         tags.add(TAG_LOCK_TABLE, self.lock_table.table_name)
         if self._instance_scaling is not None:  # what abort sets with the rolled-back weights
             tags.add(TAG_INSTANCES, f"{self._instance_scaling[1]},{self._instance_scaling[0]}")
+        if self._capacity is not None and self._capacity.canary is not None:
+            canary = self._capacity.canary  # what abort gives the canary back
+            tags.add(
+                TAG_CANARY_SCALING,
+                f"{canary.min_capacity},{canary.max_capacity},{canary.instance_count}",
+            )
         return state_machine
 
     def _bindings(self) -> Bindings:
@@ -507,6 +561,7 @@ class CanaryRollout(Construct):
             lock_table_arn=self.lock_table.table_arn,
             approval_queue_url=self.approval_queue.queue_url if self.approval_queue else None,
             approval_queue_arn=self.approval_queue.queue_arn if self.approval_queue else None,
+            scalable_targets_arn=self.scalable_targets_arn if self._capacity else None,
         )
 
     def _guard(
@@ -543,6 +598,8 @@ class CanaryRollout(Construct):
             removal_policy=removal_policy,
             reserved_concurrency=reserved_concurrency,
             instance_scaling=self._instance_scaling,
+            capacity=self._capacity,
+            scalable_targets_arn=self.scalable_targets_arn,
             dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         ).function
 
@@ -620,6 +677,17 @@ class CanaryRollout(Construct):
         )
 
     @property
+    def scalable_targets_arn(self) -> str:
+        """Application Auto Scaling's scalable targets in this account and region: a target's
+        ARN ends in an id the service chooses at registration, which no template knows."""
+        return cdk.Stack.of(self).format_arn(
+            service="application-autoscaling",
+            resource="scalable-target",
+            resource_name="*",
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+    @property
     def _any_execution_arn(self) -> str:
         """Executions of every state machine in this account and region (a lock's holder)."""
         return cdk.Stack.of(self).format_arn(
@@ -681,7 +749,16 @@ class CanaryRollout(Construct):
             resource_arns=[self.lock_table.table_arn],
         )
         data = self._grant_read_execution_data(grantee)
-        return machine.combine(executions).combine(data).combine(endpoint).combine(lock)
+        grant = machine.combine(executions).combine(data).combine(endpoint).combine(lock)
+        if self._capacity is not None and self._capacity.canary is not None:
+            # abort gives the canary its scaling limits back
+            limits = iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["application-autoscaling:RegisterScalableTarget"],
+                resource_arns=[self.scalable_targets_arn],
+            )
+            grant = grant.combine(limits)
+        return grant
 
     @checked
     def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:

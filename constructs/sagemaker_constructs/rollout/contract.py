@@ -28,6 +28,10 @@ STACK_OUTPUT = "RolloutStateMachineArn"
 TAG_LOCK_TABLE = "sagemaker-constructs:lock-table"
 #: With instance scaling: "<baseline count>,<canary count>" that a rollback sets (and abort).
 TAG_INSTANCES = "sagemaker-constructs:rollback-instances"
+#: With an autoscaled canary: "<min>,<max>,<instances>" of the canary as the template declares
+#: them; a rollback (and abort) gives the canary this instance count and these scaling limits
+#: back (``parse_scaling`` reads it).
+TAG_CANARY_SCALING = "sagemaker-constructs:rollback-canary-scaling"
 
 # -- the lock: one item per endpoint in the stack's lock table ------------------------------
 
@@ -36,6 +40,24 @@ _guard = evaluator_module("guard")  # the guard Lambda releases locks too
 LOCK_KEY: str = _guard.LOCK_KEY
 #: The attribute that names the execution holding the lock (released only by its holder).
 LOCK_HOLDER: str = _guard.LOCK_HOLDER
+
+# -- capacity before traffic: Application Auto Scaling's names for a variant --------------
+
+#: The scalable dimension of a variant's instance count.
+SCALABLE_DIMENSION: str = _guard.SCALABLE_DIMENSION
+
+
+def scalable_resource_id(endpoint: str, variant: str) -> str:
+    """The ``ResourceId`` of a variant's scalable target (``endpoint/<name>/variant/<v>``)."""
+    resource_id: str = _guard.scalable_resource_id(endpoint, variant)
+    return resource_id
+
+
+def parse_scaling(text: str) -> tuple[int, int, int]:
+    """``TAG_CANARY_SCALING``'s value -> ``(min, max, instances)``."""
+    parsed: tuple[int, int, int] = _guard.parse_scaling(text)
+    return parsed
+
 
 # -- execution input ------------------------------------------------------------------------
 
@@ -84,6 +106,8 @@ class Errors:
     ENDPOINT_NOT_IN_SERVICE = "EndpointNotInService"
     #: (within a cause) the endpoint reported other weights than were set
     WEIGHTS_NOT_APPLIED = "WeightsNotApplied"
+    #: (within a cause) the canary did not reach its share of the fleet before the weights
+    CAPACITY_NOT_REACHED = "CapacityNotReached"
     #: (within the state machine) a SageMaker call failed in a way a retry may cure
     SAGEMAKER_TRANSIENT = "SageMakerTransientError"
     #: the error ``sagemaker-rollout reject`` sends to an approval
@@ -193,6 +217,13 @@ class States:
     LOCK = "Take Lock"
     #: step: where every step begins (computes the step's percentages)
     START_STEP = "Start Step"
+    #: capacity: raise the canary's capacity to its share before the weights move (with an
+    #: autoscaled variant); exits to ``SET_WEIGHTS``
+    RAISE_CAPACITY = "Raise Capacity"
+    #: capacity: restore counts and limits after a verified rollback, then notify
+    RESTORE_AFTER_ROLLBACK = "Restore Capacity After Rollback"
+    #: capacity: restore counts and limits after the promotion, then notify
+    RESTORE_AFTER_PROMOTION = "Restore Capacity After Promotion"
     #: approval: entered after "Start Step"; exits to ``BEFORE_UPDATE``
     APPROVAL = "Approval Pending?"
     #: traffic: wait for InService, set the step's weights, verify them

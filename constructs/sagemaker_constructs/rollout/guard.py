@@ -27,6 +27,7 @@ from constructs import Construct
 
 from ..compliance import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from ..roles import ScopedRole
+from .definition import Capacity
 from .functions import (
     add_tracing_and_vpc,
     encrypt_notifications,
@@ -71,6 +72,8 @@ def add_guard(
     removal_policy: cdk.RemovalPolicy,
     reserved_concurrency: int | None,
     instance_scaling: tuple[int, int] | None = None,
+    capacity: Capacity | None = None,
+    scalable_targets_arn: str | None = None,
     dynamodb_prefix_list_id: str | None = None,
 ) -> GuardParts:
     """Add ``GuardRole``, ``GuardLogs``, ``GuardDeadLetters``, ``Guard`` and ``GuardRule``."""
@@ -134,6 +137,9 @@ def add_guard(
                 if instance_scaling
                 else {}
             ),
+            # with capacity before traffic, a restore gives the canary its template's count
+            # and (autoscaled) its template's scaling limits back
+            **_capacity_environment(capacity),
         },
     )
     rule = events.Rule(
@@ -166,6 +172,14 @@ def add_guard(
             },
         ),
     )
+    if capacity is not None and capacity.canary is not None and scalable_targets_arn:
+        role.add_statements(
+            iam.PolicyStatement(
+                sid="RestoreTheCanaryScalingLimits",
+                actions=["application-autoscaling:RegisterScalableTarget"],
+                resources=[scalable_targets_arn],
+            )
+        )
     _grant(
         role,
         endpoint_arn=endpoint_arn,
@@ -179,9 +193,31 @@ def add_guard(
     acknowledge_wildcard_resources(
         role.policy,
         "The guard reads how an execution of this state machine ended; execution names are "
-        "chosen at start time.",
+        "chosen at start time."
+        + (
+            " application-autoscaling:RegisterScalableTarget on scalable-target/*: a scalable "
+            "target's ARN ends in an id Application Auto Scaling chooses at registration "
+            "(CloudFormation exposes none); the guard names the canary by its ResourceId."
+            if capacity is not None and capacity.canary is not None
+            else ""
+        ),
     )
     return GuardParts(function=function, rule=rule, dead_letters=dead_letters)
+
+
+def _capacity_environment(capacity: Capacity | None) -> dict[str, str]:
+    """``CANARY_SCALING`` ("<min>,<max>,<instances>") for an autoscaled canary, or
+    ``CANARY_INSTANCES`` for a canary whose template count is known."""
+    if capacity is None:
+        return {}
+    if capacity.canary is not None:
+        limits = capacity.canary
+        return {
+            "CANARY_SCALING": f"{limits.min_capacity},{limits.max_capacity},{limits.instance_count}"
+        }
+    if capacity.canary_instances is not None:
+        return {"CANARY_INSTANCES": str(capacity.canary_instances)}
+    return {}
 
 
 def _grant(

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from .._types import checked_value
 
-__all__ = ["IEndpointRef", "InstanceScaling"]
+__all__ = ["IEndpointRef", "InstanceScaling", "VariantScalingLimits"]
 
 
 @checked_value
@@ -24,6 +24,25 @@ class InstanceScaling:
 
     max_instances: int
     min_instances: int = 1
+
+
+@checked_value
+@dataclass(frozen=True, kw_only=True)
+class VariantScalingLimits:
+    """An autoscaled variant as its template declares it (for an imported endpoint).
+
+    The rollout raises the canary's scalable target before each step and gives the variants
+    these values back when it ends.
+
+    :param min_capacity: the scalable target's ``MinCapacity``.
+    :param max_capacity: the scalable target's ``MaxCapacity``.
+    :param instance_count: the variant's ``InitialInstanceCount``: what the losing variant's
+        instance count goes back to.
+    """
+
+    min_capacity: int
+    max_capacity: int
+    instance_count: int
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ from typing import Any
 from .._assets import lambda_code_root
 
 __all__ = [
+    "CAPACITY_DEFAULT",
     "HISTORY_EVENT_BUDGET",
     "HISTORY_EVENT_LIMIT",
     "STEPS_EXAMPLE",
@@ -58,6 +59,8 @@ STEPS_RULE: str = _input.STEPS_RULE
 STEPS_EXAMPLE: str = _input.STEPS_EXAMPLE
 HISTORY_EVENT_LIMIT: int = _input.HISTORY_EVENT_LIMIT
 HISTORY_EVENT_BUDGET: int = _input.HISTORY_EVENT_BUDGET
+#: The key of the construct's defaults that turns the capacity phases' history budget on.
+CAPACITY_DEFAULT: str = _input.CAPACITY_DEFAULT
 
 
 def steps_problem(steps: object) -> str | None:
@@ -67,15 +70,23 @@ def steps_problem(steps: object) -> str | None:
 
 
 def history_events(
-    *, steps: int, bake_seconds: int, interval_seconds: int, max_extensions: int, max_polls: int
+    *,
+    steps: int,
+    bake_seconds: int,
+    interval_seconds: int,
+    max_extensions: int,
+    max_polls: int,
+    capacity: bool = False,
 ) -> int:
-    """Worst-case history events of a rollout with this schedule (the evaluator's rule)."""
+    """Worst-case history events of a rollout with this schedule (the evaluator's rule);
+    ``capacity``: with the capacity phases (an autoscaled variant)."""
     events: int = _input.history_events(
         steps=steps,
         bake_seconds=bake_seconds,
         interval_seconds=interval_seconds,
         max_extensions=max_extensions,
         max_polls=max_polls,
+        capacity=capacity,
     )
     return events
 

@@ -89,8 +89,10 @@ def validate_rollout(
     vpc: ec2.IVpc,
     security_groups: Sequence[ec2.ISecurityGroup] | None,
     dynamodb_prefix_list_id: str | None,
+    capacity: bool = False,
 ) -> None:
-    """Collect every problem of the arguments, then raise one ValueError."""
+    """Collect every problem of the arguments, then raise one ValueError (``capacity``: the
+    state machine has the capacity phases, which the history budget counts)."""
     _validate_network(problems, vpc, security_groups, dynamodb_prefix_list_id)
     for argument, duration in (
         ("bake_time", bake_time),
@@ -111,7 +113,9 @@ def validate_rollout(
         minimum=1,
     )
     _validate_endpoint(problems, endpoint, baseline_variant, canary_variant)
-    _validate_schedule(problems, steps, bake_time, interval, max_extensions, max_polls)
+    _validate_schedule(
+        problems, steps, bake_time, interval, max_extensions, max_polls, capacity=capacity
+    )
     _validate_limits(
         problems,
         poll_interval=poll_interval,
@@ -195,6 +199,8 @@ def _validate_schedule(
     interval: cdk.Duration,
     max_extensions: int,
     max_polls: int,
+    *,
+    capacity: bool = False,
 ) -> None:
     """Steps, bake time and interval, and whether a rollout fits in the execution history
     (the rule every execution's input is checked with, ``rules.history_events``)."""
@@ -224,6 +230,7 @@ def _validate_schedule(
             interval_seconds=every,
             max_extensions=max_extensions,
             max_polls=max_polls,
+            capacity=capacity,
         )
         if events > HISTORY_EVENT_BUDGET:
             # A rule of five arguments together: the problem names each of them.

@@ -18,6 +18,8 @@ through ``contract.States``:
 ``bake.py``            bake and evaluation: evaluate every interval, decide, next step
 ``rollback.py``        rollback: restore the baseline, verify, fail with the reason
 ``notifications.py``   notifications: the messages published on each transition
+``capacity.py``        capacity (with an autoscaled variant): the canary's share of the
+                       fleet before the weights move; counts and limits restored at the end
 ``builder.py``         the blocks every phase uses (describe, wait, set weights, evaluate)
 =====================  ===============================================================
 
@@ -41,6 +43,9 @@ The execution state (``$``) holds:
 ``reference``        ``{}``, then ``{baseline_reference}``: the last live ``baseline_summary``
 ``summary``          ``json``: the passed steps as comma-separated JSON objects
 ``rollback``         ``reason`` (the execution's failure cause)
+``capacity``         with capacity: ``fleet`` (both variants' instances), ``need`` (the
+                     canary's share), ``raised``; ``limits`` the canary's new limits;
+                     ``capacity_restore`` how restoring counts and limits at the end went
 """
 
 from __future__ import annotations
@@ -62,6 +67,13 @@ from .builder import (
     RolloutDefaults,
     instance_counts,
 )
+from .capacity import (
+    Capacity,
+    Limits,
+    build_raise_capacity,
+    build_restore_after_promotion,
+    capacity_table,
+)
 from .lock import release_before
 from .rollback import build_rollback
 from .start import build_input_and_lock
@@ -72,10 +84,13 @@ __all__ = [
     "SAGEMAKER_TRANSIENT_CAUSES",
     "SAGEMAKER_UNMODELLED_ERRORS",
     "Bindings",
+    "Capacity",
     "Definition",
+    "Limits",
     "Permission",
     "RolloutDefaults",
     "build_definition",
+    "capacity_table",
     "instance_counts",
 ]
 
@@ -107,7 +122,8 @@ class Definition:
         grouped: list[tuple[str, list[str], str]] = []
         sids: set[str] = set()
         for resource, actions in by_resource.items():
-            base = actions[0].split(":")[0].capitalize() + "Tasks"
+            prefix = actions[0].split(":")[0]  # application-autoscaling -> ApplicationAutoscaling
+            base = "".join(part.capitalize() for part in prefix.split("-")) + "Tasks"
             sid = base
             n = 2
             while sid in sids:
@@ -124,12 +140,17 @@ def build_definition(
     approval_steps: Sequence[int] = (),
     approval_timeout_seconds: int = 86400,
     instance_scaling: tuple[int, int] | None = None,
+    capacity: Capacity | None = None,
 ) -> Definition:
     """The rollout state machine (see the module docstring for ``$``) and its permissions.
 
     ``instance_scaling`` = ``(minimum, maximum)`` scales each variant's instance count with
     its traffic share at every step: ``max(minimum, ceil(maximum * share / 100))``.
+    ``capacity`` (an autoscaled variant; never with ``instance_scaling``) adds the capacity
+    phases (``capacity.py``).
     """
+    if capacity is not None and instance_scaling is not None:
+        raise ValueError("instance_scaling and capacity (autoscaled variants) exclude each other")
     b = Builder(bindings, approval_timeout_seconds=approval_timeout_seconds)
     start = build_input_and_lock(
         b, defaults=defaults, approval_steps=approval_steps, instance_scaling=instance_scaling
@@ -141,9 +162,12 @@ def build_definition(
         approvals=bool(approval_steps),
         carry=("canary_instances", "baseline_instances") if instance_scaling else (),
     )
-    build_shift_traffic(b, instance_scaling=instance_scaling)
-    build_bake_and_evaluation(b)
-    build_rollback(b, instance_scaling=instance_scaling)
+    build_shift_traffic(b, instance_scaling=instance_scaling, capacity=capacity is not None)
+    if capacity is not None:
+        build_raise_capacity(b, capacity)
+        build_restore_after_promotion(b, capacity, nxt="Notify Completed")
+    build_bake_and_evaluation(b, capacity=capacity is not None)
+    build_rollback(b, instance_scaling=instance_scaling, capacity=capacity)
     terminals = [name for name, state in b.states.items() if state["Type"] in ("Succeed", "Fail")]
     release_before(
         b,

@@ -17,11 +17,13 @@ from .notifications import notify
 __all__ = ["build_bake_and_evaluation"]
 
 
-def build_bake_and_evaluation(b: Builder) -> str:
-    """Add the phase's states; returns its entry."""
+def build_bake_and_evaluation(b: Builder, *, capacity: bool = False) -> str:
+    """Add the phase's states; returns its entry. With ``capacity``, a completed rollout first
+    restores counts and limits (``States.RESTORE_AFTER_PROMOTION``, which goes on to
+    ``Notify Completed``)."""
     _bake(b)
     _record_step(b)
-    _next_step(b)
+    _next_step(b, capacity)
     return States.START_BAKE
 
 
@@ -186,7 +188,7 @@ def _record_step(b: Builder) -> None:
     )
 
 
-def _next_step(b: Builder) -> None:
+def _next_step(b: Builder, capacity: bool) -> None:
     """The next step, or the summary of a completed rollout."""
     b.add(
         "Next Step",
@@ -213,7 +215,7 @@ def _next_step(b: Builder) -> None:
                     "Next": "Notify Step Advanced",
                 }
             ],
-            "Default": "Notify Completed",
+            "Default": States.RESTORE_AFTER_PROMOTION if capacity else "Notify Completed",
         },
     )
     notify(
@@ -234,7 +236,10 @@ def _next_step(b: Builder) -> None:
         "Notify Completed",
         Events.COMPLETED,
         "Canary rollout completed",
-        {"steps.$": "States.StringToJson(States.Format('[{}]', $.summary.json))"},
+        {
+            "steps.$": "States.StringToJson(States.Format('[{}]', $.summary.json))",
+            **({"capacity.$": "$.capacity_restore"} if capacity else {}),
+        },
         "Completed",
     )
     b.add(
@@ -248,6 +253,7 @@ def _next_step(b: Builder) -> None:
                 "canary_variant": b.canary,
                 "canary_percent": 100,
                 "steps.$": "States.StringToJson(States.Format('[{}]', $.summary.json))",
+                **({"capacity.$": "$.capacity_restore"} if capacity else {}),
             },
             "Next": "Succeeded",
         },

@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contract import EVALUATOR_TRANSIENT_ERRORS, Errors, States
+from ..rules import CAPACITY_DEFAULT
 
 __all__ = [
+    "AUTOSCALING_RETRY_ERRORS",
+    "BASELINE_COUNT",
     "BASELINE_WEIGHT",
+    "CANARY_COUNT",
     "CANARY_WEIGHT",
     "LAMBDA_RETRY_ERRORS",
     "SAGEMAKER_TRANSIENT_CAUSES",
@@ -30,6 +34,7 @@ __all__ = [
     "RolloutDefaults",
     "State",
     "catch",
+    "counts_reported",
     "iam_action",
     "instance_counts",
     "retry",
@@ -71,6 +76,14 @@ SNS_RETRY_ERRORS = (
     "SNS.SdkClientException",
 )
 SFN_RETRY_ERRORS = ("Sfn.ThrottlingException", "Sfn.SfnException", "Sfn.SdkClientException")
+#: Application Auto Scaling errors a retry may cure: a concurrent change of the same target,
+#: a server-side failure, and the unmodelled ones (throttling) under the service's base name.
+AUTOSCALING_RETRY_ERRORS = (
+    "ApplicationAutoScaling.ConcurrentUpdateException",
+    "ApplicationAutoScaling.InternalServiceException",
+    "ApplicationAutoScaling.ApplicationAutoScalingException",
+    "ApplicationAutoScaling.SdkClientException",
+)
 
 
 class RolloutDefaults:
@@ -86,8 +99,11 @@ class RolloutDefaults:
         poll_seconds: int,
         max_polls: int,
         policy: Mapping[str, Any],
+        capacity: bool = False,
     ) -> None:
         self.steps = list(steps)
+        #: the definition has the capacity phases (their history budget applies)
+        self.capacity = capacity
         self.bake_seconds = bake_seconds
         self.interval_seconds = interval_seconds
         self.max_extensions = max_extensions
@@ -104,6 +120,7 @@ class RolloutDefaults:
             "poll_seconds": self.poll_seconds,
             "max_polls": self.max_polls,
             "policy": self.policy,
+            **({CAPACITY_DEFAULT: True} if self.capacity else {}),
         }
 
 
@@ -122,7 +139,7 @@ _OPTIMISED_INTEGRATIONS = {
     "arn:aws:states:::dynamodb:deleteItem": "dynamodb:DeleteItem",
 }
 #: IAM's prefix for an aws-sdk integration's service where it differs from the service name.
-_IAM_PREFIXES = {"sfn": "states"}
+_IAM_PREFIXES = {"sfn": "states", "applicationautoscaling": "application-autoscaling"}
 _SDK_INTEGRATION = re.compile(r"^arn:aws:states:::aws-sdk:(?P<service>[a-z0-9]+):(?P<api>\w+)$")
 
 
@@ -188,6 +205,9 @@ class Bindings:
     #: approval steps
     approval_queue_url: str | None = None
     approval_queue_arn: str | None = None
+    #: the scalable targets of this account and region (with an autoscaled variant): their
+    #: ARNs carry an id Application Auto Scaling chooses, which no template knows
+    scalable_targets_arn: str | None = None
 
 
 class Builder:
@@ -206,6 +226,7 @@ class Builder:
         self.lock_table_arn = bindings.lock_table_arn
         self.approval_queue_url = bindings.approval_queue_url
         self.approval_queue_arn = bindings.approval_queue_arn
+        self.scalable_targets_arn = bindings.scalable_targets_arn
         self.approval_timeout_seconds = approval_timeout_seconds
         self.states: dict[str, State] = {}
         #: what each task calls, in the order the tasks were added
@@ -230,8 +251,15 @@ class Builder:
 
     # -- building blocks -------------------------------------------------------------------
 
-    def describe(self, name: str, *, with_weights: bool, nxt: str, on_error: str) -> str:
+    def describe(
+        self, name: str, *, with_weights: bool, nxt: str, on_error: str, with_counts: bool = False
+    ) -> str:
         selector: dict[str, Any] = {"status.$": "$.EndpointStatus"}
+        if with_counts:  # CurrentInstanceCount of both variants (capacity before traffic)
+            for key, variant in (("baseline_count", self.baseline), ("canary_count", self.canary)):
+                selector[f"{key}.$"] = (
+                    f"$.ProductionVariants[?(@.VariantName == '{variant}')].CurrentInstanceCount"
+                )
         if with_weights:
             for key, variant in (
                 ("baseline_weight", self.baseline),
@@ -326,7 +354,13 @@ class Builder:
         )
 
     def wait_in_service(
-        self, prefix: str, *, with_weights: bool, on_ready: str, on_failed: str
+        self,
+        prefix: str,
+        *,
+        with_weights: bool,
+        on_ready: str,
+        on_failed: str,
+        with_counts: bool = False,
     ) -> str:
         """Poll DescribeEndpoint until InService (bounded by ``config.max_polls``)."""
         start = self.add(
@@ -341,6 +375,7 @@ class Builder:
         self.describe(
             f"{prefix} Describe",
             with_weights=with_weights,
+            with_counts=with_counts,
             nxt=f"{prefix} InService?",
             on_error=on_failed,
         )
@@ -410,20 +445,38 @@ class Builder:
         self,
         name: str,
         *,
-        baseline: str | int,
-        canary: str | int,
+        baseline: str | int | None,
+        canary: str | int | None,
         nxt: str,
         on_error: str,
         baseline_count: str | int | None = None,
         canary_count: str | int | None = None,
     ) -> str:
-        def weight(variant: str, value: str | int, count: str | int | None) -> dict[str, Any]:
+        """UpdateEndpointWeightsAndCapacities: each variant's weight and/or instance count
+        (a JSONPath string or a literal); a variant with neither is left out of the call, and
+        a value left out stays as it is."""
+
+        def weight(
+            variant: str, value: str | int | None, count: str | int | None
+        ) -> dict[str, Any] | None:
+            if value is None and count is None:
+                return None
             desired: dict[str, Any] = {"VariantName": variant}
-            desired["DesiredWeight.$" if isinstance(value, str) else "DesiredWeight"] = value
+            if value is not None:
+                desired["DesiredWeight.$" if isinstance(value, str) else "DesiredWeight"] = value
             if count is not None:
                 key = "DesiredInstanceCount.$" if isinstance(count, str) else "DesiredInstanceCount"
                 desired[key] = count
             return desired
+
+        desired = [
+            entry
+            for entry in (
+                weight(self.baseline, baseline, baseline_count),
+                weight(self.canary, canary, canary_count),
+            )
+            if entry is not None
+        ]
 
         return self.sagemaker_call(
             name,
@@ -432,10 +485,7 @@ class Builder:
                 "Resource": "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities",
                 "Parameters": {
                     "EndpointName": self.endpoint_name,
-                    "DesiredWeightsAndCapacities": [
-                        weight(self.baseline, baseline, baseline_count),
-                        weight(self.canary, canary, canary_count),
-                    ],
+                    "DesiredWeightsAndCapacities": desired,
                 },
                 "ResultSelector": {"endpoint_arn.$": "$.EndpointArn"},
                 "ResultPath": "$.updated",
@@ -484,6 +534,22 @@ class Builder:
                 "canary_invocations.$": "$.Payload.canary_invocations",
             }
         return self.add_task(name, state, resource_arn=self.evaluator_arn)
+
+
+#: Where a DescribeEndpoint result with counts (``$.endpoint``) holds CurrentInstanceCount.
+CANARY_COUNT = "$.endpoint.canary_count[0]"
+BASELINE_COUNT = "$.endpoint.baseline_count[0]"
+
+
+def counts_reported() -> dict[str, Any]:
+    """A Choice rule that matches when the endpoint reported both variants' instance counts
+    (a comparison of an absent path would fail the execution: see ``weights_reported``)."""
+    return {
+        "And": [
+            {"Variable": CANARY_COUNT, "IsPresent": True},
+            {"Variable": BASELINE_COUNT, "IsPresent": True},
+        ]
+    }
 
 
 #: Where a DescribeEndpoint result (``$.endpoint``) holds each variant's CurrentWeight.

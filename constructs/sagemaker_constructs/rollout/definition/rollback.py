@@ -18,16 +18,27 @@ from ..contract import (
     States,
 )
 from .builder import BASELINE_WEIGHT, CANARY_WEIGHT, Builder, weights_reported
+from .capacity import Capacity, build_restore_after_rollback
 from .notifications import notify
 
 __all__ = ["build_rollback"]
 
 
-def build_rollback(b: Builder, *, instance_scaling: tuple[int, int] | None) -> str:
-    """Add the phase's states; returns the entry that restores traffic."""
+def build_rollback(
+    b: Builder, *, instance_scaling: tuple[int, int] | None, capacity: Capacity | None = None
+) -> str:
+    """Add the phase's states; returns the entry that restores traffic.
+
+    With ``capacity`` the rollback's weight change also gives the canary its template
+    instance count, and once the weights are verified the canary's scaling limits go back to
+    the template's (``capacity.py``) before the notification.
+    """
     _reasons(b)
-    _restore(b, instance_scaling)
-    _outcome(b)
+    verified = "Notify Rolled Back"
+    if capacity is not None:
+        verified = build_restore_after_rollback(b, capacity, nxt="Notify Rolled Back")
+    _restore(b, instance_scaling, capacity, verified=verified)
+    _outcome(b, capacity is not None)
     return States.ROLLBACK_READY
 
 
@@ -83,7 +94,13 @@ def _reasons(b: Builder) -> None:
     )
 
 
-def _restore(b: Builder, instance_scaling: tuple[int, int] | None) -> None:
+def _restore(
+    b: Builder,
+    instance_scaling: tuple[int, int] | None,
+    capacity: Capacity | None,
+    *,
+    verified: str,
+) -> None:
     """Set the rolled-back weights once the endpoint accepts updates; verify; retry twice."""
     # An update in flight (the step's own) must finish before the rollback's update can land;
     # if it does not within max_polls, the rollback tries anyway (its retries and catch decide).
@@ -100,7 +117,13 @@ def _restore(b: Builder, instance_scaling: tuple[int, int] | None) -> None:
         nxt="Rollback Wait",
         on_error=States.ROLLBACK_ERROR,
         baseline_count=instance_scaling[1] if instance_scaling else None,
-        canary_count=instance_scaling[0] if instance_scaling else None,
+        canary_count=(
+            instance_scaling[0]
+            if instance_scaling
+            else capacity.canary_restore_count
+            if capacity
+            else None
+        ),
     )
     b.wait_in_service(
         "Rollback Wait",
@@ -122,7 +145,7 @@ def _restore(b: Builder, instance_scaling: tuple[int, int] | None) -> None:
                             "NumericEquals": ROLLED_BACK_BASELINE_WEIGHT,
                         },
                     ],
-                    "Next": "Notify Rolled Back",
+                    "Next": verified,
                 },
             ],
             "Default": "Rollback Retry?",
@@ -168,14 +191,18 @@ def _restore(b: Builder, instance_scaling: tuple[int, int] | None) -> None:
     )
 
 
-def _outcome(b: Builder) -> None:
+def _outcome(b: Builder, capacity: bool) -> None:
     """Rolled back (verified), or the rollback failed: notify, then fail the execution."""
     notify(
         b,
         "Notify Rolled Back",
         Events.ROLLED_BACK,
         "Canary rollout rolled back",
-        {"percent.$": "$.step.percent", "reason.$": "$.rollback.reason"},
+        {
+            "percent.$": "$.step.percent",
+            "reason.$": "$.rollback.reason",
+            **({"capacity.$": "$.capacity_restore"} if capacity else {}),
+        },
         States.ROLLED_BACK,
     )
     b.add(

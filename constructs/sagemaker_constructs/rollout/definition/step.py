@@ -2,7 +2,8 @@
 
 Entry: ``States.START_STEP`` (computes the step's percentages and instance counts), which hands
 over to the approval phase (``States.APPROVAL``). The approval phase hands back to
-``States.BEFORE_UPDATE``: wait until the endpoint is ``InService``, set the weights (and
+``States.BEFORE_UPDATE``: wait until the endpoint is ``InService``, (with an autoscaled
+variant, the capacity phase raises the canary first: ``capacity.py``), set the weights (and
 instance counts), wait again and check that the endpoint reports exactly those weights. Exits:
 ``States.START_BAKE``, or ``States.STEP_ERROR`` (-> rollback).
 """
@@ -55,12 +56,15 @@ def build_start_step(b: Builder, *, instance_scaling: tuple[int, int] | None) ->
     return States.START_STEP
 
 
-def build_shift_traffic(b: Builder, *, instance_scaling: tuple[int, int] | None) -> str:
-    """Wait for InService, set the step's weights, verify them; returns the entry."""
+def build_shift_traffic(
+    b: Builder, *, instance_scaling: tuple[int, int] | None, capacity: bool = False
+) -> str:
+    """Wait for InService, (with ``capacity``: raise the canary's capacity to its share,
+    ``States.RAISE_CAPACITY``), set the step's weights, verify them; returns the entry."""
     b.wait_in_service(
         States.BEFORE_UPDATE,
         with_weights=False,
-        on_ready=States.SET_WEIGHTS,
+        on_ready=States.RAISE_CAPACITY if capacity else States.SET_WEIGHTS,
         on_failed=States.STEP_ERROR,
     )
     b.set_weights(
