@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     )
     from .pipeline import ImportedPipeline, Pipeline, PipelineDefinition
     from .roles import ManagedPolicyGrantee, ScopedRole
-    from .rollout import CanaryRollout, IEndpointRef, InstanceScaling
+    from .rollout import CanaryRollout, IEndpointRef, InstanceScaling, VariantScalingLimits
 
 __version__ = "0.1.0"
 
@@ -134,6 +134,7 @@ __all__ = [
     "TrafficRoutingType",
     "VariantAutoscaling",
     "VariantProperty",
+    "VariantScalingLimits",
     "__version__",
     "acknowledge",
     "add_compliance_checks",
@@ -196,6 +197,7 @@ _EXPORTS = {
     "TrafficRoutingType": ".endpoint",
     "VariantAutoscaling": ".endpoint",
     "VariantProperty": ".endpoint",
+    "VariantScalingLimits": ".rollout",
     "acknowledge": ".compliance",
     "add_compliance_checks": ".compliance",
 }

@@ -2,7 +2,7 @@
 
 =====================  ===============================================================
 ``construct.py``       ``CanaryRollout``: wiring of key, topic, evaluator, state machine
-``props.py``           ``InstanceScaling``, ``IEndpointRef``
+``props.py``           ``InstanceScaling``, ``VariantScalingLimits``, ``IEndpointRef``
 ``validation.py``      the construct's arguments, checked at construction
 ``evaluator.py``       the evaluator Lambda, its log group and role
 ``observability.py``   alarms and dashboard
@@ -23,14 +23,15 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .construct import CanaryRollout
-    from .props import IEndpointRef, InstanceScaling
+    from .props import IEndpointRef, InstanceScaling, VariantScalingLimits
 
-__all__ = ["CanaryRollout", "IEndpointRef", "InstanceScaling"]
+__all__ = ["CanaryRollout", "IEndpointRef", "InstanceScaling", "VariantScalingLimits"]
 
 _EXPORTS = {
     "CanaryRollout": ".construct",
     "IEndpointRef": ".props",
     "InstanceScaling": ".props",
+    "VariantScalingLimits": ".props",
 }
 
 
