@@ -24,7 +24,10 @@ help:
 	@echo "make lock    refresh requirements/*.lock from pyproject.toml (UPGRADE=1: newest allowed pins)"
 	@echo "make clean   remove cdk.out/ and caches (keeps .venv/ and node_modules/)"
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
+# The three installs are independent: they run side by side.
+setup:
+	@$(MAKE) --no-print-directory -j3 --output-sync=target \
+		$(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
 
 # Exactly the lock: every package pinned and hash-checked, then the project itself without
 # resolving anything (--no-deps; --no-build-isolation builds it with the locked hatchling).
