@@ -26,7 +26,7 @@ help:
 
 # The three installs are independent: they run side by side.
 setup:
-	@$(MAKE) --no-print-directory -j3 --output-sync=target \
+	@$(MAKE) --no-print-directory $(if $(findstring jobserver,$(MAKEFLAGS)),,-j3) --output-sync=target \
 		$(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
 
 # Exactly the lock: every package pinned and hash-checked, then the project itself without
