@@ -46,6 +46,7 @@ from .config import (
     from_construct_arguments,
 )
 from .foundation import Foundation
+from .registry import promotion_record_conditions
 
 __all__ = [
     "MODEL_PACKAGE_GROUP_ID",
@@ -545,8 +546,9 @@ class EnvironmentStack(cdk.Stack):
         self, group: ModelPackageGroup, project: str, account: str
     ) -> None:
         """The promotion pipeline's roles may mark this group's versions promoted
-        (``UpdateModelPackage``, nothing else), through a statement of the group's resource
-        policy beside the library's cross-account read.
+        (``UpdateModelPackage`` that sets no approval status and removes no property, nothing
+        else), through a statement of the group's resource policy beside the library's
+        cross-account read.
 
         ``ModelPackageGroup`` grants the accounts in ``read_accounts`` read only, so the
         statement is added with CloudFormation's escape hatch on the group's policy. The pipeline
@@ -560,7 +562,8 @@ class EnvironmentStack(cdk.Stack):
             conditions={
                 "ArnLike": {
                     "aws:PrincipalArn": pipeline_role_arns(self.partition, account, project)
-                }
+                },
+                **promotion_record_conditions(),
             },
         )
         document = self.resolve(group.resource.model_package_group_policy)

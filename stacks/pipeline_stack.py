@@ -37,6 +37,7 @@ from .environment_stack import (
     registry_host,
     rollout_operator_role_name,
 )
+from .registry import promotion_record_conditions
 from .toolchain import npm_toolchain
 
 __all__ = [
@@ -224,6 +225,8 @@ class PipelineStack(cdk.Stack):
         self.stages: list[EnvironmentStage] = []
         #: The rollout step after each environment that rolls out, in promotion order.
         self.rollout_steps: list[pipelines.CodeBuildStep] = []
+        #: the environment of each rollout step, in the same order
+        self.rollout_environments: list[str] = []
         for env in config.all_environments:
             stage = EnvironmentStage(
                 self,
@@ -251,6 +254,7 @@ class PipelineStack(cdk.Stack):
                 )
                 post.append(step)
                 self.rollout_steps.append(step)
+                self.rollout_environments.append(env.name)
             self.pipeline.add_stage(stage, pre=pre, post=post)
             self.stages.append(stage)
 
@@ -285,18 +289,21 @@ class PipelineStack(cdk.Stack):
 
     def _record_promotions(self, config: AppConfig) -> None:
         """Each rollout step marks the version it promoted in the registry:
-        ``UpdateModelPackage`` on the versions of the registry's group, nothing else (the
-        group's resource policy admits this account's pipeline roles for that action)."""
+        ``UpdateModelPackage`` on the versions of the registry's group, only setting its own
+        environment's ``promoted-<environment>`` property and never an approval status or a
+        removal (the group's resource policy admits this account's pipeline roles for that
+        action)."""
         arn = config.registry_group_arn
         assert arn is not None
         group = ModelPackageGroup.from_model_package_group_arn(self, "PromotionRecords", arn)
-        for step in self.rollout_steps:
+        for step, environment in zip(self.rollout_steps, self.rollout_environments, strict=True):
             role = step.project.role
             assert role is not None
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["sagemaker:UpdateModelPackage"],
                     resources=[group.package_arn_pattern],
+                    conditions=promotion_record_conditions(environment),
                 )
             )
             policy = role.node.try_find_child("DefaultPolicy")

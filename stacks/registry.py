@@ -33,6 +33,7 @@ __all__ = [
     "latest_approved_package",
     "main",
     "promotion_key",
+    "promotion_record_conditions",
     "record_promotion",
     "resolve_releases",
     "sagemaker_client",
@@ -40,6 +41,20 @@ __all__ = [
 
 #: The customer metadata property a promotion sets on a version: ``promoted-<environment>``.
 PROMOTED_PREFIX = "promoted-"
+
+
+def promotion_record_conditions(environment: str | None = None) -> dict[str, dict[str, str]]:
+    """IAM conditions on ``sagemaker:UpdateModelPackage`` that let a caller record promotions
+    and nothing else: the request sets no approval status (so a pipeline role cannot approve or
+    reject a version) and removes no property; with ``environment``, it must set that
+    environment's ``promoted-<environment>`` property."""
+    null = {
+        "sagemaker:ModelApprovalStatus": "true",
+        "sagemaker:CustomerMetadataPropertiesToRemove": "true",
+    }
+    if environment is not None:
+        null[f"sagemaker:CustomerMetadataProperties/{PROMOTED_PREFIX}{environment}"] = "false"
+    return {"Null": null}
 
 
 class NoApprovedPackageError(LookupError):

@@ -604,7 +604,12 @@ def test_dev_holds_the_registry_that_test_prod_and_the_pipeline_may_read(
                     ],
                 ]
             }
-        }
+        },
+        # recording only: no approval status (a pipeline role cannot approve), no removal
+        "Null": {
+            "sagemaker:ModelApprovalStatus": "true",
+            "sagemaker:CustomerMetadataPropertiesToRemove": "true",
+        },
     }
     assert json.dumps(recording["Resource"]).endswith(
         ':sagemaker:us-east-1:111111111111:model-package/sagemaker-constructs-dev-models/*"]]}'

@@ -560,5 +560,14 @@ def test_a_rollout_step_may_assume_its_operator_role_and_record_promotions_only(
         assert [(s["Action"], s["Resource"]) for s in records] == [
             ("sagemaker:UpdateModelPackage", versions)
         ], name
+        # its own environment's property only; never an approval status, never a removal
+        environment = next(e for e in ("dev", "test", "prod") if e.capitalize() in name)
+        assert records[0]["Condition"] == {
+            "Null": {
+                "sagemaker:ModelApprovalStatus": "true",
+                "sagemaker:CustomerMetadataPropertiesToRemove": "true",
+                f"sagemaker:CustomerMetadataProperties/promoted-{environment}": "false",
+            }
+        }, name
         (assume,) = [s for s in statements if s["Action"] == "sts:AssumeRole"]
         assert "-rollout-operator" in json.dumps(assume["Resource"])
