@@ -15,6 +15,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from sagemaker_constructs import (
@@ -22,6 +23,7 @@ from sagemaker_constructs import (
     ContainerDefinition,
     ContainerImage,
     Endpoint,
+    EndpointAlarms,
     Model,
     ModelData,
     ModelPackageGroup,
@@ -279,12 +281,13 @@ class EnvironmentStack(cdk.Stack):
             }
         ):
             # Named, so that its log group is created (encrypted, expiring) before SageMaker
-            # would create one.
+            # would create one. Its alarms notify the environment's operations topic.
             self.endpoint = Endpoint(
                 self,
                 "Endpoint",
                 endpoint_name=endpoint_name(project, config.name),
                 variants=variants,
+                alarms=EndpointAlarms(topic=self._operations_topic()),
                 kms_key=self.foundation.key,
                 log_encryption_key=self.foundation.key,
                 log_retention_days=config.log_retention_days,
@@ -388,6 +391,34 @@ class EnvironmentStack(cdk.Stack):
             "executions of this one rollout state machine.",
         )
         cdk.CfnOutput(self, ROLLOUT_OPERATOR_OUTPUT, value=operator.role.role_arn)
+
+    def _operations_topic(self) -> sns.Topic:
+        """``OperationsTopic``: where the endpoint's alarms notify when they fire and clear
+        (subscribe the team's address or chat integration to it), encrypted with the
+        environment's key, TLS only; CloudWatch may use the key to publish."""
+        topic = sns.Topic(
+            self,
+            "OperationsTopic",
+            display_name=f"{self.config.name} operations",
+            master_key=self.foundation.key,
+            enforce_ssl=True,
+        )
+        self.foundation.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        cdk.CfnOutput(
+            self,
+            "OperationsTopicArn",
+            value=topic.topic_arn,
+            description="Subscribe to the endpoint's alarms here",
+        )
+        return topic
 
     def _configured_by(self, keys: dict[str, str]) -> AbstractContextManager[None]:
         """Report a construct's invalid arguments at the keys of this environment they come

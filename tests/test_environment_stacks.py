@@ -464,7 +464,26 @@ def test_without_a_candidate_the_template_sets_the_weights(
     ]
     assert stack.rollout is None
     assert stack.promotion_outputs is None  # it does not roll out: no pipeline step reads it
-    assert template.find_outputs("*") == {}
+    assert list(template.find_outputs("*")) == ["OperationsTopicArn"]  # no rollout outputs
+
+
+def test_endpoint_alarms_notify_the_environments_encrypted_operations_topic(
+    template: Template,
+) -> None:
+    (topic_id,) = template.find_resources(
+        "AWS::SNS::Topic", {"Properties": {"DisplayName": Match.string_like_regexp("operations")}}
+    )
+    topic = template.find_resources("AWS::SNS::Topic")[topic_id]["Properties"]
+    assert "KmsMasterKeyId" in topic
+    alarms = [
+        alarm["Properties"]
+        for name, alarm in template.find_resources("AWS::CloudWatch::Alarm").items()
+        if name.startswith("EndpointOperations")
+    ]
+    assert alarms
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["OKActions"] == [{"Ref": topic_id}]
 
 
 def test_models_run_in_the_isolated_subnets_with_network_isolation_everywhere(
