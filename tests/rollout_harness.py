@@ -21,6 +21,11 @@ Four adapters, all needed because moto cannot do what AWS does:
   keys even for camelCase APIs such as Step Functions' own (``StateMachineArn``,
   ``Executions``); moto 5.2 hands the PascalCase names to boto3 unchanged, so for the ``sfn``
   service the harness converts the parameters to camelCase and the answer back to PascalCase.
+- Application Auto Scaling: Step Functions names the service ``applicationautoscaling`` in the
+  task ARN (``arn:aws:states:::aws-sdk:applicationautoscaling:registerScalableTarget``) and its
+  errors ``ApplicationAutoScaling.<ErrorName>`` (``ApplicationAutoScaling.ValidationException``);
+  boto3 calls it ``application-autoscaling``, and moto's tables know neither name. The harness
+  adds both (its parameters and answers are PascalCase already).
 - StopExecution is final: AWS marks a stopped execution ``ABORTED`` at once and for good; moto's
   interpreter stops at the end of the state it is in and may then record that state's failure
   (``FAILED``), a race that a loaded machine loses. The harness sets ``ABORTED`` on stop and
@@ -44,6 +49,7 @@ from aws_cdk import aws_ec2 as ec2
 
 from sagemaker_constructs import CanaryRollout, InstanceScaling
 from sagemaker_constructs.rollout.contract import LOCK_KEY
+from sagemaker_constructs.rollout.props import VariantScalingLimits
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -73,6 +79,8 @@ class RolloutSpec:
     endpoint_name: str
     approval_steps: tuple[int, ...] = ()
     instance_scaling: InstanceScaling | None = None
+    #: the imported endpoint's autoscaled variants (``CanaryRollout(variant_scaling=...)``)
+    variant_scaling: Mapping[str, VariantScalingLimits] | None = None
 
 
 @dataclass
@@ -108,6 +116,7 @@ def synthesize_rollouts(
             vpc=vpc,
             approval_steps=spec.approval_steps,
             instance_scaling=spec.instance_scaling,
+            variant_scaling=spec.variant_scaling,
         )
     app.synth()
     with open(f"{outdir}/{stack_id}.template.json") as handle:
@@ -210,9 +219,12 @@ def find_rollout(
 
 # -- moto adapters ------------------------------------------------------------------------
 
+#: Application Auto Scaling's name in an aws-sdk task ARN.
+AUTOSCALING_SFN = "applicationautoscaling"
+
 
 def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
-    """Apply the two adapters described in the module docstring; returns an undo function."""
+    """Apply the adapters described in the module docstring; returns an undo function."""
     from moto.awslambda.models import LambdaFunction
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk as aws_sdk,
@@ -256,12 +268,17 @@ def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
     aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
+    aws_sdk._SERVICE_ERROR_NAMES[AUTOSCALING_SFN] = "ApplicationAutoScaling"
+    boto_names = aws_sdk.StateTaskServiceAwsSdk._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
+    boto_names[AUTOSCALING_SFN] = "application-autoscaling"
     undo_stop = _stop_is_final()
 
     def undo() -> None:
         LambdaFunction.invoke = original_invoke  # type: ignore[method-assign]
         aws_sdk.StateTaskServiceAwsSdk._eval_service_task = original_eval  # type: ignore[method-assign]
         aws_sdk._SERVICE_ERROR_NAMES.pop("sagemaker", None)
+        aws_sdk._SERVICE_ERROR_NAMES.pop(AUTOSCALING_SFN, None)
+        boto_names.pop(AUTOSCALING_SFN, None)
         undo_stop()
 
     return undo
@@ -336,6 +353,7 @@ def clients() -> dict[str, Any]:
                 "lambda",
                 "iam",
                 "dynamodb",
+                "application-autoscaling",
             )
         }
         _LOCAL.clients = cached
@@ -377,8 +395,11 @@ def create_shared(evaluator_name: str = "canary-evaluator") -> str:
     return str(function["FunctionArn"])
 
 
-def create_endpoint(name: str, baseline: str, canary: str) -> None:
-    """A moto endpoint with the two variants; all traffic on the baseline."""
+def create_endpoint(
+    name: str, baseline: str, canary: str, *, instances: tuple[int, int] = (1, 1)
+) -> None:
+    """A moto endpoint with the two variants (``instances``: the baseline's and the canary's
+    InitialInstanceCount); all traffic on the baseline."""
     sm = clients()["sagemaker"]
     sm.create_endpoint_config(
         EndpointConfigName=f"{name}-config",
@@ -386,11 +407,14 @@ def create_endpoint(name: str, baseline: str, canary: str) -> None:
             {
                 "VariantName": variant,
                 "ModelName": "model",
-                "InitialInstanceCount": 1,
+                "InitialInstanceCount": count,
                 "InstanceType": "ml.m5.large",
                 "InitialVariantWeight": weight,
             }
-            for variant, weight in ((baseline, 100.0), (canary, 0.0))
+            for variant, weight, count in (
+                (baseline, 100.0, instances[0]),
+                (canary, 0.0, instances[1]),
+            )
         ],
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")

@@ -25,6 +25,28 @@ the documentation it follows:
   (``HISTORY_LIMIT``); moto keeps counting. The tests compare every execution's history with it
   and with the worst case the input validation computed.
 
+- **Application Auto Scaling and instance counts** (:class:`StrictScaling`), per the
+  Application Auto Scaling API reference: ``RegisterScalableTarget`` on an existing target
+  changes only the parameters given and keeps the target's scaling policies ("To update a
+  scalable target, specify the parameters that you want to change ... Any parameters that you
+  don't specify are not changed"; moto does this); a ``MinCapacity`` above the
+  ``MaxCapacity`` (given or kept) is a ``ValidationException`` (moto accepts it);
+  ``DeregisterScalableTarget`` "deletes the scaling policies and the scheduled actions that are
+  associated with it" (moto keeps the policies). Not modelled: AWS moves a target's current
+  capacity into a new ``[MinCapacity, MaxCapacity]`` ("it changes the resource's current
+  capacity to a value that is inside of this range"); the rollout sets the canary's
+  ``DesiredInstanceCount`` itself when it runs fewer than its share, so this model is the
+  stricter one (the count rises only because the rollout raised it).
+  Per the SageMaker API reference, ``UpdateEndpointWeightsAndCapacities`` takes
+  ``DesiredWeight`` and ``DesiredInstanceCount`` as optional members of each
+  ``DesiredWeightAndCapacity`` and a variant's value the call leaves out stays as it is (moto
+  sets it to nothing, so the variant stops reporting it); an update the account cannot give
+  instances for (``instance_ceiling``) leaves the endpoint ``InService`` with its previous
+  configuration and a ``FailureReason`` (DescribeEndpoint: "the status is InService but update
+  operation fails"). Every update is recorded with the weights, instance counts and scaling
+  limits it left (``updates``), in call order, so a test can check what the canary had when
+  its weight moved.
+
 Traffic (:class:`StrictTraffic`) is generated per request, at a rate in requests per simulated
 second, split between the variants by the endpoint's current weights, with log-normal
 latencies (median 20 ms) and a per-variant 5XX probability.
@@ -313,3 +335,174 @@ class StrictAws:
         if size > PAYLOAD_LIMIT:
             self.violations.append(f"evaluator answer of {size} bytes > 256 KiB")
         return answer
+
+
+# -- Application Auto Scaling and instance counts -------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointUpdate:
+    """One UpdateEndpointWeightsAndCapacities as the endpoint took it (see ``StrictScaling``)."""
+
+    endpoint: str
+    #: what the call asked: variant -> {"DesiredWeight": ..., "DesiredInstanceCount": ...}
+    asked: dict[str, dict[str, Any]]
+    applied: bool
+    #: after the call: variant -> CurrentWeight / CurrentInstanceCount
+    weights: dict[str, float]
+    counts: dict[str, int]
+    #: after the call: variant -> (MinCapacity, MaxCapacity) of its scalable target, if any
+    limits: dict[str, tuple[int, int]]
+
+
+class StrictScaling:
+    """Application Auto Scaling and UpdateEndpointWeightsAndCapacities as strict as AWS (see
+    the module docstring); ``install`` patches moto's backends and returns the undo."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account, self.region = account, region
+        self.updates: list[EndpointUpdate] = []
+        #: endpoint -> most instances an update may ask a variant for (more: the update fails
+        #: and the endpoint is InService as before)
+        self.instance_ceiling: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def updates_of(self, endpoint: str) -> list[EndpointUpdate]:
+        with self._lock:
+            return [u for u in self.updates if u.endpoint == endpoint]
+
+    def _limits(self, endpoint: str) -> dict[str, tuple[int, int]]:
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        backend = applicationautoscaling_backends[self.account][self.region]
+        prefix = f"endpoint/{endpoint}/variant/"
+        return {
+            target.resource_id[len(prefix) :]: (
+                int(target.min_capacity or 0),
+                int(target.max_capacity or 0),
+            )
+            for target in backend.describe_scalable_targets("sagemaker", None, None)
+            if target.resource_id.startswith(prefix)
+        }
+
+    def install(self) -> Callable[[], None]:
+        from moto.applicationautoscaling import models as scaling
+        from moto.applicationautoscaling.exceptions import AWSValidationException
+        from moto.sagemaker.models import SageMakerModelBackend
+
+        backend_class = scaling.ApplicationAutoscalingBackend
+        original_register = backend_class.register_scalable_target
+        original_deregister = backend_class.deregister_scalable_target
+        original_update = SageMakerModelBackend.update_endpoint_weights_and_capacities
+        strict = self
+
+        def register(
+            self: Any,
+            namespace: str,
+            r_id: str,
+            dimension: str,
+            min_capacity: int | None = None,
+            max_capacity: int | None = None,
+            **others: Any,
+        ) -> Any:
+            existing = self.targets.get(dimension, {}).get(r_id)
+            low = (
+                min_capacity
+                if min_capacity is not None
+                else getattr(existing, "min_capacity", None)
+            )
+            high = (
+                max_capacity
+                if max_capacity is not None
+                else getattr(existing, "max_capacity", None)
+            )
+            if low is not None and high is not None and low > high:
+                raise AWSValidationException(
+                    f"Minimum capacity ({low}) cannot be greater than maximum capacity ({high})."
+                )
+            return original_register(
+                self,
+                namespace,
+                r_id,
+                dimension,
+                min_capacity=min_capacity,
+                max_capacity=max_capacity,
+                **others,
+            )
+
+        def deregister(self: Any, namespace: str, r_id: str, dimension: str) -> None:
+            original_deregister(self, namespace, r_id, dimension)
+            for key, policy in list(self.policies.items()):
+                if (policy.service_namespace, policy.resource_id, policy.scalable_dimension) == (
+                    namespace,
+                    r_id,
+                    dimension,
+                ):
+                    del self.policies[key]
+
+        def update(
+            self: Any, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
+        ) -> str:
+            desired = desired_weights_and_capacities
+            endpoint = self.endpoints.get(endpoint_name)
+            asked = {str(d.get("VariantName")): dict(d) for d in desired}
+            complete = []
+            for entry in desired:  # a value the call leaves out stays as it is
+                current: dict[str, Any] = next(
+                    (
+                        v
+                        for v in (endpoint.production_variants if endpoint else [])
+                        if v.get("VariantName") == entry.get("VariantName")
+                    ),
+                    {},
+                )
+                full = dict(entry)
+                for key, kept in (
+                    ("DesiredWeight", "CurrentWeight"),
+                    ("DesiredInstanceCount", "CurrentInstanceCount"),
+                ):
+                    if full.get(key) is None and current.get(kept) is not None:
+                        full[key] = current[kept]
+                complete.append(full)
+            ceiling = strict.instance_ceiling.get(endpoint_name)
+            applied = ceiling is None or all(  # only instances the call asks for count
+                (entry.get("DesiredInstanceCount") or 0) <= ceiling for entry in desired
+            )
+            if applied:
+                arn = str(original_update(self, endpoint_name, complete))
+            else:  # SageMaker takes the call, the update fails: InService, as before
+                arn = str(endpoint.arn)
+                endpoint.failure_reason = (
+                    "Unable to provision requested ML compute capacity. Please retry using a "
+                    "different ML instance type."
+                )
+            variants = endpoint.production_variants if endpoint else []
+            with strict._lock:
+                strict.updates.append(
+                    EndpointUpdate(
+                        endpoint=endpoint_name,
+                        asked=asked,
+                        applied=applied,
+                        weights={
+                            str(v["VariantName"]): float(v.get("CurrentWeight") or 0.0)
+                            for v in variants
+                        },
+                        counts={
+                            str(v["VariantName"]): int(v.get("CurrentInstanceCount") or 0)
+                            for v in variants
+                        },
+                        limits=strict._limits(endpoint_name),
+                    )
+                )
+            return arn
+
+        backend_class.register_scalable_target = register  # type: ignore[method-assign,assignment]
+        backend_class.deregister_scalable_target = deregister  # type: ignore[method-assign]
+        SageMakerModelBackend.update_endpoint_weights_and_capacities = update  # type: ignore[method-assign]
+
+        def undo() -> None:
+            backend_class.register_scalable_target = original_register  # type: ignore[method-assign]
+            backend_class.deregister_scalable_target = original_deregister  # type: ignore[method-assign]
+            SageMakerModelBackend.update_endpoint_weights_and_capacities = original_update  # type: ignore[method-assign]
+
+        return undo
