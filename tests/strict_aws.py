@@ -32,9 +32,12 @@ the documentation it follows:
   don't specify are not changed"; moto does this); a ``MinCapacity`` above the
   ``MaxCapacity`` (given or kept) is a ``ValidationException`` (moto accepts it);
   ``DeregisterScalableTarget`` "deletes the scaling policies and the scheduled actions that are
-  associated with it" (moto keeps the policies). Not modelled: AWS moves a target's current
-  capacity into a new ``[MinCapacity, MaxCapacity]`` ("it changes the resource's current
-  capacity to a value that is inside of this range"); the rollout sets the canary's
+  associated with it" (moto keeps the policies), and of a target that is not registered is an
+  ``ObjectNotFoundException`` ("thrown if the scalable target with the specified service
+  namespace, resource ID, and scalable dimension does not exist"; moto: ValidationException).
+  Not modelled: AWS moves a target's current capacity into a new ``[MinCapacity,
+  MaxCapacity]`` ("it changes the resource's current capacity to a value that is inside of this
+  range"); the rollout sets the canary's
   ``DesiredInstanceCount`` itself when it runs fewer than its share, so this model is the
   stricter one (the count rises only because the rollout raised it).
   Per the SageMaker API reference, ``UpdateEndpointWeightsAndCapacities`` takes
@@ -388,6 +391,7 @@ class StrictScaling:
     def install(self) -> Callable[[], None]:
         from moto.applicationautoscaling import models as scaling
         from moto.applicationautoscaling.exceptions import AWSValidationException
+        from moto.core.exceptions import JsonRESTError
         from moto.sagemaker.models import SageMakerModelBackend
 
         backend_class = scaling.ApplicationAutoscalingBackend
@@ -431,6 +435,12 @@ class StrictScaling:
             )
 
         def deregister(self: Any, namespace: str, r_id: str, dimension: str) -> None:
+            if r_id not in self.targets.get(dimension, {}):
+                raise JsonRESTError(
+                    "ObjectNotFoundException",
+                    f"No scalable target registered for service namespace: {namespace}, "
+                    f"resource ID: {r_id}, scalable dimension: {dimension}",
+                )
             original_deregister(self, namespace, r_id, dimension)
             for key, policy in list(self.policies.items()):
                 if (policy.service_namespace, policy.resource_id, policy.scalable_dimension) == (

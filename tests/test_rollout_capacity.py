@@ -236,6 +236,28 @@ def test_the_endings_restore_counts_and_limits(synthesized: Synthesized) -> None
     assert (back["MinCapacity"], back["MaxCapacity"]) == (1, 8)
 
 
+def test_each_restore_after_the_promotion_runs_whatever_became_of_the_one_before(
+    synthesized: Synthesized,
+) -> None:
+    states = _flat_states(_definition(synthesized.raw, "Rollout"))
+    # a baseline target that is already gone counts as released ...
+    release = states["Release Baseline Scaling"]
+    gone, other = release["Catch"]
+    assert gone["ErrorEquals"] == ["ApplicationAutoScaling.ObjectNotFoundException"]
+    assert gone["Next"] == "Baseline Count Back"
+    # ... any other failure is recorded, and the next restore still runs: the canary never
+    # keeps the MinCapacity of the 100 % step because the baseline could not be released
+    assert other["Next"] == "Release Baseline Scaling Failed"
+    assert states["Release Baseline Scaling Failed"]["Next"] == "Baseline Count Back"
+    assert states["Release Baseline Scaling Failed"]["Parameters"]["restored"] is False
+    assert states["Baseline Count Back Failed"]["Next"] == "Canary Limits Back"
+    assert states["Canary Limits Back"]["Catch"][0]["Next"] == "Canary Limits Back Failed"
+    assert states["Canary Limits Back Failed"]["Next"] == "Capacity Restored After Promotion"
+    # the report starts as restored and only a failure changes it
+    assert states[States.RESTORE_AFTER_PROMOTION]["Result"] == {"restored": True}
+    assert "Parameters" not in states["Capacity Restored After Promotion"]
+
+
 def test_a_removed_variant_loses_its_scalable_target_before_the_endpoint_update(
     synthesized: Synthesized,
 ) -> None:

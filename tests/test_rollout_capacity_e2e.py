@@ -194,8 +194,22 @@ def scenario_starved(world: World) -> Run:
     return world.run("starved", healthy, before=no_second_instance)
 
 
+def scenario_baseline_released(world: World) -> Run:
+    """The baseline's scalable target is gone before the promotion (an operator removed it)."""
+
+    def remove_baseline_target(endpoint: str) -> None:
+        clients()["application-autoscaling"].deregister_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=scalable_resource_id(endpoint, BASELINE),
+            ScalableDimension=SCALABLE_DIMENSION,
+        )
+
+    return world.run("released", healthy, before=remove_baseline_target)
+
+
 SCENARIOS: dict[str, Callable[[World], Run]] = {
     "healthy": scenario_healthy,
+    "released": scenario_baseline_released,
     "regressed": scenario_regressed,
     "starved": scenario_starved,
 }
@@ -373,6 +387,18 @@ def test_a_canary_that_cannot_reach_its_share_rolls_back_before_its_weight_moves
     assert run.canary.limits == (CANARY_LIMITS.min_capacity, CANARY_LIMITS.max_capacity)
     assert run.canary.count == CANARY_LIMITS.instance_count
     assert run.canary.policies == [f"{CANARY}-invocations"]
+
+
+def test_a_baseline_target_already_gone_still_restores_the_canary_limits(runs: Runs) -> None:
+    run = runs["released"]
+    outcome = run.outcome
+    assert outcome.status == "SUCCEEDED", (outcome.error, outcome.cause)
+    assert outcome.task_errors() == ["ApplicationAutoScaling.ObjectNotFoundException"]
+    assert outcome.output["capacity"] == {"restored": True}
+    assert run.baseline.limits is None
+    assert run.baseline.count == BASELINE_LIMITS.instance_count
+    # the canary does not keep the whole fleet as its minimum
+    assert run.canary.limits == (CANARY_LIMITS.min_capacity, CANARY_LIMITS.max_capacity)
 
 
 def test_register_scalable_target_is_as_strict_as_aws(runs: Runs) -> None:

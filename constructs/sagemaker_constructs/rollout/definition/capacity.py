@@ -374,10 +374,17 @@ def build_restore_after_rollback(b: Builder, capacity: Capacity, *, nxt: str) ->
     return States.RESTORE_AFTER_ROLLBACK
 
 
+#: DeregisterScalableTarget of a target that is no longer registered: already released.
+TARGET_GONE = "ApplicationAutoScaling.ObjectNotFoundException"
+
+
 def build_restore_after_promotion(b: Builder, capacity: Capacity, *, nxt: str) -> str:
     """After the promotion: release the old baseline's scalable target, give it the template's
-    instance count, and the canary's target the template's limits; returns the entry."""
-    failed = "Capacity Not Restored After Promotion"
+    instance count, and the canary's target the template's limits; returns the entry.
+
+    Each restore runs whatever became of the one before it: a failed deregistration must not
+    leave the canary's raised ``MinCapacity`` in place (a failure is recorded in
+    ``$.capacity_restore``). A baseline target that is already gone counts as released."""
     steps: list[str] = []
     if capacity.baseline is not None:
         steps.append("Release Baseline Scaling")
@@ -388,13 +395,25 @@ def build_restore_after_promotion(b: Builder, capacity: Capacity, *, nxt: str) -
     steps.append("Capacity Restored After Promotion")
     b.add(
         States.RESTORE_AFTER_PROMOTION,
-        {"Type": "Pass", "Next": steps[0]},
+        {
+            "Type": "Pass",
+            "Result": {"restored": True},
+            "ResultPath": "$.capacity_restore",
+            "Next": steps[0],
+        },
     )
     following = dict(itertools.pairwise(steps))
+
+    def failed(step: str) -> str:
+        name = f"{step} Failed"
+        _not_restored(b, name, following[step])
+        return name
+
     if capacity.baseline is not None:
+        step = "Release Baseline Scaling"
         _add_autoscaling_task(
             b,
-            "Release Baseline Scaling",
+            step,
             {
                 "Type": "Task",
                 "Comment": "The old baseline serves nothing; the deploy that removes its variant "
@@ -408,41 +427,50 @@ def build_restore_after_promotion(b: Builder, capacity: Capacity, *, nxt: str) -
                 },
                 "ResultPath": "$.deregistered",
                 "Retry": [retry(list(AUTOSCALING_RETRY_ERRORS), attempts=6)],
-                "Catch": [catch(failed)],
-                "Next": following["Release Baseline Scaling"],
+                "Catch": [
+                    {
+                        "ErrorEquals": [TARGET_GONE],
+                        "ResultPath": "$.deregistered",
+                        "Next": following[step],
+                    },
+                    catch(failed(step)),
+                ],
+                "Next": following[step],
             },
         )
     if capacity.baseline_restore_count is not None:
+        step = "Baseline Count Back"
+        not_back = failed(step)
         b.set_weights(
-            "Baseline Count Back",
+            step,
             baseline=None,
             canary=None,
             baseline_count=capacity.baseline_restore_count,
             nxt="Baseline Count Wait",
-            on_error=failed,
+            on_error=not_back,
         )
         b.wait_in_service(
             "Baseline Count Wait",
             with_weights=False,
-            on_ready=following["Baseline Count Back"],
-            on_failed=failed,
+            on_ready=following[step],
+            on_failed=not_back,
         )
     if capacity.canary is not None:
+        step = "Canary Limits Back"
         _add_autoscaling_task(
             b,
-            "Canary Limits Back",
+            step,
             {
                 **_register(
                     b,
-                    "Canary Limits Back",
+                    step,
                     b.canary,
                     capacity.canary.min_capacity,
                     capacity.canary.max_capacity,
                 ),
-                "Catch": [catch(failed)],
-                "Next": following["Canary Limits Back"],
+                "Catch": [catch(failed(step))],
+                "Next": following[step],
             },
         )
-    _restored(b, "Capacity Restored After Promotion", nxt)
-    _not_restored(b, failed, nxt)
+    b.add("Capacity Restored After Promotion", {"Type": "Pass", "Next": nxt})
     return States.RESTORE_AFTER_PROMOTION
