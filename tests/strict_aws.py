@@ -368,6 +368,8 @@ class StrictScaling:
         #: endpoint -> most instances an update may ask a variant for (more: the update fails
         #: and the endpoint is InService as before)
         self.instance_ceiling: dict[str, int] = {}
+        #: ResourceId -> called with (MinCapacity, MaxCapacity) after each RegisterScalableTarget
+        self.after_register: dict[str, Callable[[int | None, int | None], None]] = {}
         self._lock = threading.Lock()
 
     def updates_of(self, endpoint: str) -> list[EndpointUpdate]:
@@ -424,7 +426,7 @@ class StrictScaling:
                 raise AWSValidationException(
                     f"Minimum capacity ({low}) cannot be greater than maximum capacity ({high})."
                 )
-            return original_register(
+            target = original_register(
                 self,
                 namespace,
                 r_id,
@@ -433,6 +435,10 @@ class StrictScaling:
                 max_capacity=max_capacity,
                 **others,
             )
+            hook = strict.after_register.get(r_id)
+            if hook is not None:
+                hook(min_capacity, max_capacity)
+            return target
 
         def deregister(self: Any, namespace: str, r_id: str, dimension: str) -> None:
             if r_id not in self.targets.get(dimension, {}):

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from moto import mock_aws
 from rollout_harness import (
     ACCOUNT,
+    LOCK_TABLE,
     REGION,
     Inbox,
     Outcome,
@@ -35,8 +39,11 @@ from rollout_harness import (
     create_state_machine,
     find_rollout,
     finish,
+    lock_holder,
     patch_moto,
+    set_endpoint_status,
     start,
+    status_change_event,
     synthesize_rollouts,
 )
 from strict_aws import (
@@ -49,6 +56,7 @@ from strict_aws import (
     healthy,
 )
 
+from canary_evaluator.guard import GuardConfig, guard
 from sagemaker_constructs.rollout.contract import SCALABLE_DIMENSION, scalable_resource_id
 from sagemaker_constructs.rollout.props import VariantScalingLimits
 
@@ -128,6 +136,8 @@ class Run:
     updates: list[EndpointUpdate]
     baseline: Variant
     canary: Variant
+    #: what the guard did (scenarios that run it)
+    guarded: dict[str, Any] | None = None
 
 
 class World:
@@ -141,6 +151,7 @@ class World:
         profile: RequestProfile,
         *,
         before: Callable[[str], None] | None = None,
+        during: Callable[[str, str, Inbox], dict[str, Any]] | None = None,
     ) -> Run:
         endpoint = f"cap-{name}"
         create_endpoint(
@@ -164,8 +175,12 @@ class World:
             self.strict, endpoint, BASELINE, CANARY, profile, backend_weights, tick=0.05
         )
         traffic.start()
+        guarded: dict[str, Any] | None = None
         try:
-            outcome = finish(start(machine, FAST), endpoint, inbox)
+            execution = start(machine, FAST)
+            if during:
+                guarded = during(endpoint, execution, inbox)
+            outcome = finish(execution, endpoint, inbox)
         finally:
             traffic.stop()
         return Run(
@@ -174,6 +189,7 @@ class World:
             updates=self.scaling.updates_of(endpoint),
             baseline=variant_state(endpoint, BASELINE),
             canary=variant_state(endpoint, CANARY),
+            guarded=guarded,
         )
 
 
@@ -207,11 +223,56 @@ def scenario_baseline_released(world: World) -> Run:
     return world.run("released", healthy, before=remove_baseline_target)
 
 
+def scenario_stopped_in_capacity(world: World) -> Run:
+    """A person stops the execution after the canary's MinCapacity was raised, before any weight
+    moved (the endpoint is still updating); the guard runs on the status change."""
+    raised = threading.Event()
+
+    def slow_update_after_raise(endpoint: str) -> None:
+        def hook(low: int | None, high: int | None) -> None:
+            if low is not None and low > CANARY_LIMITS.min_capacity:
+                set_endpoint_status(endpoint, "Updating")  # the step waits for InService
+                raised.set()
+
+        world.scaling.after_register[scalable_resource_id(endpoint, CANARY)] = hook
+
+    def stop_and_guard(endpoint: str, execution: str, inbox: Inbox) -> dict[str, Any]:
+        assert raised.wait(30), "the canary's limits were never raised"
+        time.sleep(0.5)
+        clients()["stepfunctions"].stop_execution(executionArn=execution, error="Stopped")
+        finish(execution, endpoint, None)
+        set_endpoint_status(endpoint, "InService")  # the update it waited for is done
+        config = GuardConfig(
+            endpoint,
+            BASELINE,
+            CANARY,
+            LOCK_TABLE,
+            inbox.topic_arn,
+            "ns",
+            "RollbackFailed-x",
+            canary_scaling=(
+                CANARY_LIMITS.min_capacity,
+                CANARY_LIMITS.max_capacity,
+                CANARY_LIMITS.instance_count,
+            ),
+        )
+        names = ("sagemaker", "dynamodb", "sns", "cloudwatch", "stepfunctions")
+        return guard(
+            status_change_event(execution),
+            config,
+            clients={n: clients()[n] for n in (*names, "application-autoscaling")},
+            sleep=time.sleep,
+        )
+
+    return world.run("stopped", healthy, before=slow_update_after_raise, during=stop_and_guard)
+
+
 SCENARIOS: dict[str, Callable[[World], Run]] = {
     "healthy": scenario_healthy,
     "released": scenario_baseline_released,
     "regressed": scenario_regressed,
     "starved": scenario_starved,
+    "stopped": scenario_stopped_in_capacity,
 }
 
 
@@ -399,6 +460,21 @@ def test_a_baseline_target_already_gone_still_restores_the_canary_limits(runs: R
     assert run.baseline.count == BASELINE_LIMITS.instance_count
     # the canary does not keep the whole fleet as its minimum
     assert run.canary.limits == (CANARY_LIMITS.min_capacity, CANARY_LIMITS.max_capacity)
+
+
+def test_a_stop_in_the_capacity_phase_is_undone_by_the_guard(runs: Runs) -> None:
+    run = runs["stopped"]
+    assert run.outcome.status == "ABORTED"
+    assert run.outcome.entered("Set Weights") == 0  # stopped before any weight moved ...
+    assert run.outcome.entered("Raise Canary Limits") == 1  # ... with the canary raised
+    assert run.guarded is not None
+    assert "already on the baseline" in run.guarded["action"], run.guarded
+    assert "limits_error" not in run.guarded
+    assert run.outcome.weights == {BASELINE: 100.0, CANARY: 0.0}
+    assert run.canary.limits == (CANARY_LIMITS.min_capacity, CANARY_LIMITS.max_capacity)
+    assert run.canary.count == CANARY_LIMITS.instance_count
+    assert run.canary.policies == [f"{CANARY}-invocations"]
+    assert lock_holder(run.endpoint) is None
 
 
 def test_register_scalable_target_is_as_strict_as_aws(runs: Runs) -> None:

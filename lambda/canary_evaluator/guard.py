@@ -8,8 +8,9 @@ execution". The guard then
 
 1. does nothing when the execution ended verified: rolled back and checked
    (``CanaryRolledBack``), or failed before it moved any traffic (``SAFE_ENDINGS``);
-2. does nothing to the weights when the execution never asked SageMaker to change them (its
-   history holds no ``UpdateEndpointWeightsAndCapacities`` task), or when another execution
+2. does nothing to the weights when the execution never asked SageMaker to change them nor
+   raised the canary's scaling limits (its history holds no ``UpdateEndpointWeightsAndCapacities``
+   and no ``RegisterScalableTarget`` task), or when another execution
    now holds the endpoint's lock (the weights are that rollout's); it releases a lock the
    execution left behind;
 3. otherwise takes the endpoint's lock itself (``guard:<execution>``, so no new rollout starts
@@ -27,7 +28,9 @@ autoscaled canary, ``CANARY_SCALING`` (``"<min>,<max>,<instances>"``, :func:`par
 the restore also gives the canary its template's instance count and, once the weights are
 verified, its scalable target's template limits back (``RegisterScalableTarget``), which the
 rollout raised before each step. A canary without autoscaling whose template count is known
-gets ``CANARY_INSTANCES`` only.
+gets ``CANARY_INSTANCES`` only. When traffic is already on the baseline, an autoscaled canary
+still gets its template limits and count back: a stop in the capacity phase raised them before
+any weight moved, and a stop after a rollback's weights came before its restore of them.
 """
 
 from __future__ import annotations
@@ -153,15 +156,21 @@ def _lock_holder(dynamodb: Any, config: GuardConfig) -> str | None:
     return None if item is None else str(item[LOCK_HOLDER]["S"])
 
 
+#: The tasks that change an endpoint's weights or instance counts, or a canary's scaling limits
+#: (the capacity phase raises them before the first weight change).
+_CHANGING_TASKS = frozenset({"updateEndpointWeightsAndCapacities", "registerScalableTarget"})
+
+
 def _moved_traffic(stepfunctions: Any, execution: str) -> bool:
-    """Did the execution ever ask SageMaker to change the weights? (its history, oldest first:
-    the first weight change comes early)."""
+    """Did the execution ever ask SageMaker to change the weights or counts, or Application
+    Auto Scaling to change the canary's limits? (its history, oldest first: the first change
+    comes early)."""
     request: dict[str, Any] = {"executionArn": execution, "maxResults": 1000}
     while True:
         page = stepfunctions.get_execution_history(**request)
         for event in page.get("events", []):
             details = event.get("taskScheduledEventDetails") or {}
-            if details.get("resource") == "updateEndpointWeightsAndCapacities":
+            if details.get("resource") in _CHANGING_TASKS:
                 return True
         token = page.get("nextToken")
         if not token:
@@ -255,6 +264,43 @@ def _restore_limits(autoscaling: Any, config: GuardConfig) -> None:
     )
 
 
+def _restore_canary_capacity(
+    sagemaker: Any,
+    autoscaling: Any,
+    config: GuardConfig,
+    sleep: Callable[[float], None],
+    polls: int,
+) -> None:
+    """With traffic already on the baseline: the canary's template scaling limits, then (once
+    the endpoint accepts updates) its template instance count when it runs another. Limits
+    first: a count below a raised MinCapacity would be scaled out again."""
+    if config.canary_scaling is None:
+        return
+    _restore_limits(autoscaling, config)
+    count = config.canary_scaling[2]
+    for _ in range(polls):
+        described = sagemaker.describe_endpoint(EndpointName=config.endpoint_name)
+        if described.get("EndpointStatus") == "InService":
+            current = next(
+                (
+                    variant.get("CurrentInstanceCount")
+                    for variant in described.get("ProductionVariants", [])
+                    if variant.get("VariantName") == config.canary_variant
+                ),
+                None,
+            )
+            if current != count:
+                sagemaker.update_endpoint_weights_and_capacities(
+                    EndpointName=config.endpoint_name,
+                    DesiredWeightsAndCapacities=[
+                        {"VariantName": config.canary_variant, "DesiredInstanceCount": count}
+                    ],
+                )
+            return
+        sleep(10)
+    raise TimeoutError(f"{config.endpoint_name} did not become InService")
+
+
 def guard(
     event: Mapping[str, Any],
     config: GuardConfig,
@@ -288,6 +334,20 @@ def guard(
     sagemaker = clients["sagemaker"]
     _, before = _weights(sagemaker, config.endpoint_name)
     already = is_rolled_back(before, baseline=config.baseline_variant, canary=config.canary_variant)
+    if already and config.canary_scaling is not None:
+        # the execution may have raised the canary's limits and count before any weight moved
+        # (the capacity phase), or rolled back the weights without restoring them
+        try:
+            _restore_canary_capacity(
+                sagemaker, clients["application-autoscaling"], config, sleep, polls
+            )
+            done = "; the canary's scaling limits and instance count are the template's"
+        except Exception as failure:  # traffic is safe: report, never keep the lock for it
+            logger.exception("restoring the canary's scaling limits and count failed")
+            outcome["limits_error"] = str(failure)
+            done = "; restoring the canary's scaling limits and instance count failed"
+        _release(dynamodb, config, marker)
+        return {**outcome, "action": "none: traffic was already on the baseline" + done}
     try:
         restored = already or _restore(sagemaker, config, sleep, polls)
     except Exception as failure:  # any failure to restore is the critical case
