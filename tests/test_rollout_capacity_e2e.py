@@ -47,6 +47,7 @@ from rollout_harness import (
     synthesize_rollouts,
 )
 from strict_aws import (
+    Behaviour,
     EndpointUpdate,
     RequestProfile,
     StrictAws,
@@ -57,6 +58,7 @@ from strict_aws import (
 )
 
 from canary_evaluator.guard import GuardConfig, guard
+from canary_evaluator.rollout_input import history_events
 from sagemaker_constructs.rollout.contract import SCALABLE_DIMENSION, scalable_resource_id
 from sagemaker_constructs.rollout.props import VariantScalingLimits
 
@@ -172,9 +174,10 @@ class World:
         )
         machine = create_state_machine(f"cap-rollout-{name}", definition)
         traffic = StrictTraffic(
-            self.strict, endpoint, BASELINE, CANARY, profile, backend_weights, tick=0.05
+            self.strict, endpoint, BASELINE, CANARY, profile, backend_weights, rate=5.0, tick=0.1
         )
-        traffic.start()
+        if profile is not unjudged:  # a scenario that ends before any evaluation needs none
+            traffic.start()
         guarded: dict[str, Any] | None = None
         try:
             execution = start(machine, FAST)
@@ -182,7 +185,8 @@ class World:
                 guarded = during(endpoint, execution, inbox)
             outcome = finish(execution, endpoint, inbox)
         finally:
-            traffic.stop()
+            if traffic.is_alive():
+                traffic.stop()
         return Run(
             outcome=outcome,
             endpoint=endpoint,
@@ -191,6 +195,11 @@ class World:
             canary=variant_state(endpoint, CANARY),
             guarded=guarded,
         )
+
+
+def unjudged(percent: float) -> tuple[Behaviour, Behaviour]:
+    """The profile of a scenario that ends before any evaluation: no traffic is simulated."""
+    return Behaviour(), Behaviour()
 
 
 def scenario_healthy(world: World) -> Run:
@@ -207,7 +216,7 @@ def scenario_starved(world: World) -> Run:
     def no_second_instance(endpoint: str) -> None:
         world.scaling.instance_ceiling[endpoint] = CANARY_LIMITS.instance_count
 
-    return world.run("starved", healthy, before=no_second_instance)
+    return world.run("starved", unjudged, before=no_second_instance)
 
 
 def scenario_baseline_released(world: World) -> Run:
@@ -264,7 +273,7 @@ def scenario_stopped_in_capacity(world: World) -> Run:
             sleep=time.sleep,
         )
 
-    return world.run("stopped", healthy, before=slow_update_after_raise, during=stop_and_guard)
+    return world.run("stopped", unjudged, before=slow_update_after_raise, during=stop_and_guard)
 
 
 SCENARIOS: dict[str, Callable[[World], Run]] = {
@@ -399,6 +408,11 @@ def test_a_healthy_canary_gets_its_share_before_each_step_and_is_promoted(runs: 
     assert run.baseline.count == BASELINE_LIMITS.instance_count
     assert outcome.output["capacity"] == {"restored": True}
     assert outcome.task_errors() == []
+    # the worst case the input validation computes bounds the capacity phases too
+    worst = history_events(
+        steps=2, bake_seconds=3, interval_seconds=1, max_extensions=2, max_polls=60, capacity=True
+    )
+    assert len(outcome.history) <= worst
 
 
 def test_a_regressed_canary_is_rolled_back_with_its_template_limits_and_count(

@@ -22,8 +22,9 @@ deregistered (with its policies): it serves nothing, and SageMaker refuses to re
 that is still a scalable target, while CloudFormation deletes a removed ``ScalableTarget`` only
 after it has updated the endpoint, so the deploy that removes the variant would fail. The old
 baseline gets its template instance count, and the canary's target the template's limits.
-A failure to restore is reported in the output and the notification (``capacity``); it never
-undoes a verified rollback or a promotion.
+Each of these restores runs even when the one before it failed (a baseline target that is
+already gone counts as released). A failure to restore is reported in the output and the
+notification (``capacity``); it never undoes a verified rollback or a promotion.
 """
 
 from __future__ import annotations
