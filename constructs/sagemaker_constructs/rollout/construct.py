@@ -293,23 +293,7 @@ class CanaryRollout(Construct):
         self.evaluator = evaluator.function
         self.evaluator_log_group = evaluator.log_group
 
-        name = state_machine_name or cdk.Names.unique_resource_name(
-            self, max_length=80, separator="-"
-        )
-        self.state_machine_name = name
-        self.state_machine_arn = cdk.Stack.of(self).format_arn(
-            service="states",
-            resource="stateMachine",
-            resource_name=name,
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=self.encryption_key,
-            retention=retention(log_retention_days),
-            removal_policy=removal_policy,
-        )
+        self._name_and_logs(state_machine_name, log_retention_days, removal_policy)
         self.lock_table = RolloutLockTable.of(self).table
         #: The encrypted queue approval requests go to, with their task tokens (``None``
         #: without ``approval_steps``); ``grant_approve`` lets approvers read it.
@@ -334,7 +318,7 @@ class CanaryRollout(Construct):
         self._role = self._state_machine_role(definition, topic_key)
         self.state_machine = self._state_machine(definition.asl)
 
-        self._rollback_failed_metric_name = f"RollbackFailed-{name}"
+        self._rollback_failed_metric_name = f"RollbackFailed-{self.state_machine_name}"
         self.guard = self._guard(
             vpc,
             vpc_subnets,
@@ -345,19 +329,42 @@ class CanaryRollout(Construct):
             reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
             dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         )
-        if security_groups is None and dynamodb_prefix_list_id is None:
-            cdk.Annotations.of(self).add_warning_v2(
-                "sagemaker-constructs:rollout-dynamodb-egress",
-                "The guard releases the endpoint's lock in DynamoDB; with a DynamoDB gateway "
-                "endpoint pass dynamodb_prefix_list_id (its managed prefix list), or allow it "
-                "through rollout.guard.connections.",
-            )
+        self._observe()
+
+    # -- parts ------------------------------------------------------------------------------
+
+    def _name_and_logs(
+        self,
+        state_machine_name: str | None,
+        log_retention_days: int,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """The state machine's name and ARN (known before it exists: the definition and the
+        lock name it), and ``Logs``, its encrypted log group."""
+        name = state_machine_name or cdk.Names.unique_resource_name(
+            self, max_length=80, separator="-"
+        )
+        self.state_machine_name = name
+        self.state_machine_arn = cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=name,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=self.encryption_key,
+            retention=retention(log_retention_days),
+            removal_policy=removal_policy,
+        )
+
+    def _observe(self) -> None:
+        """The rollback-failed metric filter, the alarms and the dashboard."""
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
         self.executions_failed_alarm, self.rollback_failed_alarm = add_alarms(self)
         self.alarms = [self.executions_failed_alarm, self.rollback_failed_alarm]
         self.dashboard = add_dashboard(self)
-
-    # -- parts ------------------------------------------------------------------------------
 
     def _new_key(self, removal_policy: cdk.RemovalPolicy) -> kms.IKey:
         """A key with rotation for the topic and the log groups; alarms may publish with it."""
@@ -577,6 +584,13 @@ class CanaryRollout(Construct):
         dynamodb_prefix_list_id: str | None,
     ) -> lambda_.Function:
         """The guard that restores the baseline when an execution ends unverified."""
+        if security_groups is None and dynamodb_prefix_list_id is None:
+            cdk.Annotations.of(self).add_warning_v2(
+                "sagemaker-constructs:rollout-dynamodb-egress",
+                "The guard releases the endpoint's lock in DynamoDB; with a DynamoDB gateway "
+                "endpoint pass dynamodb_prefix_list_id (its managed prefix list), or allow it "
+                "through rollout.guard.connections.",
+            )
         return add_guard(
             self,
             state_machine=self.state_machine,

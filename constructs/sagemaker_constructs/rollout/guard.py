@@ -85,25 +85,7 @@ def add_guard(
         log_retention_days=log_retention_days,
         removal_policy=removal_policy,
     )
-    dead_letters = sqs.Queue(
-        scope,
-        "GuardDeadLetters",
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
-        enforce_ssl=True,
-        retention_period=cdk.Duration.days(14),
-    )
-    acknowledge(
-        dead_letters,
-        "AwsSolutions::AwsSolutions-SQS3",
-        "This queue is itself the dead-letter queue of the guard's invocations.",
-    )
-    acknowledge_checkov(
-        dead_letters,
-        "CKV_AWS_27",
-        "Encrypted at rest with SSE-SQS. It receives failed invocation events from Lambda and "
-        "EventBridge (execution ARNs, no payloads); a customer-managed key would need "
-        "EventBridge in the key policy of a key the user may import.",
-    )
+    dead_letters = _dead_letters(scope)
     function = rollout_function(
         scope,
         "Guard",
@@ -128,60 +110,18 @@ def add_guard(
             "TOPIC_ARN": topic.topic_arn,
             "METRIC_NAMESPACE": metric_namespace,
             "METRIC_NAME": metric_name,
-            # with instance scaling, a restore gives the baseline its full count back
-            **(
-                {
-                    "BASELINE_INSTANCES": str(instance_scaling[1]),
-                    "CANARY_INSTANCES": str(instance_scaling[0]),
-                }
-                if instance_scaling
-                else {}
-            ),
-            # with capacity before traffic, a restore gives the canary its template's count
-            # and (autoscaled) its template's scaling limits back
-            **_capacity_environment(capacity),
+            **_restore_environment(instance_scaling, capacity),
         },
     )
-    rule = events.Rule(
-        scope,
-        "GuardRule",
-        description=f"Execution endings of {scope.node.path} that the guard checks",
-        event_pattern=events.EventPattern(
-            source=["aws.states"],
-            detail_type=["Step Functions Execution Status Change"],
-            detail={
-                "stateMachineArn": [state_machine.state_machine_arn],
-                "status": list(GUARDED_STATUSES),
-            },
-        ),
-        targets=[
-            targets.LambdaFunction(function, dead_letter_queue=dead_letters, retry_attempts=4)
-        ],
-    )
-    role.add_statements(
-        read_execution_data(scope, encryption_key, state_machine.state_machine_arn),
-        # Lambda decrypts the function's environment with its execution role
-        iam.PolicyStatement(
-            sid="DecryptEnvironment",
-            actions=["kms:Decrypt"],
-            resources=[encryption_key.key_arn],
-            conditions={
-                "StringEquals": {
-                    "kms:ViaService": f"lambda.{cdk.Stack.of(scope).region}.amazonaws.com"
-                }
-            },
-        ),
-    )
-    if capacity is not None and capacity.canary is not None and scalable_targets_arn:
-        role.add_statements(
-            iam.PolicyStatement(
-                sid="RestoreTheCanaryScalingLimits",
-                actions=["application-autoscaling:RegisterScalableTarget"],
-                resources=[scalable_targets_arn],
-            )
-        )
+    rule = _rule(scope, state_machine, function, dead_letters)
     _grant(
         role,
+        state_machine_arn=state_machine.state_machine_arn,
+        encryption_key=encryption_key,
+        # the canary's scalable targets, when a restore gives an autoscaled canary its limits
+        canary_limits_arn=(
+            scalable_targets_arn if capacity is not None and capacity.canary is not None else None
+        ),
         endpoint_arn=endpoint_arn,
         executions_arn=executions_arn,
         lock_table=lock_table,
@@ -205,6 +145,72 @@ def add_guard(
     return GuardParts(function=function, rule=rule, dead_letters=dead_letters)
 
 
+def _dead_letters(scope: Construct) -> sqs.Queue:
+    """``GuardDeadLetters``: the guard's failed invocations, from Lambda and EventBridge."""
+    dead_letters = sqs.Queue(
+        scope,
+        "GuardDeadLetters",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=cdk.Duration.days(14),
+    )
+    acknowledge(
+        dead_letters,
+        "AwsSolutions::AwsSolutions-SQS3",
+        "This queue is itself the dead-letter queue of the guard's invocations.",
+    )
+    acknowledge_checkov(
+        dead_letters,
+        "CKV_AWS_27",
+        "Encrypted at rest with SSE-SQS. It receives failed invocation events from Lambda and "
+        "EventBridge (execution ARNs, no payloads); a customer-managed key would need "
+        "EventBridge in the key policy of a key the user may import.",
+    )
+    return dead_letters
+
+
+def _restore_environment(
+    instance_scaling: tuple[int, int] | None, capacity: Capacity | None
+) -> dict[str, str]:
+    """What a restore sets besides the weights: with instance scaling, the baseline's full
+    count; with capacity before traffic, the canary's template count and (autoscaled) its
+    template scaling limits."""
+    counts = (
+        {
+            "BASELINE_INSTANCES": str(instance_scaling[1]),
+            "CANARY_INSTANCES": str(instance_scaling[0]),
+        }
+        if instance_scaling
+        else {}
+    )
+    return {**counts, **_capacity_environment(capacity)}
+
+
+def _rule(
+    scope: Construct,
+    state_machine: sfn.StateMachine,
+    function: lambda_.IFunction,
+    dead_letters: sqs.Queue,
+) -> events.Rule:
+    """``GuardRule``: the endings of this state machine's executions the guard checks."""
+    return events.Rule(
+        scope,
+        "GuardRule",
+        description=f"Execution endings of {scope.node.path} that the guard checks",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={
+                "stateMachineArn": [state_machine.state_machine_arn],
+                "status": list(GUARDED_STATUSES),
+            },
+        ),
+        targets=[
+            targets.LambdaFunction(function, dead_letter_queue=dead_letters, retry_attempts=4)
+        ],
+    )
+
+
 def _capacity_environment(capacity: Capacity | None) -> dict[str, str]:
     """``CANARY_SCALING`` ("<min>,<max>,<instances>") for an autoscaled canary, or
     ``CANARY_INSTANCES`` for a canary whose template count is known."""
@@ -223,6 +229,9 @@ def _capacity_environment(capacity: Capacity | None) -> dict[str, str]:
 def _grant(
     role: ScopedRole,
     *,
+    state_machine_arn: str,
+    encryption_key: kms.IKey,
+    canary_limits_arn: str | None,
     endpoint_arn: str,
     executions_arn: str,
     lock_table: dynamodb.ITable,
@@ -232,6 +241,28 @@ def _grant(
     dead_letters: sqs.Queue,
 ) -> None:
     """Exactly what the guard calls, each on its resource."""
+    role.add_statements(
+        read_execution_data(role, encryption_key, state_machine_arn),
+        # Lambda decrypts the function's environment with its execution role
+        iam.PolicyStatement(
+            sid="DecryptEnvironment",
+            actions=["kms:Decrypt"],
+            resources=[encryption_key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"lambda.{cdk.Stack.of(role).region}.amazonaws.com"
+                }
+            },
+        ),
+    )
+    if canary_limits_arn:
+        role.add_statements(
+            iam.PolicyStatement(
+                sid="RestoreTheCanaryScalingLimits",
+                actions=["application-autoscaling:RegisterScalableTarget"],
+                resources=[canary_limits_arn],
+            )
+        )
     role.add_statements(
         iam.PolicyStatement(
             sid="RestoreTheBaseline",
