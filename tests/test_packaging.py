@@ -14,6 +14,16 @@ from typing import Any
 import pytest
 from cdk_testing import REPO
 
+from sagemaker_constructs.rollout.contract import (
+    SCALABLE_DIMENSION,
+    TAG_CANARY,
+    TAG_CANARY_SCALING,
+    TAG_ENDPOINT,
+    TAG_INSTANCES,
+    States,
+    parse_scaling,
+)
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -131,6 +141,44 @@ def test_consumer_app_creates_every_construct_from_the_wheel(consumer: dict[str,
         "AWS::Lambda::Function",
     ):
         assert resource_type in consumer["resource_types"]
+
+
+def test_consumer_rollout_gives_the_autoscaled_canary_capacity_before_traffic(
+    consumer: dict[str, Any],
+) -> None:
+    """GIVEN the consumer's endpoint whose baseline and candidate variants are autoscaled and a
+    CanaryRollout on it (without ``instance_scaling``), THEN the template synthesized from the
+    installed wheel holds a scalable target per variant, a state machine with the capacity
+    phase, and the tag that gives a rollback the canary's template limits."""
+    endpoint_name = {"Fn::GetAtt": [consumer["endpoint_logical_id"], "EndpointName"]}
+
+    def target(variant: str, minimum: int, maximum: int) -> dict[str, Any]:
+        resource_id = {"Fn::Join": ["", ["endpoint/", endpoint_name, f"/variant/{variant}"]]}
+        return {
+            "ServiceNamespace": "sagemaker",
+            "ScalableDimension": SCALABLE_DIMENSION,
+            "ResourceId": resource_id,
+            "MinCapacity": minimum,
+            "MaxCapacity": maximum,
+        }
+
+    assert consumer["variant_scalable_targets"] == {
+        "baseline": target("baseline", 2, 4),
+        "candidate": target("candidate", 1, 3),
+    }
+    states = set(consumer["rollout_states"])
+    for state in (
+        States.RAISE_CAPACITY,
+        States.SET_WEIGHTS,
+        States.RESTORE_AFTER_ROLLBACK,
+        States.RESTORE_AFTER_PROMOTION,
+    ):
+        assert state in states
+    tags = consumer["rollout_tags"]
+    assert tags[TAG_ENDPOINT] == endpoint_name
+    assert tags[TAG_CANARY] == "candidate"
+    assert parse_scaling(tags[TAG_CANARY_SCALING]) == (1, 3, 1)  # (min, max, instances)
+    assert TAG_INSTANCES not in tags  # instance scaling is not combined with autoscaling
 
 
 def test_the_evaluator_asset_comes_from_the_installed_wheel(consumer: dict[str, Any]) -> None:

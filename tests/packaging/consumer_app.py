@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -32,6 +33,7 @@ from sagemaker_constructs import (
     Pipeline,
     PipelineDefinition,
     ProductionVariant,
+    VariantAutoscaling,
     add_compliance_checks,
 )
 from sagemaker_constructs._assets import lambda_code_root
@@ -71,6 +73,25 @@ DEFINITION = {
 }
 
 
+def _definition(state_machine: dict[str, Any]) -> dict[str, Any]:
+    """A synthesized state machine's definition, its CloudFormation tokens as ``"TOKEN"``."""
+    parts = state_machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition: dict[str, Any] = json.loads(
+        "".join(part if isinstance(part, str) else "TOKEN" for part in parts)
+    )
+    return definition
+
+
+def _state_names(definition: dict[str, Any]) -> set[str]:
+    """Every state's name, in parallel branches too."""
+    names: set[str] = set()
+    for name, state in definition["States"].items():
+        names.add(name)
+        for branch in state.get("Branches", []):
+            names |= _state_names(branch)
+    return names
+
+
 def main(outdir: str) -> None:
     app = cdk.App(
         outdir=outdir,
@@ -106,16 +127,28 @@ def main(outdir: str) -> None:
         vpc=vpc,
         network_isolation=True,
     )
+    # an autoscaled endpoint and its canary rollout: both variants are scalable targets, so the
+    # rollout gives the canary its share of the instances before each step's weights move
+    # (capacity before traffic; no instance_scaling, which autoscaled variants exclude)
     endpoint = Endpoint(
         stack,
         "Endpoint",
         variants=[
-            ProductionVariant(variant_name="baseline", model=model, instance_type="ml.m5.large"),
+            ProductionVariant(
+                variant_name="baseline",
+                model=model,
+                instance_type="ml.m5.large",
+                initial_instance_count=2,
+                autoscaling=VariantAutoscaling(
+                    min_capacity=2, max_capacity=4, target_invocations_per_instance=750
+                ),
+            ),
             ProductionVariant(
                 variant_name="candidate",
                 model=model,
                 instance_type="ml.m5.large",
                 initial_variant_weight=0,
+                autoscaling=VariantAutoscaling(max_capacity=3, target_invocations_per_instance=750),
             ),
         ],
     )
@@ -193,6 +226,9 @@ def main(outdir: str) -> None:
     assert isinstance(function, cdk.CfnElement)
     evaluator = template["Resources"][stack.get_logical_id(function)]
     asset_hash = evaluator["Metadata"]["aws:asset:path"]
+    state_machine = rollout.state_machine.node.default_child
+    assert isinstance(state_machine, cdk.CfnElement)
+    rollout_resource = template["Resources"][stack.get_logical_id(state_machine)]
     asset_files = sorted(
         str(p.relative_to(Path(outdir) / asset_hash))
         for p in (Path(outdir) / asset_hash).rglob("*.py")
@@ -208,6 +244,15 @@ def main(outdir: str) -> None:
                 "registry_model_container": template["Resources"][
                     stack.get_logical_id(registry_model.resource)
                 ]["Properties"]["PrimaryContainer"],
+                "endpoint_logical_id": stack.get_logical_id(endpoint.resource),
+                "variant_scalable_targets": {
+                    variant: template["Resources"][stack.get_logical_id(target)]["Properties"]
+                    for variant, target in endpoint.scalable_targets.items()
+                },
+                "rollout_states": sorted(_state_names(_definition(rollout_resource))),
+                "rollout_tags": {
+                    t["Key"]: t["Value"] for t in rollout_resource["Properties"]["Tags"]
+                },
             }
         )
     )
