@@ -10,7 +10,7 @@ instead).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "iam_action",
     "instance_counts",
     "retry",
+    "transitions",
     "weights_reported",
 ]
 
@@ -170,6 +171,18 @@ class Permission:
     state: str
 
 
+def transitions(state: State) -> Iterable[tuple[dict[str, Any], str]]:
+    """(owner, key) of every transition of ``state``: ``owner[key]`` names the next state."""
+    if "Next" in state:
+        yield state, "Next"
+    if "Default" in state:
+        yield state, "Default"
+    for rule in state.get("Choices", []):
+        yield rule, "Next"
+    for rule in state.get("Catch", []):
+        yield rule, "Next"
+
+
 def retry(errors: Sequence[str], *, interval: int = 2, attempts: int = 6) -> dict[str, Any]:
     """A Retry rule for ``errors``: exponential backoff from ``interval`` s, at most 60 s."""
     return {
@@ -242,6 +255,17 @@ class Builder:
         """Add a Task state that calls its API on ``resource_arn``; records the permission."""
         self.permissions.append(Permission(iam_action(state["Resource"]), resource_arn, name))
         return self._add(name, state)
+
+    def reroute(self, target: str, entry: str, *, keep: Iterable[str] = ()) -> None:
+        """Send every transition into ``target`` to ``entry`` instead, except those of the
+        states in ``keep`` (the ones that must still go on to ``target``)."""
+        kept = set(keep)
+        for name, state in self.states.items():
+            if name in kept:
+                continue
+            for owner, key in transitions(state):
+                if owner[key] == target:
+                    owner[key] = entry
 
     def _add(self, name: str, state: State) -> str:
         if name in self.states:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..contract import LOCK_HOLDER, LOCK_KEY, States
-from .builder import SFN_RETRY_ERRORS, Builder, State, catch, retry
+from .builder import SFN_RETRY_ERRORS, Builder, catch, retry
 
 __all__ = ["DYNAMODB_RETRY_ERRORS", "LOCK", "build_lock", "release_before"]
 
@@ -170,18 +170,6 @@ def _release(b: Builder, name: str, nxt: str) -> str:
     )
 
 
-def _targets(state: State) -> Iterable[tuple[dict[str, Any], str]]:
-    """(owner, key) of every transition of ``state``."""
-    if "Next" in state:
-        yield state, "Next"
-    if "Default" in state:
-        yield state, "Default"
-    for rule in state.get("Choices", []):
-        yield rule, "Next"
-    for rule in state.get("Catch", []):
-        yield rule, "Next"
-
-
 def release_before(
     b: Builder,
     terminals: Iterable[str],
@@ -202,8 +190,5 @@ def release_before(
             continue
         terminal = (outputs or {}).get(state_name, state_name)
         release = f"Release Lock: {terminal}"
-        for name, state in list(b.states.items()):
-            for owner, key in _targets(state):
-                if owner[key] == terminal and name != release:
-                    owner[key] = release
+        b.reroute(terminal, release, keep=[release])
         _release(b, release, terminal)
