@@ -2,12 +2,16 @@
 dashboard.
 
 The metrics are defined on the endpoint (``metric_*``); this module only wires them: an alarm
-per variant on the 5XX error rate and on model latency, on an asynchronous endpoint one on the
-age of the oldest queued request, on GPU instance types one on GPU memory; and a dashboard of
-the same metrics. Sources: the SageMaker Developer Guide's "Amazon SageMaker AI metrics in
-Amazon CloudWatch" (``GPUMemoryUtilization`` is a percentage of one GPU's memory summed over
-the instance's GPUs, 0-400 on four) and "Alarms and logs for tracking metrics from
-asynchronous endpoints" (no ``Invocations``; ``Invocation5XXErrors`` is 1 or 0 per request).
+per production variant on the 5XX error rate and on model latency, on an asynchronous endpoint
+one on the age of the oldest queued request, on GPU instance types one on GPU memory; and a
+dashboard of the same metrics. Shadow variants get no alarm (they answer no caller: what they
+do is a finding of the shadow test, and an alarm with a topic would page someone for it); the
+dashboard graphs them beside the production variant, labelled ``<name> (shadow)``.
+
+Sources: the SageMaker Developer Guide's "Amazon SageMaker AI metrics in Amazon CloudWatch"
+(``GPUMemoryUtilization`` is a percentage of one GPU's memory summed over the instance's GPUs,
+0-400 on four) and "Alarms and logs for tracking metrics from asynchronous endpoints" (no
+``Invocations``; ``Invocation5XXErrors`` is 1 or 0 per request).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -181,15 +185,19 @@ def validate_alarms(problems: ValidationProblems, alarms: EndpointAlarms) -> Non
 
 @dataclass(frozen=True)
 class VariantFacts:
-    """What the alarms need to know of a variant."""
+    """What the alarms and the dashboard need to know of a variant."""
 
     name: str
     instance_type: str | None  # None: serverless
+    shadow: bool = False  # a shadow variant: graphed, never alarmed
 
 
 def variant_key(name: str, index: int) -> str:
     """A construct id part for a variant: its name, or ``Variant<index>`` for a token."""
     return f"Variant{index}" if is_token(name) else name
+
+
+_Graphed = TypeVar("_Graphed", cloudwatch.Metric, cloudwatch.MathExpression)
 
 
 class EndpointOperations(Construct):
@@ -260,6 +268,8 @@ class EndpointOperations(Construct):
             cdk.Duration.minutes(15) if asynchronous else cdk.Duration.seconds(1)
         )
         for index, variant in enumerate(variants):
+            if variant.shadow:
+                continue
             name = variant.name
             key = variant_key(name, index)
             errors: cloudwatch.IMetric = (
@@ -331,6 +341,15 @@ class EndpointOperations(Construct):
             and not is_token(v.instance_type)
             and is_gpu_instance_type(v.instance_type)
         ]
+        shadows = {v.name for v in variants if v.shadow}
+
+        def shown(name: str, metric: _Graphed) -> _Graphed:
+            """``metric`` of variant ``name``; a shadow's label says ``<name> (shadow)``."""
+            if name not in shadows:
+                return metric
+            label = metric.label or name
+            return metric.with_(label=label.replace(name, f"{name} (shadow)", 1))
+
         dashboard = cloudwatch.Dashboard(self, "Dashboard")
         if self.alarms:
             dashboard.add_widgets(
@@ -339,9 +358,9 @@ class EndpointOperations(Construct):
                 )
             )
         requests = (
-            [endpoint.metric_invocation_5xx_errors(n) for n in names]
+            [shown(n, endpoint.metric_invocation_5xx_errors(n)) for n in names]
             if asynchronous
-            else [endpoint.metric_invocations(n) for n in names]
+            else [shown(n, endpoint.metric_invocations(n)) for n in names]
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
@@ -351,7 +370,7 @@ class EndpointOperations(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Model latency p99 (microseconds)",
-                left=[endpoint.metric_model_latency(n, statistic="p99") for n in names],
+                left=[shown(n, endpoint.metric_model_latency(n, statistic="p99")) for n in names],
                 width=12,
             ),
         )
@@ -359,12 +378,12 @@ class EndpointOperations(Construct):
             dashboard.add_widgets(
                 cloudwatch.GraphWidget(
                     title="5XX error rate",
-                    left=[endpoint.metric_invocation_5xx_error_rate(n) for n in names],
+                    left=[shown(n, endpoint.metric_invocation_5xx_error_rate(n)) for n in names],
                     width=12,
                 ),
                 cloudwatch.GraphWidget(
                     title="4XX errors",
-                    left=[endpoint.metric_invocation_4xx_errors(n) for n in names],
+                    left=[shown(n, endpoint.metric_invocation_4xx_errors(n)) for n in names],
                     width=12,
                 ),
             )
@@ -372,13 +391,13 @@ class EndpointOperations(Construct):
             dashboard.add_widgets(
                 cloudwatch.GraphWidget(
                     title="CPU and memory utilisation (%)",
-                    left=[endpoint.metric_cpu_utilization(n) for n in on_instances],
-                    right=[endpoint.metric_memory_utilization(n) for n in on_instances],
+                    left=[shown(n, endpoint.metric_cpu_utilization(n)) for n in on_instances],
+                    right=[shown(n, endpoint.metric_memory_utilization(n)) for n in on_instances],
                     width=12,
                 ),
                 cloudwatch.GraphWidget(
                     title="Disk utilisation (%)",
-                    left=[endpoint.metric_disk_utilization(n) for n in on_instances],
+                    left=[shown(n, endpoint.metric_disk_utilization(n)) for n in on_instances],
                     width=12,
                 ),
             )
@@ -386,8 +405,8 @@ class EndpointOperations(Construct):
             dashboard.add_widgets(
                 cloudwatch.GraphWidget(
                     title="GPU and GPU memory utilisation (%)",
-                    left=[endpoint.metric_gpu_utilization(n) for n in gpu],
-                    right=[endpoint.metric_gpu_memory_utilization(n) for n in gpu],
+                    left=[shown(n, endpoint.metric_gpu_utilization(n)) for n in gpu],
+                    right=[shown(n, endpoint.metric_gpu_memory_utilization(n)) for n in gpu],
                     width=24,
                 )
             )

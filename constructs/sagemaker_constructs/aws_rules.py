@@ -74,6 +74,7 @@ INFERENCE_COMPONENT = "AWS::SageMaker::InferenceComponent"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 
 _VARIANT = "ProductionVariants/*/"
+_SHADOW = "ShadowProductionVariants/*/"
 _BLUE_GREEN = "DeploymentConfig/BlueGreenUpdatePolicy/"
 _COMPONENT_SPEC = "Specification/"
 _COMPONENT_ROLLING = "DeploymentConfig/RollingUpdatePolicy/"
@@ -96,6 +97,12 @@ RANGES: Mapping[tuple[str, str], tuple[float | None, float | None]] = {
         1,
         1000,
     ),
+    # Endpoint configurations: shadow variants (the same ProductionVariant shape).
+    (ENDPOINT_CONFIG, _SHADOW + "InitialInstanceCount"): (1, None),
+    (ENDPOINT_CONFIG, _SHADOW + "InitialVariantWeight"): (0, None),
+    (ENDPOINT_CONFIG, _SHADOW + "VolumeSizeInGB"): (1, 512),
+    (ENDPOINT_CONFIG, _SHADOW + "ContainerStartupHealthCheckTimeoutInSeconds"): (60, 3600),
+    (ENDPOINT_CONFIG, _SHADOW + "ModelDataDownloadTimeoutInSeconds"): (60, 3600),
     # Endpoint configurations of inference components.
     (ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MinInstanceCount"): (0, None),
     (ENDPOINT_CONFIG, _VARIANT + "ManagedInstanceScaling/MaxInstanceCount"): (1, None),

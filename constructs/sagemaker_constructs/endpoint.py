@@ -68,7 +68,7 @@ from ._types import checked, checked_value
 from ._validation import ValidationProblems, is_token
 from .compliance import acknowledge, acknowledge_wildcard_resource
 from .log_groups import allow_cloudwatch_logs, check_retention, retention
-from .model import IModel, Model
+from .model import IModel, InferenceExecutionMode, Model
 from .roles import ManagedPolicyGrantee
 
 __all__ = [
@@ -602,12 +602,45 @@ class Endpoint(EndpointBase):
     :meth:`scale_async_on_backlog` scales the variant on its queue, down to zero instances and
     back up when a request arrives.
 
-    **Operations.** Unless ``alarms=False``, each variant gets an alarm on its 5XX error rate
-    and on its model latency, a variant on GPU instances one on GPU memory, and an asynchronous
-    endpoint one on the age of its oldest queued request (``alarms``, by construct id; the
-    thresholds are :class:`EndpointAlarms`' and an optional SNS topic is notified). Unless
-    ``dashboard=False``, a CloudWatch dashboard shows them with the requests, latencies,
-    utilisation and (asynchronous) backlog.
+    **Shadow variants.** ``shadow_variants`` host a candidate model beside the production
+    variant: SageMaker copies a share of the requests the production variant receives to the
+    shadow variant and discards its responses, so callers only ever see the production
+    variant's answers (SageMaker Developer Guide, "Create a shadow test"). SageMaker accepts one
+    shadow variant beside exactly one production variant (CreateEndpointConfig API reference,
+    ``ShadowProductionVariants``), only on instances (no serverless variant, no
+    ``async_inference``) and not with a multi-container model invoked ``Direct`` ("Create a
+    shadow test" lists serverless inference, asynchronous inference, Marketplace containers and
+    multi-container endpoints as incompatible). Data capture records both variants' requests
+    and responses (same page). ``deployment_guardrails`` are not rejected: SageMaker's
+    guardrail "Exclusions" do not name shadow variants (their Inf1 rule counts the shadow's
+    instances too). A shadow variant is a :class:`ProductionVariant`: its
+    ``initial_variant_weight`` is written to ``ShadowProductionVariants`` as given. The
+    documentation read for this library does not say how SageMaker turns that weight into the
+    share of requests it copies (its example gives both variants weight 1; a shadow test set up
+    in the console or with ``CreateInferenceExperiment`` takes a sampling percentage instead),
+    so no percentage is computed from it here. Its ``autoscaling`` is wired as a production
+    variant's (SageMaker's shadow-test "Best practices" recommend autoscaling the shadow
+    variant; that its scalable target's resource id is ``endpoint/<name>/variant/<shadow
+    name>``, the form Application Auto Scaling documents for variants, is inferred). Its
+    model's role gets the grants a production variant's gets (data capture).
+    :attr:`shadow_variant_names` lists the shadow variants, and every ``metric_*`` method takes
+    a shadow variant's name: SageMaker publishes per-variant metrics with the dimensions
+    ``EndpointName`` and ``VariantName`` (that a shadow variant's ``VariantName`` is its own
+    name is inferred from the shadow-test dashboard comparing the two variants' metrics, not
+    stated by the metrics reference). :attr:`variant_names` and :meth:`traffic_share` cover the
+    production variants only: a shadow variant answers no request, and a rollout cannot shift
+    weight to it.
+
+    **Operations.** Unless ``alarms=False``, each production variant gets an alarm on its 5XX
+    error rate and on its model latency, a production variant on GPU instances one on GPU
+    memory, and an asynchronous endpoint one on the age of its oldest queued request
+    (``alarms``, by construct id; the thresholds are :class:`EndpointAlarms`' and an optional
+    SNS topic is notified). A shadow variant gets no alarm: it serves no caller, so its errors
+    or latency are a finding of the test, not something to page anyone about; build one from
+    its ``metric_*`` methods where wanted. Unless ``dashboard=False``, a CloudWatch dashboard
+    shows the alarms with the requests, latencies, utilisation and (asynchronous) backlog of
+    every variant, a shadow variant's graphs labelled ``<name> (shadow)`` beside the production
+    variant's.
 
     **Names.** The endpoint is named only when ``endpoint_name`` is given; the endpoint
     configuration is always named by CloudFormation, so that a changed configuration is a new
@@ -624,6 +657,9 @@ class Endpoint(EndpointBase):
     would have to move to the new name.)
 
     :param variants: 1 to 10 :class:`ProductionVariant`, or one :class:`ServerlessVariant`.
+    :param shadow_variants: at most one :class:`ProductionVariant` that receives copies of the
+        production variant's requests (see **Shadow variants**); ``variants`` must then hold
+        exactly one :class:`ProductionVariant`. Default: none.
     :param endpoint_name: Default: generated by CloudFormation (and no log group is created,
         see **Logs**). A changed name replaces the endpoint.
     :param kms_key: storage-volume key. Default: a new key (none for local-NVMe types).
@@ -656,6 +692,7 @@ class Endpoint(EndpointBase):
         id: str,
         *,
         variants: Sequence[Variant],
+        shadow_variants: Sequence[ProductionVariant] = (),
         endpoint_name: str | None = None,
         kms_key: kms.IKey | None = None,
         data_capture: DataCapture | None = None,
@@ -671,12 +708,14 @@ class Endpoint(EndpointBase):
     ) -> None:
         super().__init__(scope, id)
         variants = list(variants)
+        shadows = list(shadow_variants)
         alarm_settings = (
             alarms if isinstance(alarms, EndpointAlarms) else EndpointAlarms() if alarms else None
         )
         _validate_endpoint(
             id,
             variants=variants,
+            shadow_variants=shadows,
             endpoint_name=endpoint_name,
             kms_key=kms_key,
             log_encryption_key=log_encryption_key,
@@ -689,12 +728,16 @@ class Endpoint(EndpointBase):
             alarms=alarm_settings,
         )
         self._variants = variants
+        self._shadow_variants = shadows
         self.async_inference = async_inference
+        #: The production variants' names (the variants that answer requests).
         self.variant_names = [v.variant_name for v in variants]
+        #: The shadow variants' names (empty without ``shadow_variants``).
+        self.shadow_variant_names = [v.variant_name for v in shadows]
 
         local_storage = any(
             isinstance(v, ProductionVariant) and has_local_nvme_storage(v.instance_type)
-            for v in variants
+            for v in [*variants, *shadows]
         )
         self.kms_key: kms.IKey | None = None
         created_key: kms.Key | None = None
@@ -737,6 +780,7 @@ class Endpoint(EndpointBase):
             self,
             "Config",
             production_variants=[_render_variant(v) for v in variants],
+            shadow_production_variants=[_render_variant(v) for v in shadows] or None,
             kms_key_id=self.kms_key.key_arn if self.kms_key is not None else None,
             data_capture_config=_render_data_capture(data_capture) if data_capture else None,
             async_inference_config=render_async(async_inference) if async_inference else None,
@@ -774,7 +818,7 @@ class Endpoint(EndpointBase):
         self._endpoint_arn = self.resource.ref
 
         self.scalable_targets: dict[str, appscaling.CfnScalableTarget] = {}
-        for variant in variants:
+        for variant in [*variants, *shadows]:
             if isinstance(variant, ProductionVariant) and variant.autoscaling is not None:
                 self._add_autoscaling(variant, variant.autoscaling)
 
@@ -788,7 +832,8 @@ class Endpoint(EndpointBase):
                     v.instance_type if isinstance(v, ProductionVariant) else None,
                 )
                 for v in variants
-            ],
+            ]
+            + [VariantFacts(v.variant_name, v.instance_type, shadow=True) for v in shadows],
             asynchronous=async_inference is not None,
             alarms=alarm_settings,
             dashboard=dashboard,
@@ -798,7 +843,7 @@ class Endpoint(EndpointBase):
     def alarms(self) -> dict[str, cloudwatch.Alarm]:
         """The alarms the endpoint created, by construct id (``<variant>ErrorRate``,
         ``<variant>ModelLatency``, ``<variant>GpuMemory``, ``BacklogAge``; a variant named by a
-        token is ``Variant<index>``)."""
+        token is ``Variant<index>``). A shadow variant has none (see **Operations**)."""
         return self.operations.alarms
 
     @property
@@ -836,7 +881,14 @@ class Endpoint(EndpointBase):
         """The share of requests ``variant_name`` receives initially: weight / sum of weights.
 
         After a rollout has changed weights (and they are retained), the live share differs.
+        A shadow variant answers no request: asking for its share is an error.
         """
+        if variant_name in self.shadow_variant_names:
+            raise ValueError(
+                f"variant_name={variant_name!r}: a shadow variant of Endpoint '{self.node.id}' "
+                "answers no request (SageMaker copies requests to it and discards its "
+                f"responses). Fix: ask for a production variant ({self.variant_names})."
+            )
         self._check_variant(variant_name)
         total = sum(v.initial_variant_weight for v in self._variants)
         weight = next(
@@ -939,10 +991,11 @@ class Endpoint(EndpointBase):
         return self.async_inference
 
     def _check_variant(self, variant_name: str) -> None:
-        if variant_name not in self.variant_names:
+        known = [*self.variant_names, *self.shadow_variant_names]
+        if variant_name not in known:
             raise ValueError(
                 f"variant_name={variant_name!r}: not a variant of Endpoint "
-                f"'{self.node.id}'. Fix: use one of {self.variant_names}."
+                f"'{self.node.id}'. Fix: use one of {known}."
             )
 
     # -- wiring --------------------------------------------------------------------------
@@ -979,7 +1032,7 @@ class Endpoint(EndpointBase):
     def _grant_data_capture(self, capture: DataCapture) -> list[iam.Grant]:
         grants: list[iam.Grant] = []
         seen: set[str] = set()
-        for variant in self._variants:
+        for variant in [*self._variants, *self._shadow_variants]:
             model = variant.model
             if not isinstance(model, Model) or model.node.path in seen:
                 continue
@@ -1134,6 +1187,7 @@ def _render_guardrails(
 # --------------------------------------------------------------------------- validation
 
 _VARIANT = "ProductionVariants/*/"
+_SHADOW = "ShadowProductionVariants/*/"
 #: ``CaptureContentTypeHeader`` items, as the API and CloudFormation's schema write them.
 _CONTENT_TYPE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*/[a-zA-Z0-9](-*[a-zA-Z0-9.])*$")
 _BLUE_GREEN = "DeploymentConfig/BlueGreenUpdatePolicy/"
@@ -1155,6 +1209,7 @@ def _validate_endpoint(
     id: str,
     *,
     variants: list[Variant],
+    shadow_variants: list[ProductionVariant],
     endpoint_name: str | None,
     kms_key: kms.IKey | None,
     log_encryption_key: kms.IKey | None,
@@ -1225,6 +1280,10 @@ def _validate_endpoint(
                 variant.instance_type
             ):
                 local_storage_types.append(variant.instance_type)
+    if shadow_variants:
+        local_storage_types += _validate_shadow_variants(
+            problems, shadow_variants, variants, async_inference=async_inference
+        )
 
     if kms_key is not None and local_storage_types:
         problems.add(
@@ -1239,7 +1298,7 @@ def _validate_endpoint(
     if data_capture is not None:
         _validate_data_capture(problems, data_capture, serverless=bool(serverless))
     if guardrails is not None:
-        _validate_guardrails(problems, guardrails, variants)
+        _validate_guardrails(problems, guardrails, variants, shadow_variants)
     if async_inference is not None:
         validate_async(
             problems,
@@ -1264,6 +1323,99 @@ def _validate_endpoint(
             "remove it, or set retain_variant_properties=True",
         )
     problems.raise_if_any()
+
+
+def _validate_shadow_variants(
+    problems: ValidationProblems,
+    shadows: list[ProductionVariant],
+    variants: list[Variant],
+    *,
+    async_inference: AsyncInference | None,
+) -> list[str]:
+    """The rules of ``shadow_variants``; returns their instance types with local NVMe storage.
+
+    Sources: the CreateEndpointConfig API reference (``ShadowProductionVariants``: "you can
+    only specify one variant for ProductionVariants and one variant for
+    ShadowProductionVariants"), the SageMaker Developer Guide's "Create a shadow test" (one
+    shadow variant and at most one production variant per endpoint; serverless inference,
+    asynchronous inference, Marketplace containers and multi-container endpoints are
+    incompatible) and CloudFormation's ``AWS::SageMaker::EndpointConfig`` schema (the same
+    ``ProductionVariant`` shape and ranges as ``ProductionVariants``). That the "Create a
+    shadow test" exclusions bind an endpoint configuration written directly (not through a
+    shadow test) is inferred: shadow tests deploy the same ``ShadowProductionVariants``.
+    """
+    problems.check_count("shadow_variants", shadows, minimum=0, maximum=1)
+    problems.check(
+        len(variants) == 1,
+        "variants, shadow_variants",
+        f"<{len(variants)} variants, {len(shadows)} shadow>",
+        "with a shadow variant SageMaker takes exactly one production variant, whose "
+        "requests it copies to the shadow",
+        "keep one production variant, or test the candidate as a weighted variant "
+        "without shadow_variants",
+    )
+    if any(isinstance(v, ServerlessVariant) for v in variants):
+        problems.add(
+            "shadow_variants",
+            "<serverless endpoint>",
+            "SageMaker does not run shadow variants beside a serverless variant",
+            "host the production variant on instances (ProductionVariant), or remove "
+            "shadow_variants",
+        )
+    if async_inference is not None:
+        problems.add(
+            "shadow_variants, async_inference",
+            "<AsyncInference>",
+            "SageMaker does not run shadow variants on an asynchronous endpoint",
+            "remove shadow_variants, or serve the endpoint in real time",
+        )
+
+    production = [v.variant_name for v in variants if not is_token(v.variant_name)]
+    shadow_names = [v.variant_name for v in shadows if not is_token(v.variant_name)]
+    clashes = sorted({n for n in shadow_names if n in production})
+    clashes += sorted({n for n in shadow_names if shadow_names.count(n) > 1} - set(clashes))
+    if clashes:
+        problems.add(
+            "shadow_variants[*].variant_name",
+            clashes,
+            "variant names must be unique within an endpoint, across production and shadow "
+            "variants",
+            "give the shadow variant a name of its own (for example '<name>-shadow')",
+        )
+
+    local_storage_types = []
+    for index, shadow in enumerate(shadows):
+        argument = f"shadow_variants[{index}]"
+        problems.check_name(f"{argument}.variant_name", shadow.variant_name)
+        aws.check_range(
+            problems,
+            f"{argument}.initial_variant_weight",
+            shadow.initial_variant_weight,
+            aws.ENDPOINT_CONFIG,
+            _SHADOW + "InitialVariantWeight",
+        )
+        _validate_instance_variant(problems, argument, shadow, prefix=_SHADOW)
+        if not is_token(shadow.instance_type) and has_local_nvme_storage(shadow.instance_type):
+            local_storage_types.append(shadow.instance_type)
+
+    for argument, variant in [
+        *((f"variants[{i}]", v) for i, v in enumerate(variants)),
+        *((f"shadow_variants[{i}]", v) for i, v in enumerate(shadows)),
+    ]:
+        model = variant.model
+        if (
+            isinstance(model, Model)
+            and model.container_count > 1
+            and model.inference_execution_mode is InferenceExecutionMode.DIRECT
+        ):
+            problems.add(
+                f"{argument}.model",
+                model.node.path,
+                "a multi-container model invoked Direct cannot take part in a shadow test",
+                "use a single-container model or a Serial inference pipeline, or remove "
+                "shadow_variants",
+            )
+    return local_storage_types
 
 
 def _validate_serverless(
@@ -1329,8 +1481,13 @@ def _validate_serverless(
 
 
 def _validate_instance_variant(
-    problems: ValidationProblems, argument: str, variant: ProductionVariant
+    problems: ValidationProblems,
+    argument: str,
+    variant: ProductionVariant,
+    prefix: str = _VARIANT,
 ) -> None:
+    """The rules of one variant on instances; ``prefix`` is its list's property path in the
+    schema (``ProductionVariants/*/`` or ``ShadowProductionVariants/*/``)."""
     instance_type = variant.instance_type
     aws.check_instance_type(problems, f"{argument}.instance_type", instance_type, aws.HOSTING)
     aws.check_range(
@@ -1338,14 +1495,14 @@ def _validate_instance_variant(
         f"{argument}.initial_instance_count",
         variant.initial_instance_count,
         aws.ENDPOINT_CONFIG,
-        _VARIANT + "InitialInstanceCount",
+        prefix + "InitialInstanceCount",
     )
     aws.check_range(
         problems,
         f"{argument}.volume_size_in_gb",
         variant.volume_size_in_gb,
         aws.ENDPOINT_CONFIG,
-        _VARIANT + "VolumeSizeInGB",
+        prefix + "VolumeSizeInGB",
         unit="GB",
     )
     if (
@@ -1365,14 +1522,14 @@ def _validate_instance_variant(
         f"{argument}.container_startup_health_check_timeout",
         variant.container_startup_health_check_timeout,
         aws.ENDPOINT_CONFIG,
-        _VARIANT + "ContainerStartupHealthCheckTimeoutInSeconds",
+        prefix + "ContainerStartupHealthCheckTimeoutInSeconds",
     )
     _duration_range(
         problems,
         f"{argument}.model_data_download_timeout",
         variant.model_data_download_timeout,
         aws.ENDPOINT_CONFIG,
-        _VARIANT + "ModelDataDownloadTimeoutInSeconds",
+        prefix + "ModelDataDownloadTimeoutInSeconds",
     )
 
     scaling = variant.autoscaling
@@ -1466,7 +1623,10 @@ def _validate_data_capture(
 
 
 def _validate_guardrails(
-    problems: ValidationProblems, guardrails: DeploymentGuardrails, variants: list[Variant]
+    problems: ValidationProblems,
+    guardrails: DeploymentGuardrails,
+    variants: list[Variant],
+    shadow_variants: list[ProductionVariant],
 ) -> None:
     routing = guardrails.traffic_routing
     kind = routing.type
@@ -1478,9 +1638,11 @@ def _validate_guardrails(
             "SageMaker deployment guardrails do not support serverless variants",
             "remove deployment_guardrails for a serverless endpoint",
         )
+    # "Exclusions" (deployment guardrails) names endpoints that use Inf1 instances: a shadow
+    # variant's instances count as the endpoint's.
     inf1 = [
         v.instance_type
-        for v in variants
+        for v in [*variants, *shadow_variants]
         if isinstance(v, ProductionVariant)
         and not is_token(v.instance_type)
         and is_inferentia1(v.instance_type)
