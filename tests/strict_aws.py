@@ -50,6 +50,12 @@ the documentation it follows:
   limits it left (``updates``), in call order, so a test can check what the canary had when
   its weight moved.
 
+- **SageMaker Runtime InvokeEndpoint** (:class:`StrictRuntime`), per the SageMaker Runtime API
+  reference: the endpoint must exist and serve, ``TargetVariant`` must be one of its
+  production variants and sends the request there whatever the weights, and a model's 4xx/5xx
+  arrives as ``ModelError`` (HTTP 424) with ``OriginalStatusCode`` (moto answers any endpoint
+  name with a fixed body and ignores ``TargetVariant``).
+
 Traffic (:class:`StrictTraffic`) is generated per request, at a rate in requests per simulated
 second, split between the variants by the endpoint's current weights, with log-normal
 latencies (median 20 ms) and a per-variant 5XX probability.
@@ -522,3 +528,92 @@ class StrictScaling:
             SageMakerModelBackend.update_endpoint_weights_and_capacities = original_update  # type: ignore[method-assign]
 
         return undo
+
+
+# -- SageMaker Runtime: InvokeEndpoint ---------------------------------------------------------
+
+
+#: A model: (request body, content type) -> (HTTP status, answer body).
+ModelBehaviour = Callable[[bytes, str], tuple[int, bytes]]
+
+
+class StrictRuntime:
+    """``sagemaker-runtime`` ``InvokeEndpoint`` as AWS answers it (moto answers any endpoint
+    name with a fixed body and ignores ``TargetVariant``).
+
+    Per the SageMaker Runtime API reference: the endpoint must exist and accept requests, else
+    ``ValidationError``; ``TargetVariant`` sends the request to that production variant
+    whatever the weights ("overrides the default behavior for the endpoint, which is to
+    distribute the invocation traffic based on the variant weights"), and a name the endpoint
+    does not have is a ``ValidationError``; a model that answers 4xx/5xx arrives as
+    ``ModelError`` (HTTP 424) with the model's ``OriginalStatusCode`` and
+    ``OriginalMessage``. The endpoints and variants are read from moto's SageMaker backend;
+    each variant answers as ``models[(endpoint, variant)]`` says (default: 200 and
+    ``{"predictions": [0.5]}``). Every request is recorded in ``requests``.
+    """
+
+    def __init__(self, backend: Callable[[], Any]) -> None:
+        self._backend = backend
+        self.models: dict[tuple[str, str], ModelBehaviour] = {}
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        name = request["EndpointName"]
+        with self._lock:
+            self.requests.append(dict(request))
+        endpoint = self._backend().endpoints.get(name)
+        if endpoint is None:
+            raise _runtime_error("ValidationError", f"Endpoint {name} of account not found.")
+        if endpoint.endpoint_status not in ("InService", "Updating", "SystemUpdating"):
+            raise _runtime_error(
+                "ValidationError",
+                f"Endpoint {name} is in {endpoint.endpoint_status} status and cannot serve.",
+            )
+        variants = [v["VariantName"] for v in endpoint.production_variants]
+        target = request.get("TargetVariant")
+        if target is not None and target not in variants:
+            raise _runtime_error(
+                "ValidationError", f"Variant {target} not found for endpoint {name}."
+            )
+        variant = target or variants[0]
+        body = request.get("Body", b"")
+        body = body.encode() if isinstance(body, str) else bytes(body)
+        model = self.models.get((name, variant), _healthy_model)
+        status, answer = model(body, str(request.get("ContentType", "")))
+        if status >= 400:
+            raise _runtime_error(
+                "ModelError",
+                f'Received server error ({status}) from model with message "{answer.decode()}".',
+                status_code=424,
+                OriginalStatusCode=status,
+                OriginalMessage=answer.decode(),
+            )
+        return {
+            "Body": _Body(answer),
+            "ContentType": "application/json",
+            "InvokedProductionVariant": variant,
+        }
+
+
+def _healthy_model(body: bytes, content_type: str) -> tuple[int, bytes]:
+    return 200, b'{"predictions": [0.5]}'
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self) -> bytes:
+        return self._data
+
+
+def _runtime_error(code: str, message: str, status_code: int = 400, **extra: Any) -> ClientError:
+    """The error botocore raises for an answer of ``status_code`` (``extra``: the error's own
+    members, as botocore puts them in ``response``)."""
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status_code},
+        **extra,
+    }
+    return ClientError(response, "InvokeEndpoint")

@@ -75,7 +75,15 @@ if TYPE_CHECKING:
     )
     from .pipeline import ImportedPipeline, Pipeline, PipelineDefinition
     from .roles import ManagedPolicyGrantee, ScopedRole
-    from .rollout import CanaryRollout, IEndpointRef, InstanceScaling, VariantScalingLimits
+    from .rollout import (
+        CanaryRollout,
+        HookPoint,
+        IEndpointRef,
+        InstanceScaling,
+        RolloutHook,
+        SmokeTest,
+        VariantScalingLimits,
+    )
 
 __version__ = "0.1.0"
 
@@ -102,6 +110,7 @@ __all__ = [
     "Endpoint",
     "EndpointAlarms",
     "EndpointBase",
+    "HookPoint",
     "IEndpointRef",
     "IModel",
     "IModelPackageGroup",
@@ -126,10 +135,12 @@ __all__ = [
     "PipelineDefinition",
     "ProductionVariant",
     "RollingUpdate",
+    "RolloutHook",
     "RoutingStrategy",
     "S3Backup",
     "ScopedRole",
     "ServerlessVariant",
+    "SmokeTest",
     "TrafficRouting",
     "TrafficRoutingType",
     "VariantAutoscaling",
@@ -173,6 +184,9 @@ _EXPORTS = {
     "InferenceComponent": ".inference_component",
     "InferenceExecutionMode": ".model",
     "InstanceScaling": ".rollout",
+    "HookPoint": ".rollout",
+    "RolloutHook": ".rollout",
+    "SmokeTest": ".rollout",
     "InvalidArgumentsError": "._validation",
     "LifecycleScript": ".notebook",
     "ManagedInstanceScaling": ".component_endpoint",

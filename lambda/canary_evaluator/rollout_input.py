@@ -31,6 +31,7 @@ __all__ = [
     "CAPACITY_DEFAULT",
     "HISTORY_EVENT_BUDGET",
     "HISTORY_EVENT_LIMIT",
+    "HOOKS_DEFAULT",
     "INPUT_KEYS",
     "MAX_POLICY_BYTES",
     "STEPS_EXAMPLE",
@@ -87,6 +88,12 @@ EVENTS_PER_CAPACITY_PHASE = 40
 #: The key of the construct's defaults that says the state machine has the capacity phases
 #: (not an input key: an execution cannot switch them off).
 CAPACITY_DEFAULT = "capacity_before_traffic"
+#: History events of one hook call in the worst case: its task with every retry of a Lambda
+#: service error (4 attempts), the answer's Choice, a refusal or a notification.
+EVENTS_PER_HOOK_CALL = 30
+#: The key of the construct's defaults that counts the hooks (the smoke test included):
+#: ``{"fixed": <calls once per rollout>, "per_step": <after_step hooks>}`` (not an input key).
+HOOKS_DEFAULT = "hook_calls"
 #: The policy travels in every evaluation's event; the evaluator's answer is at most 32 KiB.
 MAX_POLICY_BYTES = 16 * 1024
 
@@ -112,11 +119,12 @@ def history_events(
     max_extensions: int,
     max_polls: int,
     capacity: bool = False,
+    hook_calls: Mapping[str, int] | None = None,
 ) -> int:
     """Worst-case history events of a rollout: every bake extended to the limit, every wait
     for InService polled to the limit, and a rollback that needs all its attempts. With
     ``capacity`` (capacity before traffic), every step and the ending add a capacity phase
-    with its own wait."""
+    with its own wait; ``hook_calls`` (:data:`HOOKS_DEFAULT`) adds every hook call."""
     evaluations = bake_seconds // interval_seconds + 1 + max_extensions
     polls = 2 * max_polls * EVENTS_PER_POLL  # before and after each weight change
     per_step = EVENTS_PER_STEP + polls + evaluations * EVENTS_PER_EVALUATION
@@ -125,7 +133,10 @@ def history_events(
         phase = max_polls * EVENTS_PER_POLL + EVENTS_PER_CAPACITY_PHASE
         per_step += phase
         rollback += phase  # restoring counts and limits after the rollback (or a promotion)
-    return EVENTS_FIXED + steps * per_step + rollback
+    hooks = dict(hook_calls or {})
+    per_step += hooks.get("per_step", 0) * EVENTS_PER_HOOK_CALL
+    fixed = EVENTS_FIXED + hooks.get("fixed", 0) * EVENTS_PER_HOOK_CALL
+    return fixed + steps * per_step + rollback
 
 
 def value_problems(key: str, value: object) -> list[str]:
@@ -187,6 +198,7 @@ def _schedule_problems(values: Mapping[str, Any]) -> list[str]:
             max_extensions=values["max_extensions"],
             max_polls=values["max_polls"],
             capacity=values.get(CAPACITY_DEFAULT) is True,
+            hook_calls=hooks if isinstance(hooks := values.get(HOOKS_DEFAULT), dict) else None,
         )
         if events > HISTORY_EVENT_BUDGET:
             problems.append(

@@ -2,7 +2,9 @@
 
 =====================  ===============================================================
 ``construct.py``       ``CanaryRollout``: wiring of key, topic, evaluator, state machine
-``props.py``           ``InstanceScaling``, ``VariantScalingLimits``, ``IEndpointRef``
+``props.py``           ``InstanceScaling``, ``VariantScalingLimits``, ``IEndpointRef``,
+                       ``SmokeTest``, ``RolloutHook``, ``HookPoint``
+``hooks.py``           the smoke-test function, the hooks' validation and bindings
 ``validation.py``      the construct's arguments, checked at construction
 ``evaluator.py``       the evaluator Lambda, its log group and role
 ``observability.py``   alarms and dashboard
@@ -23,14 +25,32 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .construct import CanaryRollout
-    from .props import IEndpointRef, InstanceScaling, VariantScalingLimits
+    from .props import (
+        HookPoint,
+        IEndpointRef,
+        InstanceScaling,
+        RolloutHook,
+        SmokeTest,
+        VariantScalingLimits,
+    )
 
-__all__ = ["CanaryRollout", "IEndpointRef", "InstanceScaling", "VariantScalingLimits"]
+__all__ = [
+    "CanaryRollout",
+    "HookPoint",
+    "IEndpointRef",
+    "InstanceScaling",
+    "RolloutHook",
+    "SmokeTest",
+    "VariantScalingLimits",
+]
 
 _EXPORTS = {
     "CanaryRollout": ".construct",
+    "HookPoint": ".props",
     "IEndpointRef": ".props",
     "InstanceScaling": ".props",
+    "RolloutHook": ".props",
+    "SmokeTest": ".props",
     "VariantScalingLimits": ".props",
 }
 

@@ -67,12 +67,16 @@ from .contract import (
     EXIT_ROLLED_BACK,
     EXIT_RUNNING,
     EXIT_STATUSES,
+    HOOK_EVENT_NAME,
+    HOOK_EVENT_POINT,
     LOCK_HOLDER,
     LOCK_KEY,
+    PHASE_OF_ENTRY,
     ROLLED_BACK_BASELINE_WEIGHT,
     ROLLED_BACK_CANARY_WEIGHT,
     ROLLED_BACK_ERRORS,
     SCALABLE_DIMENSION,
+    SMOKE_TEST_HOOK,
     STACK_OUTPUT,
     STEP_KEY,
     STEP_PERCENT,
@@ -179,6 +183,8 @@ class Progress:
     canary_invocations: int | None = None
     baseline_invocations: int | None = None
     awaiting_approval: bool = False
+    #: what the execution is doing (``contract.PHASE_OF_ENTRY``, or the hook it calls)
+    phase: str | None = None
     error: str | None = None
     cause: str | None = None
 
@@ -332,6 +338,7 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
         status=described["status"], error=described.get("error"), cause=described.get("cause")
     )
     events = _history(clients, execution_arn)
+    progress.phase = _phase(events)
     for event in events:  # newest first
         kind = event["type"]
         if kind == "TaskSucceeded" and progress.verdict is None:
@@ -371,6 +378,24 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
     except (CliError, ClientError):
         pass
     return progress
+
+
+def _phase(events: list[dict[str, Any]]) -> str | None:
+    """The phase of the newest phase entry or hook call in ``events`` (newest first)."""
+    for event in events:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"].get("name")
+            if name in PHASE_OF_ENTRY:
+                return PHASE_OF_ENTRY[name]
+        elif kind == "TaskScheduled":
+            parameters = _json(event["taskScheduledEventDetails"].get("parameters")) or {}
+            payload = parameters.get("Payload") if isinstance(parameters, dict) else None
+            if isinstance(payload, dict) and HOOK_EVENT_POINT in payload:
+                if payload.get(HOOK_EVENT_NAME) == SMOKE_TEST_HOOK:
+                    return "smoke test: requests to the canary"
+                return f"hook {payload.get(HOOK_EVENT_NAME)} ({payload[HOOK_EVENT_POINT]})"
+    return None
 
 
 def pending_approval_token(clients: Clients, execution_arn: str) -> str:
@@ -425,6 +450,8 @@ def _duration(seconds: float) -> str:
 def describe(progress: Progress, target: Target | None, now: datetime) -> list[str]:
     """The progress display, as lines."""
     lines = [f"status   {progress.status}"]
+    if progress.phase and progress.status == "RUNNING":
+        lines.append(f"phase    {progress.phase}")
     if progress.percent is not None:
         of = ""
         if progress.steps and progress.percent in progress.steps:
@@ -459,6 +486,8 @@ def describe(progress: Progress, target: Target | None, now: datetime) -> list[s
 def plain_line(progress: Progress, now: datetime) -> str:
     """One line for logs."""
     parts = [f"{now:%Y-%m-%dT%H:%M:%SZ}", f"status={progress.status}"]
+    if progress.phase and progress.status == "RUNNING":
+        parts.append(f"phase={json.dumps(progress.phase)}")
     if progress.percent is not None:
         parts.append(f"step={progress.percent}%")
     if progress.weights:

@@ -109,9 +109,10 @@ from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
 from .functions import encrypt_notifications, read_execution_data
 from .guard import add_guard
+from .hooks import add_smoke_test, hook_bindings, hook_calls, validate_hooks
 from .lock_table import RolloutLockTable
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
-from .props import IEndpointRef, InstanceScaling, VariantScalingLimits
+from .props import IEndpointRef, InstanceScaling, RolloutHook, SmokeTest, VariantScalingLimits
 from .scaling import variant_capacity
 from .validation import seconds, validate_rollout
 
@@ -221,6 +222,8 @@ class CanaryRollout(Construct):
         evaluator_reserved_concurrency: int | None = 5,
         dynamodb_prefix_list_id: str | None = None,
         variant_scaling: Mapping[str, VariantScalingLimits] | None = None,
+        smoke_tests: Sequence[SmokeTest] = (),
+        hooks: Sequence[RolloutHook] = (),
     ) -> None:
         super().__init__(scope, id)
         bake_time = bake_time or cdk.Duration.minutes(10)
@@ -230,6 +233,7 @@ class CanaryRollout(Construct):
         policy = dict(policy or {})
         steps = list(steps)
         approval_steps = list(approval_steps)
+        smoke_tests, hooks = list(smoke_tests), list(hooks)
 
         problems = ValidationProblems("CanaryRollout", id)
         capacity = variant_capacity(
@@ -240,6 +244,7 @@ class CanaryRollout(Construct):
             variant_scaling=variant_scaling,
             instance_scaling=instance_scaling,
         )
+        validate_hooks(problems, hooks, smoke_tests)
         validate_rollout(
             problems,
             endpoint=endpoint,
@@ -262,6 +267,7 @@ class CanaryRollout(Construct):
             security_groups=security_groups,
             dynamodb_prefix_list_id=dynamodb_prefix_list_id,
             capacity=capacity is not None,
+            hook_calls=hook_calls(hooks, smoke_tests),
         )
 
         self.endpoint = endpoint
@@ -292,6 +298,24 @@ class CanaryRollout(Construct):
         )
         self.evaluator = evaluator.function
         self.evaluator_log_group = evaluator.log_group
+        #: The function that sends ``smoke_tests`` to the canary before any traffic (``None``
+        #: without smoke tests).
+        self.smoke_test = (
+            add_smoke_test(
+                self,
+                endpoint=endpoint,
+                tests=smoke_tests,
+                vpc=vpc,
+                vpc_subnets=vpc_subnets,
+                security_groups=security_groups,
+                encryption_key=self.encryption_key,
+                log_retention_days=log_retention_days,
+                removal_policy=removal_policy,
+                reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
+            )
+            if smoke_tests
+            else None
+        )
 
         self._name_and_logs(state_machine_name, log_retention_days, removal_policy)
         self.lock_table = RolloutLockTable.of(self).table
@@ -309,11 +333,13 @@ class CanaryRollout(Construct):
                 max_polls=max_polls,
                 policy=evaluator.policy,
                 capacity=capacity is not None,
+                hook_calls=hook_calls(hooks, smoke_tests),
             ),
             approval_steps=approval_steps,
             approval_timeout_seconds=seconds(approval_timeout) or 86400,
             instance_scaling=self._instance_scaling,
             capacity=capacity,
+            hooks=hook_bindings(hooks, smoke_function=self.smoke_test, smoke_tests=smoke_tests),
         )
         self._role = self._state_machine_role(definition, topic_key)
         self.state_machine = self._state_machine(definition.asl)

@@ -59,6 +59,31 @@ def parse_scaling(text: str) -> tuple[int, int, int]:
     return parsed
 
 
+# -- hooks: the Lambda functions a rollout calls at its points --------------------------------
+
+# The hook event and answer are written once, in the Lambda code (the smoke test is a hook),
+# and loaded from there.
+_hooks = evaluator_module("hooks")
+#: The points a rollout calls hooks at, in the order a rollout reaches them.
+HOOK_POINTS: tuple[str, ...] = _hooks.HOOK_POINTS
+HOOK_BEFORE_TRAFFIC: str = _hooks.BEFORE_TRAFFIC
+HOOK_AFTER_STEP: str = _hooks.AFTER_STEP
+HOOK_BEFORE_PROMOTION: str = _hooks.BEFORE_PROMOTION
+HOOK_AFTER_ROLLOUT: str = _hooks.AFTER_ROLLOUT
+#: The keys of a hook's event that name the point and the hook (``sagemaker-rollout`` reads
+#: them from the history to show which hook runs).
+HOOK_EVENT_POINT = "hook"
+HOOK_EVENT_NAME = "hook_name"
+#: The keys of a hook's answer the state machine reads.
+HOOK_ANSWER_PROCEED: str = _hooks.ANSWER_PROCEED
+HOOK_ANSWER_REASON: str = _hooks.ANSWER_REASON
+#: ``outcome.status`` of an ``after_rollout`` hook's event.
+OUTCOME_COMPLETED: str = _hooks.OUTCOME_COMPLETED
+OUTCOME_ROLLED_BACK: str = _hooks.OUTCOME_ROLLED_BACK
+#: The name of the built-in smoke test among a rollout's ``before_traffic`` hooks (a hook of
+#: the user may not take it).
+SMOKE_TEST_HOOK = "smoke-test"
+
 # -- execution input ------------------------------------------------------------------------
 
 #: Keys an execution's input may set; each overrides the construct's default of that name (the
@@ -108,6 +133,9 @@ class Errors:
     WEIGHTS_NOT_APPLIED = "WeightsNotApplied"
     #: (within a cause) the canary did not reach its share of the fleet before the weights
     CAPACITY_NOT_REACHED = "CapacityNotReached"
+    #: (within a cause) a hook refused the canary or failed; the smoke test failed
+    HOOK_REFUSED = "HookRefused"
+    SMOKE_TEST_FAILED = "SmokeTestFailed"
     #: (within the state machine) a SageMaker call failed in a way a retry may cure
     SAGEMAKER_TRANSIENT = "SageMakerTransientError"
     #: the error ``sagemaker-rollout reject`` sends to an approval
@@ -139,6 +167,8 @@ class Events:
     ROLLED_BACK = "ROLLED_BACK"
     COMPLETED = "ROLLOUT_COMPLETED"
     ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    #: an ``after_rollout`` hook failed or refused (the outcome stands)
+    HOOK_FAILED = "HOOK_FAILED"
 
 
 # -- what "rolled back" means ---------------------------------------------------------------
@@ -215,6 +245,9 @@ class States:
     START = "Load Defaults"
     #: lock: take the endpoint's lock (after the input is validated)
     LOCK = "Take Lock"
+    #: start: the first step's data (index 0), before any traffic; hands over to the
+    #: ``before_traffic`` hooks (the smoke test first) or to ``START_STEP``
+    INIT_STEP = "Init Step"
     #: step: where every step begins (computes the step's percentages)
     START_STEP = "Start Step"
     #: capacity: raise the canary's capacity to its share before the weights move (with an
@@ -231,6 +264,11 @@ class States:
     SET_WEIGHTS = "Set Weights"
     #: bake: the step's evaluation window starts here
     START_BAKE = "Start Bake"
+    #: bake: a step has passed and is recorded; the ``after_step`` (and, after the last step,
+    #: ``before_promotion``) hooks run before it
+    NEXT_STEP = "Next Step"
+    #: bake: the output of a promoted rollout (the ``after_rollout`` hooks run before it)
+    COMPLETED = "Completed"
     #: rollback: entries by reason
     FAILED_CHECK = "Failed Check"
     STILL_INCONCLUSIVE = "Still Inconclusive"
@@ -241,3 +279,19 @@ class States:
     ROLLBACK_ERROR = "Rollback Error"
     #: notifications
     NOTIFY_STARTED = "Notify Started"
+
+
+#: The phase an execution is in, by the phase's entry state it entered last
+#: (``sagemaker-rollout`` shows it; a hook's task shows as that hook: ``HOOK_EVENT_POINT``).
+PHASE_OF_ENTRY: Mapping[str, str] = {
+    States.START: "checking the input and taking the lock",
+    States.NOTIFY_STARTED: "starting",
+    States.APPROVAL: "approval",
+    States.BEFORE_UPDATE: "waiting for the endpoint",
+    States.RAISE_CAPACITY: "capacity: raising the canary to its share",
+    States.SET_WEIGHTS: "shifting traffic",
+    States.START_BAKE: "bake: evaluating",
+    States.RESTORE_AFTER_PROMOTION: "capacity: restoring the template's limits",
+    States.ROLLBACK_READY: "rolling back",
+    States.RESTORE_AFTER_ROLLBACK: "capacity: restoring the template's limits",
+}

@@ -26,6 +26,7 @@ __all__ = [
     "CAPACITY_DEFAULT",
     "HISTORY_EVENT_BUDGET",
     "HISTORY_EVENT_LIMIT",
+    "HOOKS_DEFAULT",
     "STEPS_EXAMPLE",
     "STEPS_RULE",
     "check_policy",
@@ -61,6 +62,8 @@ HISTORY_EVENT_LIMIT: int = _input.HISTORY_EVENT_LIMIT
 HISTORY_EVENT_BUDGET: int = _input.HISTORY_EVENT_BUDGET
 #: The key of the construct's defaults that turns the capacity phases' history budget on.
 CAPACITY_DEFAULT: str = _input.CAPACITY_DEFAULT
+#: The key of the construct's defaults that counts the hooks (for the history budget).
+HOOKS_DEFAULT: str = _input.HOOKS_DEFAULT
 
 
 def steps_problem(steps: object) -> str | None:
@@ -77,9 +80,11 @@ def history_events(
     max_extensions: int,
     max_polls: int,
     capacity: bool = False,
+    hook_calls: dict[str, int] | None = None,
 ) -> int:
     """Worst-case history events of a rollout with this schedule (the evaluator's rule);
-    ``capacity``: with the capacity phases (an autoscaled variant)."""
+    ``capacity``: with the capacity phases (an autoscaled variant); ``hook_calls``:
+    ``{"fixed": n, "per_step": m}`` hook calls."""
     events: int = _input.history_events(
         steps=steps,
         bake_seconds=bake_seconds,
@@ -87,6 +92,7 @@ def history_events(
         max_extensions=max_extensions,
         max_polls=max_polls,
         capacity=capacity,
+        hook_calls=hook_calls,
     )
     return events
 

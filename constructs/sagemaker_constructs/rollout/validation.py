@@ -90,9 +90,11 @@ def validate_rollout(
     security_groups: Sequence[ec2.ISecurityGroup] | None,
     dynamodb_prefix_list_id: str | None,
     capacity: bool = False,
+    hook_calls: dict[str, int] | None = None,
 ) -> None:
     """Collect every problem of the arguments, then raise one ValueError (``capacity``: the
-    state machine has the capacity phases, which the history budget counts)."""
+    state machine has the capacity phases, ``hook_calls`` its hook calls, which the history
+    budget counts)."""
     _validate_network(problems, vpc, security_groups, dynamodb_prefix_list_id)
     for argument, duration in (
         ("bake_time", bake_time),
@@ -114,7 +116,14 @@ def validate_rollout(
     )
     _validate_endpoint(problems, endpoint, baseline_variant, canary_variant)
     _validate_schedule(
-        problems, steps, bake_time, interval, max_extensions, max_polls, capacity=capacity
+        problems,
+        steps,
+        bake_time,
+        interval,
+        max_extensions,
+        max_polls,
+        capacity=capacity,
+        hook_calls=hook_calls,
     )
     _validate_limits(
         problems,
@@ -201,6 +210,7 @@ def _validate_schedule(
     max_polls: int,
     *,
     capacity: bool = False,
+    hook_calls: dict[str, int] | None = None,
 ) -> None:
     """Steps, bake time and interval, and whether a rollout fits in the execution history
     (the rule every execution's input is checked with, ``rules.history_events``)."""
@@ -231,6 +241,7 @@ def _validate_schedule(
             max_extensions=max_extensions,
             max_polls=max_polls,
             capacity=capacity,
+            hook_calls=hook_calls,
         )
         if events > HISTORY_EVENT_BUDGET:
             # A rule of five arguments together: the problem names each of them.

@@ -20,6 +20,8 @@ through ``contract.States``:
 ``notifications.py``   notifications: the messages published on each transition
 ``capacity.py``        capacity (with an autoscaled variant): the canary's share of the
                        fleet before the weights move; counts and limits restored at the end
+``hooks.py``           hooks: the smoke test and the user's Lambda functions before
+                       traffic, after each step, before the promotion and after the rollout
 ``builder.py``         the blocks every phase uses (describe, wait, set weights, evaluate)
 =====================  ===============================================================
 
@@ -43,6 +45,8 @@ The execution state (``$``) holds:
 ``reference``        ``{}``, then ``{baseline_reference}``: the last live ``baseline_summary``
 ``summary``          ``json``: the passed steps as comma-separated JSON objects
 ``rollback``         ``reason`` (the execution's failure cause)
+``hook``             with hooks: the last hook's ``answer``
+``outcome``          with ``after_rollout`` hooks: ``status`` (and ``reason``) of the ending
 ``capacity``         with capacity: ``fleet`` (both variants' instances), ``need`` (the
                      canary's share), ``raised``; ``limits`` the canary's new limits;
                      ``capacity_restore`` how restoring counts and limits at the end went
@@ -74,6 +78,7 @@ from .capacity import (
     build_restore_after_promotion,
     capacity_table,
 )
+from .hooks import Hook, build_hooks
 from .lock import release_before
 from .rollback import build_rollback
 from .start import build_input_and_lock
@@ -86,6 +91,7 @@ __all__ = [
     "Bindings",
     "Capacity",
     "Definition",
+    "Hook",
     "Limits",
     "Permission",
     "RolloutDefaults",
@@ -141,13 +147,15 @@ def build_definition(
     approval_timeout_seconds: int = 86400,
     instance_scaling: tuple[int, int] | None = None,
     capacity: Capacity | None = None,
+    hooks: Sequence[Hook] = (),
 ) -> Definition:
     """The rollout state machine (see the module docstring for ``$``) and its permissions.
 
     ``instance_scaling`` = ``(minimum, maximum)`` scales each variant's instance count with
     its traffic share at every step: ``max(minimum, ceil(maximum * share / 100))``.
     ``capacity`` (an autoscaled variant; never with ``instance_scaling``) adds the capacity
-    phases (``capacity.py``).
+    phases (``capacity.py``). ``hooks`` (the smoke test among them) are called at their points
+    (``hooks.py``).
     """
     if capacity is not None and instance_scaling is not None:
         raise ValueError("instance_scaling and capacity (autoscaled variants) exclude each other")
@@ -168,12 +176,13 @@ def build_definition(
         build_restore_after_promotion(b, capacity, nxt="Notify Completed")
     build_bake_and_evaluation(b, capacity=capacity is not None)
     build_rollback(b, instance_scaling=instance_scaling, capacity=capacity)
+    build_hooks(b, hooks)
     terminals = [name for name, state in b.states.items() if state["Type"] in ("Succeed", "Fail")]
     release_before(
         b,
         terminals,
         keep=UNLOCKED_TERMINALS,
-        outputs={"Succeeded": "Completed", "Nothing To Do": "Already Promoted"},
+        outputs={"Succeeded": States.COMPLETED, "Nothing To Do": "Already Promoted"},
     )
     asl = {
         "Comment": (

@@ -174,7 +174,7 @@ def _record_step(b: Builder) -> None:
                     "Next": "Save Baseline Reference",
                 }
             ],
-            "Default": "Next Step",
+            "Default": States.NEXT_STEP,
         },
     )
     b.add(
@@ -183,7 +183,7 @@ def _record_step(b: Builder) -> None:
             "Type": "Pass",
             "Parameters": {"baseline_reference.$": "$.evaluation.baseline_summary"},
             "ResultPath": "$.reference",
-            "Next": "Next Step",
+            "Next": States.NEXT_STEP,
         },
     )
 
@@ -191,7 +191,7 @@ def _record_step(b: Builder) -> None:
 def _next_step(b: Builder, capacity: bool) -> None:
     """The next step, or the summary of a completed rollout."""
     b.add(
-        "Next Step",
+        States.NEXT_STEP,
         {
             "Type": "Pass",
             "Parameters": {
@@ -240,10 +240,10 @@ def _next_step(b: Builder, capacity: bool) -> None:
             "steps.$": "States.StringToJson(States.Format('[{}]', $.summary.json))",
             **({"capacity.$": "$.capacity_restore"} if capacity else {}),
         },
-        "Completed",
+        States.COMPLETED,
     )
     b.add(
-        "Completed",
+        States.COMPLETED,
         {
             "Type": "Pass",
             "Parameters": {

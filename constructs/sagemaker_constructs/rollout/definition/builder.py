@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contract import EVALUATOR_TRANSIENT_ERRORS, Errors, States
-from ..rules import CAPACITY_DEFAULT
+from ..rules import CAPACITY_DEFAULT, HOOKS_DEFAULT
 
 __all__ = [
     "AUTOSCALING_RETRY_ERRORS",
@@ -101,8 +101,11 @@ class RolloutDefaults:
         max_polls: int,
         policy: Mapping[str, Any],
         capacity: bool = False,
+        hook_calls: Mapping[str, int] | None = None,
     ) -> None:
         self.steps = list(steps)
+        #: ``{"fixed": n, "per_step": m}``: the hook calls (their history budget applies)
+        self.hook_calls = dict(hook_calls or {})
         #: the definition has the capacity phases (their history budget applies)
         self.capacity = capacity
         self.bake_seconds = bake_seconds
@@ -122,6 +125,7 @@ class RolloutDefaults:
             "max_polls": self.max_polls,
             "policy": self.policy,
             **({CAPACITY_DEFAULT: True} if self.capacity else {}),
+            **({HOOKS_DEFAULT: self.hook_calls} if self.hook_calls else {}),
         }
 
 

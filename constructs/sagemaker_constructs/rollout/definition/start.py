@@ -275,10 +275,10 @@ def _preflight(b: Builder) -> None:
         Events.STARTED,
         "Canary rollout started",
         {"steps.$": "$.config.steps", "bake_seconds.$": "$.config.bake_seconds"},
-        "Init Step",
+        States.INIT_STEP,
     )
     b.add(
-        "Init Step",
+        States.INIT_STEP,
         {
             "Type": "Pass",
             "Parameters": {"index": 0, "approval_index": 0},
