@@ -9,13 +9,18 @@
     sagemaker-rollout approve <execution-arn>
     sagemaker-rollout reject  <execution-arn> --reason "latency looks off on the dashboard"
     sagemaker-rollout abort   <execution-arn> --reason "incident 4711"
+    sagemaker-rollout release-canary --stack sagemaker-constructs-dev
 
 A rollout is found by its state machine's ARN (``--state-machine``), by the stack output
 ``RolloutStateMachineArn`` (``--stack``), or by the endpoint it is bound to (``--endpoint``,
 through the state machine's tags). ``watch`` draws a progress display on a terminal and prints
 one plain line per change elsewhere (CI logs). ``abort`` stops the execution AND puts all
 traffic back on the baseline variant, verified, then releases the endpoint's rollout lock:
-stopping an execution alone would skip the rollback.
+stopping an execution alone would skip the rollback. ``release-canary`` prepares the deploy
+that removes a rolled-back, autoscaled canary's variant: SageMaker refuses to remove a variant
+that is still a scalable target, and CloudFormation deletes the removed ``ScalableTarget`` only
+after it has updated the endpoint, so the command deregisters the canary's scalable target (and
+its scaling policies) first; it refuses while the canary serves traffic or a rollout runs.
 
 The global options (``--region``, ``--profile``, ``--role-arn``, ``--debug``) may come before
 the command or after it. The arguments are checked before any AWS call: the form of each ARN,
@@ -25,7 +30,8 @@ machine merges in are its own to check). An error is one line on stderr, prefixe
 ``sagemaker-rollout:``; ``--debug`` adds the traceback.
 
 Exit status of ``start --watch``, ``watch``, ``status`` and ``abort`` (``start`` without
-``--watch``, ``approve`` and ``reject`` exit 0 once done), as ``contract.EXIT_STATUSES`` says:
+``--watch``, ``approve``, ``reject`` and ``release-canary`` exit 0 once done), as
+``contract.EXIT_STATUSES`` says:
 
 ===  ======================================================================================
 0    the rollout promoted the canary to 100 %
@@ -655,6 +661,68 @@ def abort(
     raise CliError(f"the weights of {target.endpoint_name} were not restored in time")
 
 
+def release_canary(clients: Clients, state_machine_arn: str, *, out: IO[str]) -> int:
+    """Deregister a rolled-back, autoscaled canary's scalable target before the deploy that
+    removes its variant (see the module docstring); refuses while anything still uses it."""
+    target = target_of(clients, state_machine_arn)
+    if target.canary_scaling is None:
+        raise CliError(
+            f"the canary {target.canary_variant} of this rollout is not autoscaled (no tag "
+            f"{TAG_CANARY_SCALING}): a deploy can remove its variant as it is"
+        )
+    running = clients.sfn.list_executions(
+        stateMachineArn=state_machine_arn, statusFilter="RUNNING"
+    )["executions"]
+    if running:
+        raise CliError(
+            f"a rollout is running ({running[0]['executionArn']}); let it end or abort it first"
+        )
+    if target.lock_table is not None and clients.dynamodb is not None:
+        held = clients.dynamodb.get_item(
+            TableName=target.lock_table,
+            Key={LOCK_KEY: {"S": target.endpoint_name}},
+            ConsistentRead=True,
+        ).get("Item")
+        if held:
+            holder = held.get(LOCK_HOLDER, {}).get("S", "?")
+            raise CliError(
+                f"the rollout lock of {target.endpoint_name} is held by {holder}; wait for it "
+                "(or abort that execution) first"
+            )
+    endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
+    weights = {
+        v["VariantName"]: float(v.get("CurrentWeight", 0.0))
+        for v in endpoint.get("ProductionVariants", [])
+    }
+    if not is_rolled_back(weights, baseline=target.baseline_variant, canary=target.canary_variant):
+        raise CliError(
+            f"{target.canary_variant} still serves traffic (weights {weights}); only a "
+            "rolled-back canary is released (sagemaker-rollout abort puts all traffic on "
+            f"{target.baseline_variant})"
+        )
+    if clients.autoscaling is None:  # pragma: no cover - Clients.create always sets it
+        raise CliError("no Application Auto Scaling client")
+    try:
+        clients.autoscaling.deregister_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=scalable_resource_id(target.endpoint_name, target.canary_variant),
+            ScalableDimension=SCALABLE_DIMENSION,
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ObjectNotFoundException":
+            raise CliError(
+                f"could not deregister the scalable target of {target.canary_variant}: "
+                f"{_message(error)}"
+            ) from None
+        out.write(f"{target.canary_variant} is not a scalable target (already released)\n")
+        return EXIT_OK
+    out.write(
+        f"released {target.canary_variant} of {target.endpoint_name}: its scalable target and "
+        "scaling policies are deregistered; deploy the template without the variant now\n"
+    )
+    return EXIT_OK
+
+
 def _restore_limits(clients: Clients, target: Target, out: IO[str]) -> None:
     """An autoscaled canary's scalable target back to the template's limits (the rollout
     raised them before each step)."""
@@ -784,6 +852,8 @@ def local_problems(args: argparse.Namespace) -> list[str]:
                 "copy it from the IAM console or the stack output that names the role",
             )
         )
+    if args.command == "release-canary":
+        return checks + _start_problems(args)
     if args.command != "start":
         why = _states_arn_problem(args.execution_arn, "execution")
         if why is not None:
@@ -836,14 +906,15 @@ def _start_problems(args: argparse.Namespace) -> list[str]:
                 "pass the name `aws sagemaker list-endpoints` shows",
             )
         )
-    if args.name is not None and _name_problem(args.name) is not None:
+    name = getattr(args, "name", None)
+    if name is not None and _name_problem(name) is not None:
         checks.append(
             _problem(
                 "--name",
-                args.name,
+                name,
                 f"an execution name of {_NAME_RULE}",
                 "choose another name, such as rollout-1, or leave --name out",
-                _name_problem(args.name),
+                _name_problem(name),
             )
         )
     return checks
@@ -939,8 +1010,8 @@ def version() -> str:
 def exit_status_help() -> str:
     """The exit statuses, from the contract (the epilog of ``--help``)."""
     lines = [
-        "exit status of start --watch, watch, status and abort (start without --watch, approve",
-        "and reject exit 0 once done):",
+        "exit status of start --watch, watch, status and abort (start without --watch, approve,",
+        "reject and release-canary exit 0 once done):",
     ]
     lines.extend(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES)
     return "\n".join(lines)
@@ -994,6 +1065,16 @@ def _parser() -> argparse.ArgumentParser:
     start_parser.add_argument("--name", help="execution name (default: generated)")
     start_parser.add_argument("--watch", action="store_true", help="follow it until it ends")
     start_parser.add_argument("--interval", type=_seconds, default=10.0, help="seconds per poll")
+
+    release_parser = commands.add_parser(
+        "release-canary",
+        parents=[after],
+        help="deregister a rolled-back, autoscaled canary's scaling before a deploy removes it",
+    )
+    which = release_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--state-machine", help="the rollout state machine's ARN")
+    which.add_argument("--stack", help=f"a stack with the output {STACK_OUTPUT}")
+    which.add_argument("--endpoint", help="the endpoint the rollout is bound to")
 
     for name, text in (
         ("watch", "follow a rollout until it ends"),
@@ -1140,6 +1221,11 @@ def _execute(
         return EXIT_OK
     if args.command == "abort":
         return abort(clients, args.execution_arn, args.reason, out=out, force=args.force)
+    if args.command == "release-canary":
+        arn = resolve_state_machine(
+            clients, state_machine=args.state_machine, stack=args.stack, endpoint=args.endpoint
+        )
+        return release_canary(clients, arn, out=out)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

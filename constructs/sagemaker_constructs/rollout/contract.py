@@ -200,7 +200,7 @@ METRIC_NAMESPACE = "SageMakerConstructs/CanaryRollout"
 # -- the command line's exit status ---------------------------------------------------------
 
 EXIT_PROMOTED = 0
-#: A command that steers (start without --watch, approve, reject) succeeded.
+#: A command that steers (start without --watch, approve, reject, release-canary) succeeded.
 EXIT_OK = 0
 #: Every error of the command itself, usage errors included (never 2, which means rolled back).
 EXIT_ERROR = 1
