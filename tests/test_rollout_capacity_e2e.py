@@ -408,6 +408,12 @@ def test_a_healthy_canary_gets_its_share_before_each_step_and_is_promoted(runs: 
     assert run.baseline.count == BASELINE_LIMITS.instance_count
     assert outcome.output["capacity"] == {"restored": True}
     assert outcome.task_errors() == []
+    # the notifications tell the capacity phase: announced at the start, and the share the
+    # canary got before the 50 % step when it passed
+    (started,) = [m for m in outcome.messages if m["event"] == "ROLLOUT_STARTED"]
+    assert started["phases"] == {"capacity_before_traffic": True}
+    (advanced,) = [m for m in outcome.messages if m["event"] == "STEP_ADVANCED"]
+    assert advanced["capacity"] == {"fleet": 3, "need": 2, "raised": True}
     # the worst case the input validation computes bounds the capacity phases too
     worst = history_events(
         steps=2, bake_seconds=3, interval_seconds=1, max_extensions=2, max_polls=60, capacity=True

@@ -164,6 +164,17 @@ def test_smoke_test_then_hooks_run_before_any_traffic(synthesized: Synthesized) 
         f"States.Format('{Errors.SMOKE_TEST_FAILED}: the smoke test refused the canary before"
     )
     assert refused["Next"] == "Refused Before Traffic"
+    # the start notification announces the smoke test and the hooks
+    started = states[States.NOTIFY_STARTED]["Parameters"]["Message"]
+    assert started["phases"] == {
+        "smoke_test": True,
+        "hooks": {
+            HOOK_BEFORE_TRAFFIC: ["load-test"],
+            HOOK_AFTER_STEP: ["drift"],
+            HOOK_BEFORE_PROMOTION: ["business-kpi"],
+            HOOK_AFTER_ROLLOUT: ["announce"],
+        },
+    }
     notice = states["Refused Before Traffic"]
     assert notice["Parameters"]["Message"]["event"] == Events.ROLLED_BACK
     assert notice["Parameters"]["Message"]["percent"] == 0

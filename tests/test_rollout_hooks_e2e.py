@@ -372,6 +372,9 @@ def test_a_healthy_canary_passes_every_hook_in_order_and_is_promoted(runs: Runs)
     assert events[5]["outcome"] == {"status": OUTCOME_COMPLETED}
     # the smoke test went to the canary variant directly, while it had no traffic
     assert [r["TargetVariant"] for r in run.smoke_requests] == [CANARY]
+    (started,) = [m for m in outcome.messages if m["event"] == Events.STARTED]
+    assert started["phases"]["smoke_test"] is True
+    assert started["phases"]["hooks"][HOOK_AFTER_STEP] == ["drift"]
     # the after_rollout hook failed: published, and the outcome stands
     failed = [m for m in outcome.messages if m["event"] == Events.HOOK_FAILED]
     assert len(failed) == 1

@@ -78,7 +78,7 @@ from .capacity import (
     build_restore_after_promotion,
     capacity_table,
 )
-from .hooks import Hook, build_hooks
+from .hooks import Hook, announced_phases, build_hooks
 from .lock import release_before
 from .rollback import build_rollback
 from .start import build_input_and_lock
@@ -161,7 +161,11 @@ def build_definition(
         raise ValueError("instance_scaling and capacity (autoscaled variants) exclude each other")
     b = Builder(bindings, approval_timeout_seconds=approval_timeout_seconds)
     start = build_input_and_lock(
-        b, defaults=defaults, approval_steps=approval_steps, instance_scaling=instance_scaling
+        b,
+        defaults=defaults,
+        approval_steps=approval_steps,
+        instance_scaling=instance_scaling,
+        phases=announced_phases(capacity=capacity is not None, hooks=hooks),
     )
     build_start_step(b, instance_scaling=instance_scaling)
     build_approval(

@@ -228,6 +228,8 @@ def _next_step(b: Builder, capacity: bool) -> None:
             "next_percent.$": "States.ArrayGetItem($.config.steps, $.step.index)",
             "verdict.$": "$.evaluation.verdict",
             "reasons.$": "$.evaluation.reasons",
+            # the canary's share of the fleet it got before the step's weights
+            **({"capacity.$": "$.capacity"} if capacity else {}),
         },
         States.START_STEP,
     )

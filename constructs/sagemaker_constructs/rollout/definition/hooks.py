@@ -44,7 +44,7 @@ from ..contract import (
 from .builder import Builder, State, catch, retry
 from .notifications import notify
 
-__all__ = ["HOOK_RETRY_ERRORS", "Hook", "build_hooks"]
+__all__ = ["HOOK_RETRY_ERRORS", "Hook", "announced_phases", "build_hooks"]
 
 #: The Lambda service's transient errors (AWS recommends retrying these); the hook's own
 #: errors are not retried: a hook that fails has refused.
@@ -92,6 +92,24 @@ class Hook:
         if self.name == SMOKE_TEST_HOOK:
             return "Smoke Test"
         return f"Hook {self.point} {self.name}"
+
+
+def announced_phases(*, capacity: bool, hooks: Sequence[Hook]) -> dict[str, Any]:
+    """What the ``ROLLOUT_STARTED`` notification says a rollout will do besides its steps:
+    ``capacity_before_traffic``, ``smoke_test`` and ``hooks`` (point -> names), each only
+    when present."""
+    phases: dict[str, Any] = {}
+    if capacity:
+        phases["capacity_before_traffic"] = True
+    if any(h.name == SMOKE_TEST_HOOK for h in hooks):
+        phases["smoke_test"] = True
+    named = {
+        point: [h.name for h in hooks if h.point == point and h.name != SMOKE_TEST_HOOK]
+        for point in _WHERE
+    }
+    if any(named.values()):
+        phases["hooks"] = {point: names for point, names in named.items() if names}
+    return phases
 
 
 def build_hooks(b: Builder, hooks: Sequence[Hook]) -> None:

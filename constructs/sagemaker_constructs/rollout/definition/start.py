@@ -8,7 +8,8 @@ everything.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..contract import EVALUATOR_INVALID_EVENT, Errors, Events, States
 from .builder import (
@@ -32,12 +33,14 @@ def build_input_and_lock(
     defaults: RolloutDefaults,
     approval_steps: Sequence[int],
     instance_scaling: tuple[int, int] | None,
+    phases: Mapping[str, Any] | None = None,
 ) -> str:
-    """Add the phase's states; returns its entry."""
+    """Add the phase's states; returns its entry. ``phases``: what the start notification
+    announces besides the schedule (capacity, smoke test, hooks)."""
     _load_and_validate_input(b, defaults, approval_steps, instance_scaling)
     build_lock(b, nxt="Starting Weights", held="Rollout Already Running", failed="Start Error")
     _starting_weights(b)
-    _preflight(b)
+    _preflight(b, phases or {})
     return States.START
 
 
@@ -218,7 +221,7 @@ def _starting_weights(b: Builder) -> None:
     )
 
 
-def _preflight(b: Builder) -> None:
+def _preflight(b: Builder, phases: Mapping[str, Any]) -> None:
     """One evaluation before any traffic moves; then the start notification."""
     b.add(
         "Preflight Wait",
@@ -274,7 +277,11 @@ def _preflight(b: Builder) -> None:
         States.NOTIFY_STARTED,
         Events.STARTED,
         "Canary rollout started",
-        {"steps.$": "$.config.steps", "bake_seconds.$": "$.config.bake_seconds"},
+        {
+            "steps.$": "$.config.steps",
+            "bake_seconds.$": "$.config.bake_seconds",
+            **({"phases": dict(phases)} if phases else {}),
+        },
         States.INIT_STEP,
     )
     b.add(
