@@ -85,7 +85,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -94,7 +93,6 @@ from constructs import Construct
 from .._types import checked
 from .._validation import ValidationProblems
 from ..compliance import acknowledge, acknowledge_wildcard_resources
-from ..log_groups import allow_cloudwatch_logs, retention
 from ..roles import ScopedRole
 from .contract import (
     METRIC_NAMESPACE,
@@ -107,10 +105,18 @@ from .contract import (
 )
 from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
-from .functions import encrypt_notifications, read_execution_data
+from .functions import read_execution_data
 from .guard import add_guard
 from .hooks import add_smoke_test, hook_bindings, hook_calls, validate_hooks
 from .lock_table import RolloutLockTable
+from .machine import (
+    execution_log_group,
+    logged_state_machine,
+    new_key,
+    notification_topic,
+    state_machine_name_and_arn,
+    state_machine_role,
+)
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
 from .props import IEndpointRef, InstanceScaling, RolloutHook, SmokeTest, VariantScalingLimits
 from .scaling import variant_capacity
@@ -367,21 +373,13 @@ class CanaryRollout(Construct):
     ) -> None:
         """The state machine's name and ARN (known before it exists: the definition and the
         lock name it), and ``Logs``, its encrypted log group."""
-        name = state_machine_name or cdk.Names.unique_resource_name(
-            self, max_length=80, separator="-"
+        self.state_machine_name, self.state_machine_arn = state_machine_name_and_arn(
+            self, state_machine_name
         )
-        self.state_machine_name = name
-        self.state_machine_arn = cdk.Stack.of(self).format_arn(
-            service="states",
-            resource="stateMachine",
-            resource_name=name,
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.log_group = logs.LogGroup(
+        self.log_group = execution_log_group(
             self,
-            "Logs",
             encryption_key=self.encryption_key,
-            retention=retention(log_retention_days),
+            log_retention_days=log_retention_days,
             removal_policy=removal_policy,
         )
 
@@ -394,37 +392,17 @@ class CanaryRollout(Construct):
 
     def _new_key(self, removal_policy: cdk.RemovalPolicy) -> kms.IKey:
         """A key with rotation for the topic and the log groups; alarms may publish with it."""
-        key = kms.Key(
+        return new_key(
             self,
-            "Key",
-            enable_key_rotation=True,
             description=f"Canary rollout {self.node.path}: topic and log groups",
             removal_policy=removal_policy,
         )
-        allow_cloudwatch_logs(key)
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
-            )
-        )
-        return key
 
     def _topic(self, topic: sns.ITopic | None) -> tuple[sns.ITopic, kms.IKey | None]:
         """The given topic (and its key, when known), or a new encrypted one that enforces TLS."""
-        if topic is not None:
-            return topic, getattr(topic, "master_key", None)
-        created = sns.Topic(
-            self,
-            "Topic",
-            display_name="Canary rollout",
-            master_key=self.encryption_key,
-            enforce_ssl=True,
+        return notification_topic(
+            self, topic, key=self.encryption_key, display_name="Canary rollout"
         )
-        return created, self.encryption_key
 
     def _approval_queue(self) -> sqs.Queue:
         """Where the execution sends each approval request with its task token: encrypted with
@@ -449,66 +427,15 @@ class CanaryRollout(Construct):
     def _state_machine_role(self, definition: Definition, topic_key: kms.IKey | None) -> ScopedRole:
         """The state machine's role: exactly what its tasks call (derived from the definition),
         log delivery and X-Ray, and the topic's key."""
-        role = ScopedRole(
+        role = state_machine_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            definition,
             description=f"canary rollout state machine {self.state_machine_name}",
+            encryption_key=self.encryption_key,
+            state_machine_arn=self.state_machine_arn,
+            topic_key=topic_key,
         )
-        role.add_statements(
-            *(
-                iam.PolicyStatement(sid=sid, actions=actions, resources=[resource])
-                for sid, actions, resource in definition.statements()
-            ),
-        )
-        role.add_unscoped(
-            "LogDeliveryAndXRay",
-            [
-                "logs:CreateLogDelivery",
-                "logs:GetLogDelivery",
-                "logs:UpdateLogDelivery",
-                "logs:DeleteLogDelivery",
-                "logs:ListLogDeliveries",
-                "logs:PutResourcePolicy",
-                "logs:DescribeResourcePolicies",
-                "logs:DescribeLogGroups",
-                "xray:PutTraceSegments",
-                "xray:PutTelemetryRecords",
-                "xray:GetSamplingRules",
-                "xray:GetSamplingTargets",
-            ],
-        )
-        encrypt_notifications(role, topic_key)
-        # Execution data (inputs, outputs, approval tokens in the history) is encrypted with
-        # the rollout's key: the state machine reads and writes it under its own ARN as the
-        # encryption context, and log delivery writes the execution data to the log group.
         stack = cdk.Stack.of(self)
-        role.add_statements(
-            iam.PolicyStatement(
-                sid="EncryptExecutionData",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[self.encryption_key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:EncryptionContext:aws:states:stateMachineArn": self.state_machine_arn
-                    }
-                },
-            ),
-            iam.PolicyStatement(
-                sid="EncryptLoggedExecutionData",
-                actions=["kms:GenerateDataKey"],
-                resources=[self.encryption_key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:EncryptionContext:SourceArn": stack.format_arn(
-                            service="logs",
-                            resource="*",
-                            arn_format=cdk.ArnFormat.NO_RESOURCE_NAME,
-                        )
-                    }
-                },
-            ),
-        )
         if self.approval_queue is not None:
             # SQS encrypts each approval request with the rollout's key, as the sender
             role.add_statements(
@@ -543,26 +470,14 @@ class CanaryRollout(Construct):
 
     def _state_machine(self, definition: dict[str, Any]) -> sfn.StateMachine:
         """The state machine, logged (ALL) and traced, tagged with its endpoint and variants."""
-        state_machine = sfn.StateMachine(
+        state_machine = logged_state_machine(
             self,
-            "Resource",
-            state_machine_name=self.state_machine_name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(
-                cdk.Stack.of(self).to_json_string(definition)
-            ),
-            role=self._role.immutable_role,
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL,
-                include_execution_data=True,
-            ),
-            tracing_enabled=True,
-            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(
-                self.encryption_key
-            ),
+            name=self.state_machine_name,
+            definition=definition,
+            role=self._role,
+            log_group=self.log_group,
+            encryption_key=self.encryption_key,
         )
-        state_machine.node.add_dependency(self._role.policy)
         # The command line (``sagemaker-rollout``) finds a rollout's endpoint by these tags.
         tags = cdk.Tags.of(state_machine)
         tags.add(TAG_ENDPOINT, self.endpoint.endpoint_name)

@@ -47,8 +47,18 @@ def add_evaluator(
     log_retention_days: int,
     removal_policy: cdk.RemovalPolicy,
     reserved_concurrency: int | None,
+    role_description: str | None = None,
+    function_description: str | None = None,
+    caller: str = (
+        "the rollout state machine (lambda:invoke, RequestResponse), which retries and then "
+        "rolls back"
+    ),
 ) -> EvaluatorParts:
     """Add the evaluator (``EvaluatorRole``, ``EvaluatorLogs``, ``Evaluator``) to ``scope``.
+
+    ``role_description`` and ``function_description`` describe the role and the function
+    (default: a rollout's canary evaluator); ``caller`` says who invokes it and what happens
+    when it fails (the reason a dead-letter queue is not needed).
 
     ``alarms`` and ``composite_alarms`` are added to the policy's ``alarm_names``; the
     evaluator may describe exactly the metric alarms the returned policy names. CloudWatch
@@ -59,7 +69,7 @@ def add_evaluator(
     evaluator_role, log_group = role_and_logs(
         scope,
         "Evaluator",
-        description=f"canary evaluator of {scope.node.path}",
+        description=role_description or f"canary evaluator of {scope.node.path}",
         encryption_key=encryption_key,
         log_retention_days=log_retention_days,
         removal_policy=removal_policy,
@@ -67,7 +77,8 @@ def add_evaluator(
     function = rollout_function(
         scope,
         "Evaluator",
-        description=f"Judges the canary of endpoint rollout {scope.node.path}",
+        description=function_description
+        or f"Judges the canary of endpoint rollout {scope.node.path}",
         handler=EVALUATOR_HANDLER,
         role=evaluator_role,
         log_group=log_group,
@@ -78,8 +89,7 @@ def add_evaluator(
         security_groups=security_groups,
     )
     synchronous = (
-        "The evaluator is only invoked synchronously by the rollout state machine "
-        "(lambda:invoke, RequestResponse), which retries and then rolls back; a "
+        f"The evaluator is only invoked synchronously by {caller}; a "
         "dead-letter queue only receives failed asynchronous invocations."
     )
     for rule in (

@@ -7,13 +7,19 @@ from typing import TYPE_CHECKING
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_logs as logs
+from constructs import Construct
 
 from .contract import METRIC_NAMESPACE, Errors
 
 if TYPE_CHECKING:
     from .construct import CanaryRollout
 
-__all__ = ["add_alarms", "add_dashboard", "add_rollback_failed_filter"]
+__all__ = [
+    "add_alarms",
+    "add_dashboard",
+    "add_rollback_failed_filter",
+    "executions_failed_alarm",
+]
 
 
 def add_rollback_failed_filter(rollout: CanaryRollout, metric_name: str) -> logs.MetricFilter:
@@ -36,18 +42,11 @@ def add_alarms(rollout: CanaryRollout) -> tuple[cloudwatch.Alarm, cloudwatch.Ala
     """Alarms on failed executions and on failed rollbacks; both notify the topic."""
     name = rollout.state_machine_name
     alarm_action = cw_actions.SnsAction(rollout.topic)
-    executions_failed = cloudwatch.Alarm(
+    executions_failed = executions_failed_alarm(
         rollout,
-        "ExecutionsFailedAlarm",
-        alarm_description=(
-            f"Canary rollout {name}: an execution failed (rolled back, invalid input, "
-            "or rollback failed). See the execution's error and cause."
-        ),
-        metric=rollout.metric_executions_failed(),
-        threshold=1,
-        evaluation_periods=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        rollout.metric_executions_failed(),
+        f"Canary rollout {name}: an execution failed (rolled back, invalid input, "
+        "or rollback failed). See the execution's error and cause.",
     )
     rollback_failed = cloudwatch.Alarm(
         rollout,
@@ -67,6 +66,23 @@ def add_alarms(rollout: CanaryRollout) -> tuple[cloudwatch.Alarm, cloudwatch.Ala
         alarm.add_alarm_action(alarm_action)
         alarm.add_ok_action(alarm_action)
     return executions_failed, rollback_failed
+
+
+def executions_failed_alarm(
+    scope: Construct, metric: cloudwatch.IMetric, description: str
+) -> cloudwatch.Alarm:
+    """``ExecutionsFailedAlarm``: ALARM from the first failed execution in a period of
+    ``metric`` (the state machine's ``ExecutionsFailed``); no data is not breaching."""
+    return cloudwatch.Alarm(
+        scope,
+        "ExecutionsFailedAlarm",
+        alarm_description=description,
+        metric=metric,
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
 
 
 def add_dashboard(rollout: CanaryRollout) -> cloudwatch.Dashboard:

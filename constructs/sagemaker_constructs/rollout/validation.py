@@ -28,7 +28,13 @@ __all__ = [
     "STATE_MACHINE_NAME_PATTERN",
     "VARIANT_NAME_PATTERN",
     "seconds",
+    "validate_bake",
+    "validate_network",
+    "validate_policy",
+    "validate_polling",
+    "validate_reserved_concurrency",
     "validate_rollout",
+    "validate_state_machine_name",
 ]
 
 #: SageMaker production variant names.
@@ -43,11 +49,11 @@ def seconds(value: cdk.Duration) -> int | None:
     return int(value.to_seconds(integral=False))  # a fraction is reported by whole_seconds
 
 
-def _validate_network(
+def validate_network(
     problems: ValidationProblems,
     vpc: ec2.IVpc,
     security_groups: Sequence[ec2.ISecurityGroup] | None,
-    dynamodb_prefix_list_id: str | None,
+    dynamodb_prefix_list_id: str | None = None,
 ) -> None:
     """The Lambdas' own groups need the VPC's CIDR; the prefix list is a rule of those only."""
     aws.check_prefix_list_id(problems, "dynamodb_prefix_list_id", dynamodb_prefix_list_id)
@@ -95,7 +101,7 @@ def validate_rollout(
     """Collect every problem of the arguments, then raise one ValueError (``capacity``: the
     state machine has the capacity phases, ``hook_calls`` its hook calls, which the history
     budget counts)."""
-    _validate_network(problems, vpc, security_groups, dynamodb_prefix_list_id)
+    validate_network(problems, vpc, security_groups, dynamodb_prefix_list_id)
     for argument, duration in (
         ("bake_time", bake_time),
         ("interval", interval),
@@ -104,16 +110,7 @@ def validate_rollout(
     ):
         problems.whole_seconds(argument, duration)
     _validate_instance_scaling(problems, instance_scaling)
-    # 0 is a valid reservation for CloudFormation, but it stops the evaluator from ever
-    # running: every rollout would roll back.
-    aws.check_range(
-        problems,
-        "evaluator_reserved_concurrency",
-        evaluator_reserved_concurrency,
-        aws.LAMBDA_FUNCTION,
-        "ReservedConcurrentExecutions",
-        minimum=1,
-    )
+    validate_reserved_concurrency(problems, evaluator_reserved_concurrency)
     _validate_endpoint(problems, endpoint, baseline_variant, canary_variant)
     _validate_schedule(
         problems,
@@ -136,7 +133,7 @@ def validate_rollout(
         log_retention_days=log_retention_days,
         state_machine_name=state_machine_name,
     )
-    _validate_policy(problems, policy)
+    validate_policy(problems, policy)
     problems.raise_if_any()
 
 
@@ -215,17 +212,7 @@ def _validate_schedule(
     """Steps, bake time and interval, and whether a rollout fits in the execution history
     (the rule every execution's input is checked with, ``rules.history_events``)."""
     _validate_steps(problems, steps)
-    bake = seconds(bake_time)
-    every = seconds(interval)
-    problems.check_range("interval", every, minimum=60, maximum=3600, unit="seconds")
-    problems.check_range("bake_time", bake, minimum=60, maximum=7 * 86400, unit="seconds")
-    if bake is not None and every is not None and bake < every:
-        problems.add(
-            "bake_time, interval",
-            f"{bake} s, {every} s",
-            "bake_time must be at least interval",
-            "lengthen bake_time or shorten interval",
-        )
+    bake, every = validate_bake(problems, bake_time, interval)
     if (
         bake is not None
         and every is not None
@@ -267,13 +254,9 @@ def _validate_limits(
     log_retention_days: int,
     state_machine_name: str | None,
 ) -> None:
-    poll = seconds(poll_interval)
-    problems.check_range("poll_interval", poll, minimum=1, maximum=3600, unit="seconds")
-    for argument, number, low, high in (
-        ("max_extensions", max_extensions, 0, 1000),
-        ("max_polls", max_polls, 1, 10000),
-    ):
-        problems.check_range(argument, number, minimum=low, maximum=high)
+    validate_polling(
+        problems, poll_interval=poll_interval, max_extensions=max_extensions, max_polls=max_polls
+    )
     problems.check_range(
         "approval_timeout",
         seconds(approval_timeout),
@@ -291,17 +274,7 @@ def _validate_limits(
             "list only percentages that are in steps",
         )
     check_retention(problems, "log_retention_days", log_retention_days)
-    if (
-        state_machine_name is not None
-        and not is_token(state_machine_name)
-        and not STATE_MACHINE_NAME_PATTERN.match(state_machine_name)
-    ):
-        problems.add(
-            "state_machine_name",
-            state_machine_name,
-            "must be 1-80 characters of letters, digits, '-' and '_'",
-            "shorten it or remove other characters",
-        )
+    validate_state_machine_name(problems, state_machine_name)
 
 
 def _validate_steps(problems: ValidationProblems, steps: list[Any]) -> None:
@@ -312,11 +285,82 @@ def _validate_steps(problems: ValidationProblems, steps: list[Any]) -> None:
         )
 
 
-def _validate_policy(problems: ValidationProblems, policy: dict[str, Any]) -> None:
+def validate_policy(problems: ValidationProblems, policy: dict[str, Any]) -> None:
     """The evaluator's own parser judges the policy: what it rejects never reaches a template."""
     if is_token(policy):
         return
     for objection in check_policy(policy):
         problems.add_reported(
             objection, "change it to an allowed value, or leave the key out for its default"
+        )
+
+
+# -- rules every state machine of the rollout package shares ---------------------------------
+
+
+def validate_bake(
+    problems: ValidationProblems, bake_time: cdk.Duration, interval: cdk.Duration
+) -> tuple[int | None, int | None]:
+    """``interval`` 60 s - 1 h (SageMaker publishes per-minute metrics), ``bake_time`` 60 s -
+    7 days and at least ``interval``; returns both in seconds (``None`` for a token)."""
+    bake = seconds(bake_time)
+    every = seconds(interval)
+    problems.check_range("interval", every, minimum=60, maximum=3600, unit="seconds")
+    problems.check_range("bake_time", bake, minimum=60, maximum=7 * 86400, unit="seconds")
+    if bake is not None and every is not None and bake < every:
+        problems.add(
+            "bake_time, interval",
+            f"{bake} s, {every} s",
+            "bake_time must be at least interval",
+            "lengthen bake_time or shorten interval",
+        )
+    return bake, every
+
+
+def validate_polling(
+    problems: ValidationProblems,
+    *,
+    poll_interval: cdk.Duration,
+    max_extensions: int,
+    max_polls: int,
+) -> None:
+    """``poll_interval`` 1 s - 1 h, ``max_extensions`` 0-1000, ``max_polls`` 1-10000."""
+    poll = seconds(poll_interval)
+    problems.check_range("poll_interval", poll, minimum=1, maximum=3600, unit="seconds")
+    for argument, number, low, high in (
+        ("max_extensions", max_extensions, 0, 1000),
+        ("max_polls", max_polls, 1, 10000),
+    ):
+        problems.check_range(argument, number, minimum=low, maximum=high)
+
+
+def validate_reserved_concurrency(
+    problems: ValidationProblems, evaluator_reserved_concurrency: int | None
+) -> None:
+    """At least 1 when given: 0 is a valid reservation for CloudFormation, but it stops the
+    evaluator from ever running (every rollout would roll back)."""
+    aws.check_range(
+        problems,
+        "evaluator_reserved_concurrency",
+        evaluator_reserved_concurrency,
+        aws.LAMBDA_FUNCTION,
+        "ReservedConcurrentExecutions",
+        minimum=1,
+    )
+
+
+def validate_state_machine_name(
+    problems: ValidationProblems, state_machine_name: str | None
+) -> None:
+    """1-80 letters, digits, '-' and '_' (skipped when absent or a token)."""
+    if (
+        state_machine_name is not None
+        and not is_token(state_machine_name)
+        and not STATE_MACHINE_NAME_PATTERN.match(state_machine_name)
+    ):
+        problems.add(
+            "state_machine_name",
+            state_machine_name,
+            "must be 1-80 characters of letters, digits, '-' and '_'",
+            "shorten it or remove other characters",
         )
