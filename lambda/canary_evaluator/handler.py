@@ -46,7 +46,9 @@ warning.
 
 **Validate mode**: an event ``{"validate_input": <execution input>, "defaults": {...}}``
 answers ``{"config": <the defaults merged with the input>}`` or raises ``ValueError`` listing
-every problem of the input (``rollout_input.py``); the state machine calls it first.
+every problem of the input (``rollout_input.py``); the state machine calls it first. A shadow
+evaluation's input comes as ``{"validate_shadow_input": ..., "defaults": {...}}`` and follows
+its own keys (``shadow_input.py``).
 
 CloudWatch is read with ONE GetMetricData request per evaluation (plus DescribeAlarms when the
 policy names alarms). The client retries throttling (standard mode, 8 attempts); a call that
@@ -67,6 +69,8 @@ from .judge import VariantFigures, evaluate_window
 from .metrics import CloudWatchClient, classify, fetch_alarm_states, fetch_figures
 from .policy import parse_policy
 from .rollout_input import check_input
+from .shadow_input import VALIDATE_KEY as _SHADOW_VALIDATION
+from .shadow_input import check_shadow_input
 from .window import PERIOD_SECONDS, whole_periods
 
 logger = logging.getLogger("canary_evaluator")
@@ -251,10 +255,13 @@ def _shorten(text: str, length: int = 120) -> str:
 
 def validate_input(event: Mapping[str, Any]) -> dict[str, Any]:
     """The ``validate_input`` mode: ``{"config": <defaults merged with the input>}``, or a
-    ``ValueError`` listing every problem of the input (``rollout_input.py``)."""
+    ``ValueError`` listing every problem of the input (``rollout_input.py``; a shadow
+    evaluation's ``validate_shadow_input``: ``shadow_input.py``)."""
     defaults = event.get("defaults")
     if not isinstance(defaults, Mapping):
         raise ValueError(f"defaults: got {defaults!r}; allowed: the construct's defaults")
+    if _SHADOW_VALIDATION in event:
+        return {"config": check_shadow_input(event[_SHADOW_VALIDATION], defaults)}
     return {"config": check_input(event["validate_input"], defaults)}
 
 
@@ -268,7 +275,7 @@ def dispatch(
 
 
 def _is_validation(event: object) -> bool:
-    return isinstance(event, Mapping) and "validate_input" in event
+    return isinstance(event, Mapping) and ("validate_input" in event or _SHADOW_VALIDATION in event)
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:

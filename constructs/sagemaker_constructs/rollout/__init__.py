@@ -9,6 +9,8 @@
 ``evaluator.py``       the evaluator Lambda, its log group and role
 ``observability.py``   alarms and dashboard
 ``definition/``        the state machine's definition, one module per phase
+``shadow/``            ``ShadowEvaluation``: a shadow variant judged, no traffic moved
+``machine.py``         key, topic, log group, role and state machine of both
 ``contract.py``        every name that crosses a file or process boundary
 ``cli.py``             ``sagemaker-rollout`` (boto3 only)
 =====================  ===============================================================
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
         SmokeTest,
         VariantScalingLimits,
     )
+    from .shadow import ShadowEvaluation
 
 __all__ = [
     "CanaryRollout",
@@ -40,6 +43,7 @@ __all__ = [
     "IEndpointRef",
     "InstanceScaling",
     "RolloutHook",
+    "ShadowEvaluation",
     "SmokeTest",
     "VariantScalingLimits",
 ]
@@ -52,6 +56,7 @@ _EXPORTS = {
     "RolloutHook": ".props",
     "SmokeTest": ".props",
     "VariantScalingLimits": ".props",
+    "ShadowEvaluation": ".shadow",
 }
 
 

@@ -295,3 +295,90 @@ PHASE_OF_ENTRY: Mapping[str, str] = {
     States.ROLLBACK_READY: "rolling back",
     States.RESTORE_AFTER_ROLLBACK: "capacity: restoring the template's limits",
 }
+
+
+# -- shadow evaluation ------------------------------------------------------------------------
+#
+# ``ShadowEvaluation`` judges a shadow variant against the production variant with the same
+# evaluator and policy, and changes nothing on the endpoint. Its names are apart from the
+# rollout's: its state machine carries none of the rollout's tags, so ``sagemaker-rollout``
+# never takes it for a rollout.
+
+_shadow_input = evaluator_module("shadow_input")
+#: Keys a shadow evaluation's execution input may set (the evaluator's ``shadow_input`` rules).
+SHADOW_INPUT_KEYS: tuple[str, ...] = _shadow_input.SHADOW_INPUT_KEYS
+#: The key of the evaluator's event that checks a shadow evaluation's execution input.
+SHADOW_VALIDATE_KEY: str = _shadow_input.VALIDATE_KEY
+
+#: Tags that bind a shadow evaluation's state machine to its endpoint and variants.
+TAG_SHADOW_ENDPOINT = "sagemaker-constructs:shadow-evaluation-endpoint"
+TAG_PRODUCTION_VARIANT = "sagemaker-constructs:production-variant"
+TAG_SHADOW_VARIANT = "sagemaker-constructs:shadow-variant"
+
+#: The verdicts, as the evaluator answers them (the output's and the notification's
+#: ``verdict``).
+VERDICT_PASS = "PASS"  # noqa: S105 (a verdict, not a secret)
+VERDICT_FAIL = "FAIL"
+VERDICT_INCONCLUSIVE = "INCONCLUSIVE"
+#: The keys of a passed evaluation's output (and of the verdict notification) that other
+#: programs read: the verdict, the evaluator's reasons and its checks (each with ``name``,
+#: ``verdict``, ``baseline`` (production), ``canary`` (shadow), ``threshold``, ``p_value``).
+SHADOW_VERDICT = "verdict"
+SHADOW_REASONS = "reasons"
+SHADOW_CHECKS = "checks"
+
+
+class ShadowErrors:
+    """Error names a failed shadow evaluation ends with (``DescribeExecution``'s ``error``).
+
+    A verdict other than PASS fails the execution, so that whatever started it (a pipeline
+    step, a script) can gate on the execution's status alone.
+    """
+
+    #: the execution input (or the policy) is invalid; nothing was judged
+    INVALID_INPUT = Errors.INVALID_INPUT
+    #: the shadow variant failed a check; the cause names the checks and the evaluator's reasons
+    FAILED = "ShadowFailed"
+    #: no verdict at the end of the bake and every extension (too little shadow traffic)
+    INCONCLUSIVE = "ShadowInconclusive"
+    #: the endpoint did not become InService, could not be described, or lacks the production
+    #: variant or the shadow variant; nothing was judged
+    NOT_READY = "ShadowNotReady"
+    #: the evaluator could not be invoked, or failed after its retries
+    EVALUATION_FAILED = "ShadowEvaluationFailed"
+    #: (within a cause) DescribeEndpoint lists no such production variant with that shadow
+    #: variant
+    VARIANTS_MISSING = "ShadowVariantMissing"
+
+
+class ShadowEvents:
+    """The ``event`` of each notification a shadow evaluation publishes (in the rollout's
+    message format: ``event``, ``endpoint_name``, ``baseline_variant``, ``canary_variant``,
+    ``execution_arn``, then the event's own keys)."""
+
+    STARTED = "SHADOW_EVALUATION_STARTED"
+    #: the verdict (PASS, FAIL or INCONCLUSIVE), its reasons and checks
+    VERDICT = "SHADOW_EVALUATION_VERDICT"
+    #: the evaluator failed after the evaluation had started (no verdict)
+    ERROR = "SHADOW_EVALUATION_ERROR"
+
+
+class ShadowStates:
+    """State names of a shadow evaluation's definition that tests and tools read."""
+
+    #: the definition's first state: the construct's defaults
+    START = "Load Defaults"
+    #: the evaluator checks the execution input
+    VALIDATE_INPUT = "Validate Input"
+    #: wait until the endpoint is InService
+    BEFORE_EVALUATION = "Before Evaluation"
+    #: DescribeEndpoint: the production variant and the shadow variant must be listed
+    DESCRIBE_VARIANTS = "Describe Variants"
+    #: the evaluation window starts here (every evaluation judges it from this state on)
+    START_WINDOW = "Start Window"
+    EVALUATE = "Evaluate"
+    EXTEND = "Extend Bake"
+    #: the endings by verdict (each builds the result, notifies, then ends)
+    PASSED = "Shadow Passed"
+    FAILED = "Shadow Failed"
+    INCONCLUSIVE = "Shadow Inconclusive"
