@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         IEndpointRef,
         InstanceScaling,
         RolloutHook,
+        ShadowEvaluation,
         SmokeTest,
         VariantScalingLimits,
     )
@@ -140,6 +141,7 @@ __all__ = [
     "S3Backup",
     "ScopedRole",
     "ServerlessVariant",
+    "ShadowEvaluation",
     "SmokeTest",
     "TrafficRouting",
     "TrafficRoutingType",
@@ -187,6 +189,7 @@ _EXPORTS = {
     "HookPoint": ".rollout",
     "RolloutHook": ".rollout",
     "SmokeTest": ".rollout",
+    "ShadowEvaluation": ".rollout",
     "InvalidArgumentsError": "._validation",
     "LifecycleScript": ".notebook",
     "ManagedInstanceScaling": ".component_endpoint",
