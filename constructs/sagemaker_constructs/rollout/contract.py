@@ -310,6 +310,9 @@ SHADOW_INPUT_KEYS: tuple[str, ...] = _shadow_input.SHADOW_INPUT_KEYS
 #: The key of the evaluator's event that checks a shadow evaluation's execution input.
 SHADOW_VALIDATE_KEY: str = _shadow_input.VALIDATE_KEY
 
+#: The stack output that names a shadow evaluation's state machine (the app sets it;
+#: ``sagemaker-rollout shadow --stack`` reads it).
+SHADOW_STACK_OUTPUT = "ShadowEvaluationStateMachineArn"
 #: Tags that bind a shadow evaluation's state machine to its endpoint and variants.
 TAG_SHADOW_ENDPOINT = "sagemaker-constructs:shadow-evaluation-endpoint"
 TAG_PRODUCTION_VARIANT = "sagemaker-constructs:production-variant"
