@@ -48,6 +48,7 @@ def build_app(
             config=env,
             pipeline_account=config.pipeline_account,
             registry=registry_host(config, env),
+            candidate_phase=config.candidate_phase,
         )
         for env in config.environments
     ]

@@ -63,6 +63,13 @@ CANDIDATE_PACKAGE = "candidate_package"
 RESOLVE_CANDIDATE = "resolve_candidate"
 #: What ``resolve_candidate`` may ask for.
 LATEST_APPROVED = "latest-approved"
+#: ``-c candidate_phase=shadow``: deploy each candidate as a shadow variant (mirrored traffic,
+#: no user impact) to judge it with a shadow evaluation; the default, ``canary``, deploys it as
+#: a production variant at weight 0 for its canary rollout.
+CANDIDATE_PHASE = "candidate_phase"
+SHADOW = "shadow"
+CANARY = "canary"
+CANDIDATE_PHASES = (CANARY, SHADOW)
 
 #: The seed's instance-type map (notebooks).
 DEFAULT_INSTANCE_TYPES = {
@@ -265,6 +272,10 @@ class EnvironmentConfig:
     #: set when a synth that asked the registry finds nothing to roll out this time, so the
     #: stack still has the outputs that step reads.
     rolls_out: bool = False
+    #: Judge each candidate as a shadow variant before its canary rollout: the environment
+    #: gets a ``ShadowEvaluation`` (in both phases), and the promotion pipeline deploys it
+    #: twice per candidate: shadow (then the evaluation must PASS), then canary (the rollout).
+    shadow_first: bool = False
     #: Run models with network isolation (no outbound network from the containers).
     network_isolation: bool = True
     #: Retain stateful resources (keys, logs, buckets) when the stack is deleted.
@@ -330,6 +341,9 @@ class AppConfig:
     #: ``-c resolve_candidate=latest-approved``: the app asks the registry for the newest
     #: approved version and serves it as every environment's candidate.
     resolve_candidate: str | None = None
+    #: ``-c candidate_phase=shadow``: candidates are deployed as shadow variants (default
+    #: ``canary``: production variants at weight 0, for the rollout).
+    candidate_phase: str = CANARY
 
     def environment(self, name: str) -> EnvironmentConfig:
         for env in self.environments:
@@ -969,6 +983,17 @@ def load_config(context: Mapping[str, Any] | Any) -> AppConfig:
                 "comma-separated string such as dev,test"
             )
     config = parse_config(get(CONTEXT_KEY), selected)
+    phase = get(CANDIDATE_PHASE)
+    if phase is not None:
+        _check(
+            phase in CANDIDATE_PHASES,
+            f"context '{CANDIDATE_PHASE}'",
+            phase,
+            f"one of {', '.join(repr(p) for p in CANDIDATE_PHASES)} (shadow: the candidate "
+            "mirrors traffic as a shadow variant; canary: it is a variant at weight 0 for the "
+            "rollout)",
+        )
+        config = dataclasses.replace(config, candidate_phase=phase)
     package = get(CANDIDATE_PACKAGE)
     resolve = get(RESOLVE_CANDIDATE)
     if package is not None and resolve is not None:

@@ -31,15 +31,19 @@ from sagemaker_constructs import (
     Pipeline,
     PipelineDefinition,
     ProductionVariant,
+    ShadowEvaluation,
     VariantProperty,
 )
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources
 from sagemaker_constructs.roles import ScopedRole
-from sagemaker_constructs.rollout.contract import STACK_OUTPUT
+from sagemaker_constructs.rollout.contract import SHADOW_STACK_OUTPUT, STACK_OUTPUT
 
 from .buckets import LoggedBucket
 from .config import (
+    CANARY,
+    CANDIDATE_PHASES,
     CONTEXT_KEY,
+    SHADOW,
     AppConfig,
     EnvironmentConfig,
     ModelConfig,
@@ -171,6 +175,15 @@ class EnvironmentStack(cdk.Stack):
       :func:`variant_name`; stack output
       ``RolloutStateMachineArn``). With ``pipeline_account``, a role that account may assume
       to start and watch the rollout (output ``RolloutOperatorRoleArn``).
+    - with ``shadow_first`` (or ``candidate_phase="shadow"``) and a candidate, a
+      :class:`ShadowEvaluation` of the candidate as a shadow variant (output
+      ``ShadowEvaluationStateMachineArn``), which the operator role may run too.
+
+    ``candidate_phase``: ``"canary"`` (default) deploys the candidate as a production variant at
+    weight 0 for the rollout; ``"shadow"`` as the endpoint's shadow variant, which gets a copy of
+    the requests and answers no one. The rollout and the evaluation exist in both phases, bound
+    to the endpoint by name in the phase where their variants are not both production ones, so
+    that a deploy of the other phase updates them instead of replacing them.
 
     The stack is bound to the environment's account and region from configuration and
     performs no lookups at synth. It is tagged ``Project`` and ``Environment`` (plus any
@@ -186,9 +199,17 @@ class EnvironmentStack(cdk.Stack):
         config: EnvironmentConfig,
         pipeline_account: str | None = None,
         registry: RegistryHost | None = None,
+        candidate_phase: str = CANARY,
         **kwargs: Any,
     ) -> None:
+        if candidate_phase not in CANDIDATE_PHASES:
+            raise ValueError(
+                f"candidate_phase={candidate_phase!r}: expected one of {CANDIDATE_PHASES}"
+            )
         self.config = config
+        #: ``shadow``: the candidate is the endpoint's shadow variant; ``canary``: a
+        #: production variant at weight 0 (see the class docstring)
+        self.candidate_phase = candidate_phase
         self._key = f"{CONTEXT_KEY}.environments.{config.name}"
         super().__init__(
             scope,
@@ -257,24 +278,34 @@ class EnvironmentStack(cdk.Stack):
                 initial_variant_weight=1,
             )
         ]
+        shadow_variants: list[ProductionVariant] = []
         if self.candidate_model is not None and candidate is not None:
-            variants.append(
+            # As a shadow, the candidate gets a copy of the requests (weight 1, as the
+            # production variant's); as a canary, a variant at weight 0 the rollout moves
+            # traffic to. Its name is the same in both phases (named after its model).
+            (shadow_variants if candidate_phase == SHADOW else variants).append(
                 ProductionVariant(
                     variant_name=variant_name(candidate),
                     model=self.candidate_model,
                     instance_type=config.endpoint.instance_type,
                     initial_instance_count=config.endpoint.initial_instance_count,
-                    initial_variant_weight=0,
+                    initial_variant_weight=1 if candidate_phase == SHADOW else 0,
                 )
             )
+        #: the candidate is a production variant, which a rollout may be moving traffic to
+        canary_variant_live = len(variants) > 1
         # With a candidate, a rollout may be moving traffic: an update keeps the live weights
         # (of the same models: variants are named after them). Without one, the single
         # variant takes all traffic from the template on every deploy.
         with self._configured_by(
             {
                 **{
-                    f"variants[{index}].{argument}": f"endpoint.{argument}"
-                    for index in range(len(variants))
+                    f"{kind}[{index}].{argument}": f"endpoint.{argument}"
+                    for kind, listed in (
+                        ("variants", variants),
+                        ("shadow_variants", shadow_variants),
+                    )
+                    for index in range(len(listed))
                     for argument in ("instance_type", "initial_instance_count")
                 },
                 "log_retention_days": "log_retention_days",
@@ -287,13 +318,14 @@ class EnvironmentStack(cdk.Stack):
                 "Endpoint",
                 endpoint_name=endpoint_name(project, config.name),
                 variants=variants,
+                shadow_variants=shadow_variants,
                 alarms=EndpointAlarms(topic=self._operations_topic()),
                 kms_key=self.foundation.key,
                 log_encryption_key=self.foundation.key,
                 log_retention_days=config.log_retention_days,
                 removal_policy=removal,
                 update_variant_properties_from_template=(
-                    [] if self.candidate_model is not None else [VariantProperty.DESIRED_WEIGHT]
+                    [] if canary_variant_live else [VariantProperty.DESIRED_WEIGHT]
                 ),
             )
         if self.notebook is not None:
@@ -302,11 +334,20 @@ class EnvironmentStack(cdk.Stack):
 
         self.rollout: CanaryRollout | None = None
         self.rollout_output: cdk.CfnOutput | None = None
+        # While the candidate is a shadow, the rollout (and, in both phases, the shadow
+        # evaluation) is bound to the endpoint by name: the variants it names are not both
+        # production variants in every phase, and the resources stay the same from one phase
+        # to the other instead of being replaced on each deploy.
+        by_name = (
+            Endpoint.from_endpoint_name(self, "EndpointByName", endpoint_name(project, config.name))
+            if candidate is not None
+            else None
+        )
         if candidate is not None:
             self.rollout = CanaryRollout(
                 self,
                 "CanaryRollout",
-                endpoint=self.endpoint,
+                endpoint=by_name if candidate_phase == SHADOW and by_name else self.endpoint,
                 baseline_variant=variant_name(config.model),
                 canary_variant=variant_name(candidate),
                 vpc=self.foundation.vpc,
@@ -320,14 +361,50 @@ class EnvironmentStack(cdk.Stack):
                 value=self.rollout.state_machine_arn,
                 description="Start with: sagemaker-rollout start --stack <this stack> --watch",
             )
-            if pipeline_account is not None:
-                self._rollout_operator(project, pipeline_account, self.rollout)
+        #: With ``shadow_first`` (or in the shadow phase) and a candidate: the evaluation of the
+        #: candidate as a shadow variant.
+        self.shadow_evaluation: ShadowEvaluation | None = None
+        judged_as_shadow = config.shadow_first or candidate_phase == SHADOW
+        if by_name is not None and candidate is not None and judged_as_shadow:
+            self.shadow_evaluation = ShadowEvaluation(
+                self,
+                "ShadowEvaluation",
+                endpoint=by_name,
+                production_variant=variant_name(config.model),
+                shadow_variant=variant_name(candidate),
+                vpc=self.foundation.vpc,
+                vpc_subnets=self.foundation.subnets,
+                removal_policy=removal,
+            )
+        self.shadow_output = self._shadow_output()
+        if self.rollout is not None and pipeline_account is not None:
+            self._rollout_operator(project, pipeline_account, self.rollout)
         #: What the promotion pipeline's rollout step reads (``None``: the environment does not
         #: roll out): the state machine to start and the version to record as promoted, or
         #: :data:`NOTHING_TO_PROMOTE`.
         self.promotion_outputs: tuple[cdk.CfnOutput, cdk.CfnOutput] | None = None
         if config.rolls_out or candidate is not None:
             self.promotion_outputs = self._promotion_outputs(candidate)
+
+    def _shadow_output(self) -> cdk.CfnOutput | None:
+        """``ShadowEvaluationStateMachineArn``: what the promotion pipeline's shadow step reads,
+        in every deployment of an environment that judges its candidates as shadows first (the
+        evaluation, or :data:`NOTHING_TO_PROMOTE` when this deployment has no candidate);
+        ``None`` for the others."""
+        if self.shadow_evaluation is None and not (
+            self.config.shadow_first and self.config.rolls_out
+        ):
+            return None
+        return cdk.CfnOutput(
+            self,
+            SHADOW_STACK_OUTPUT,
+            value=(
+                self.shadow_evaluation.state_machine_arn
+                if self.shadow_evaluation is not None
+                else NOTHING_TO_PROMOTE
+            ),
+            description="Start with: sagemaker-rollout shadow --stack <this stack> --watch",
+        )
 
     def _promotion_outputs(
         self, candidate: ModelConfig | PackageModelConfig | None
@@ -385,6 +462,8 @@ class EnvironmentStack(cdk.Stack):
             role_name=rollout_operator_role_name(project, self.config.name),
         )
         rollout.grant_operate(operator.grantee)
+        if self.shadow_evaluation is not None:
+            self.shadow_evaluation.grant_run(operator.grantee)
         acknowledge_wildcard_resources(
             operator.policy,
             "Step Functions names each execution at start time; access is limited to the "

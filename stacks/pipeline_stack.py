@@ -29,7 +29,14 @@ from sagemaker_constructs.log_groups import allow_cloudwatch_logs, retention
 from sagemaker_constructs.roles import ScopedRole
 
 from .buckets import LoggedBucket
-from .config import LATEST_APPROVED, RESOLVE_CANDIDATE, AppConfig, EnvironmentConfig
+from .config import (
+    CANARY,
+    LATEST_APPROVED,
+    RESOLVE_CANDIDATE,
+    SHADOW,
+    AppConfig,
+    EnvironmentConfig,
+)
 from .environment_stack import (
     NOTHING_TO_PROMOTE,
     EnvironmentStack,
@@ -49,6 +56,7 @@ __all__ = [
     "EnvironmentStage",
     "PipelineStack",
     "rollout_commands",
+    "shadow_commands",
 ]
 
 #: The Python every CodeBuild step runs (runtime-versions): the one requirements/*.lock are
@@ -70,6 +78,25 @@ SYNTH_RESOLVING_COMMANDS = (
 )
 #: Where the CanaryRollout step installs sagemaker-rollout: a venv of its own.
 _ROLLOUT_VENV = "/tmp/rollout-venv"  # noqa: S108 (CodeBuild's own, single-use build container)
+#: Exactly the rollout lock (hash-checked), then the project without resolving anything: the
+#: rollout and shadow steps run the boto3 the tests ran, and nothing unpinned.
+_ROLLOUT_INSTALL = [
+    f"python3 -m venv {_ROLLOUT_VENV}",
+    f"{_ROLLOUT_VENV}/bin/python -m pip install --quiet --require-hashes -r {ROLLOUT_LOCK}",
+    f"{_ROLLOUT_VENV}/bin/python -m pip install --quiet --no-deps --no-build-isolation .",
+]
+
+
+def shadow_commands(environment: str) -> tuple[str, ...]:
+    """What an environment's shadow step runs: the shadow evaluation, watched to its verdict,
+    skipped when the deployment has no candidate (:data:`NOTHING_TO_PROMOTE`)."""
+    return (
+        f'if [ "$SHADOW_STATE_MACHINE_ARN" = "{NOTHING_TO_PROMOTE}" ]; then '
+        f'echo "{environment}: no candidate in this deployment, nothing to judge"; else '
+        f'{_ROLLOUT_VENV}/bin/sagemaker-rollout --region "$ROLLOUT_REGION" '
+        '--role-arn "$ROLLOUT_ROLE_ARN" '
+        'shadow --state-machine "$SHADOW_STATE_MACHINE_ARN" --watch --interval 30; fi',
+    )
 
 
 def rollout_commands(environment: str, *, record: bool) -> tuple[str, ...]:
@@ -120,11 +147,13 @@ class EnvironmentStage(cdk.Stage):
         config: EnvironmentConfig,
         pipeline_account: str,
         registry: RegistryHost | None = None,
+        candidate_phase: str = CANARY,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             scope, id, env=cdk.Environment(account=config.account, region=config.region), **kwargs
         )
+        # The shadow stage deploys the same stack (by name) as the environment's own stage.
         self.stack = EnvironmentStack(
             self,
             "Environment",
@@ -133,6 +162,7 @@ class EnvironmentStage(cdk.Stage):
             pipeline_account=pipeline_account,
             registry=registry,
             stack_name=f"{project}-{config.name}",
+            candidate_phase=candidate_phase,
         )
 
 
@@ -227,15 +257,10 @@ class PipelineStack(cdk.Stack):
         self.rollout_steps: list[pipelines.CodeBuildStep] = []
         #: the environment of each rollout step, in the same order
         self.rollout_environments: list[str] = []
+        #: The shadow stages and their evaluation steps (environments with ``shadow_first``).
+        self.shadow_stages: list[EnvironmentStage] = []
+        self.shadow_steps: list[pipelines.CodeBuildStep] = []
         for env in config.all_environments:
-            stage = EnvironmentStage(
-                self,
-                env.name.capitalize(),
-                project=config.project,
-                config=env,
-                pipeline_account=pipeline_config.account,
-                registry=registry_host(config, env),
-            )
             pre: list[pipelines.Step] = []
             if env.name == "prod":
                 pre.append(
@@ -244,6 +269,18 @@ class PipelineStack(cdk.Stack):
                         comment=f"Promote {config.project} to production ({env.account})?",
                     )
                 )
+            if env.shadow_first:
+                # shadow first: the same stack with the candidate as a shadow variant, judged
+                # by its shadow evaluation; the environment's own stage follows only on a PASS
+                pre = self._shadow_stage(config, env, pipeline_config.account, pre)
+            stage = EnvironmentStage(
+                self,
+                env.name.capitalize(),
+                project=config.project,
+                config=env,
+                pipeline_account=pipeline_config.account,
+                registry=registry_host(config, env),
+            )
             post: list[pipelines.Step] = []
             if stage.stack.promotion_outputs is not None:
                 step = self._rollout_step(
@@ -371,6 +408,67 @@ class PipelineStack(cdk.Stack):
         rule.add_event_pattern(account=[registry_env.account], region=[registry_env.region])
         return rule
 
+    def _shadow_stage(
+        self,
+        config: AppConfig,
+        env: EnvironmentConfig,
+        pipeline_account: str,
+        pre: list[pipelines.Step],
+    ) -> list[pipelines.Step]:
+        """The stage ``<Env>Shadow`` (after ``pre``) and its shadow evaluation step; returns
+        what the environment's own stage then needs before it (nothing more)."""
+        stage = EnvironmentStage(
+            self,
+            f"{env.name.capitalize()}Shadow",
+            project=config.project,
+            config=env,
+            pipeline_account=pipeline_account,
+            registry=registry_host(config, env),
+            candidate_phase=SHADOW,
+        )
+        post: list[pipelines.Step] = []
+        if stage.stack.shadow_output is not None:
+            step = self._shadow_step(config.project, env, stage.stack.shadow_output)
+            post.append(step)
+            self.shadow_steps.append(step)
+        self.pipeline.add_stage(stage, pre=pre, post=post)
+        self.shadow_stages.append(stage)
+        return []
+
+    def _operator_role_arn(self, project: str, env: EnvironmentConfig) -> str:
+        """The role of ``env`` that the pipeline's steps assume to run ``sagemaker-rollout``."""
+        return cdk.Arn.format(
+            cdk.ArnComponents(
+                service="iam",
+                region="",
+                account=env.account,
+                resource="role",
+                resource_name=rollout_operator_role_name(project, env.name),
+            ),
+            self,
+        )
+
+    def _shadow_step(
+        self, project: str, env: EnvironmentConfig, output: cdk.CfnOutput
+    ) -> pipelines.CodeBuildStep:
+        """Run the environment's shadow evaluation of the candidate and wait: green only on a
+        PASS (``sagemaker-rollout shadow --watch`` exits 0 only then; FAIL or INCONCLUSIVE
+        exits 2 and stops the promotion before the candidate gets any user traffic). A
+        deployment without a candidate passes."""
+        operator_role_arn = self._operator_role_arn(project, env)
+        return pipelines.CodeBuildStep(
+            "ShadowEvaluation",
+            input=self.source,
+            env_from_cfn_outputs={"SHADOW_STATE_MACHINE_ARN": output},
+            env={"ROLLOUT_ROLE_ARN": operator_role_arn, "ROLLOUT_REGION": env.region},
+            install_commands=_ROLLOUT_INSTALL,
+            commands=list(shadow_commands(env.name)),
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[operator_role_arn])
+            ],
+            timeout=cdk.Duration.hours(8),
+        )
+
     def _rollout_step(
         self,
         project: str,
@@ -387,16 +485,7 @@ class PipelineStack(cdk.Stack):
         and nothing is recorded (CodeBuild runs no command after a failed one). A deployment
         without a candidate (nothing newer to roll out) passes without either.
         """
-        operator_role_arn = cdk.Arn.format(
-            cdk.ArnComponents(
-                service="iam",
-                region="",
-                account=env.account,
-                resource="role",
-                resource_name=rollout_operator_role_name(project, env.name),
-            ),
-            self,
-        )
+        operator_role_arn = self._operator_role_arn(project, env)
         rollout_output, candidate_output = outputs
         return pipelines.CodeBuildStep(
             "CanaryRollout",
@@ -406,15 +495,7 @@ class PipelineStack(cdk.Stack):
                 "CANDIDATE_PACKAGE_ARN": candidate_output,
             },
             env={"ROLLOUT_ROLE_ARN": operator_role_arn, "ROLLOUT_REGION": env.region},
-            # Exactly the rollout lock (hash-checked), then the project without resolving
-            # anything: the step runs the boto3 the tests ran, and nothing unpinned.
-            install_commands=[
-                f"python3 -m venv {_ROLLOUT_VENV}",
-                f"{_ROLLOUT_VENV}/bin/python -m pip install --quiet --require-hashes "
-                f"-r {ROLLOUT_LOCK}",
-                f"{_ROLLOUT_VENV}/bin/python -m pip install --quiet --no-deps "
-                "--no-build-isolation .",
-            ],
+            install_commands=_ROLLOUT_INSTALL,
             commands=list(rollout_commands(env.name, record=record)),
             role_policy_statements=[
                 iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[operator_role_arn])

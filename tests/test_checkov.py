@@ -109,7 +109,8 @@ def test_every_template_is_scanned(
         for kind in ("passed_checks", "failed_checks", "skipped_checks")
         for check in report["results"][kind]
     }
-    assert len(templates) == 7  # dev, test, prod, the pipeline and its three stages
+    # dev, test, prod, the pipeline and its four stages (prod twice: shadow, then canary)
+    assert len(templates) == 8
     assert {path.name for path in templates} == {Path(f).name for f in scanned_files}
     assert sum(len(report["results"]["passed_checks"]) for report in scanned) > 1000
 

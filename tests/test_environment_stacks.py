@@ -508,7 +508,11 @@ def test_training_pipeline_is_deployed_with_its_substitutions(template: Template
 def test_a_candidate_brings_a_canary_rollout_and_its_outputs(synthesized: SynthesizedApp) -> None:
     for stack in synthesized.stacks:
         template = synthesized.template(stack.config.name)
-        (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+        (machine,) = [
+            m
+            for m in template.find_resources("AWS::StepFunctions::StateMachine").values()
+            if "sagemaker-constructs:canary-variant" in json.dumps(m["Properties"]["Tags"])
+        ]
         outputs = template.find_outputs("*")
         tags = {t["Key"]: t["Value"] for t in machine["Properties"]["Tags"]}
         config = stack.config

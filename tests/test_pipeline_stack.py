@@ -14,12 +14,14 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_testing import REPO, SynthesizedApp, cfn_lint
 
+from stacks.environment_stack import EnvironmentStack, variant_name
 from stacks.pipeline_stack import (
     BUILD_LOG_RETENTION_DAYS,
     PYTHON_VERSION,
     ROLLOUT_LOCK,
     SYNTH_RESOLVING_COMMANDS,
     rollout_commands,
+    shadow_commands,
 )
 from stacks.toolchain import npm_toolchain
 
@@ -123,7 +125,8 @@ def test_the_install_scan_tells_pinned_from_unpinned(command: str, pinned: bool)
 
 def test_no_build_installs_anything_unpinned(buildspecs: dict[str, dict[str, Any]]) -> None:
     """No @latest, no npm package without an exact version, no pip install without hashes."""
-    assert len(buildspecs) == 5  # synth, asset publishing, a canary rollout per environment
+    # synth, asset publishing, a canary rollout per environment, prod's shadow evaluation
+    assert len(buildspecs) == 6
     problems = {
         f"{logical_id}: {command}": unpinned_installs(command)
         for logical_id, spec in buildspecs.items()
@@ -256,15 +259,22 @@ def test_codebuild_builds_are_started_on_the_pipelines_own_projects_only(
 def test_the_production_approval_precedes_every_production_change(
     stages: list[dict[str, Any]],
 ) -> None:
-    """Every action that acts in the prod account runs in the Prod stage after the approval."""
+    """Every action that acts in the prod account runs after the approval: in the ProdShadow
+    stage after it (prod judges its candidates as shadows first), or in the Prod stage that
+    follows."""
     names = [stage["Name"] for stage in stages]
-    prod = stages[names.index("Prod")]
-    (approval,) = [a for a in prod["Actions"] if a["ActionTypeId"]["Provider"] == "Manual"]
+    shadow, prod = stages[names.index("ProdShadow")], stages[names.index("Prod")]
+    (approval,) = [a for a in shadow["Actions"] if a["ActionTypeId"]["Provider"] == "Manual"]
+    assert not [a for a in prod["Actions"] if a["ActionTypeId"]["Provider"] == "Manual"]
+    acting = 0
     for stage in stages:
         for action in stage["Actions"]:
             if ":iam::333333333333:role/cdk-hnb659fds-deploy-role" in json.dumps(action):
-                assert stage is prod, action["Name"]
-                assert action["RunOrder"] > approval["RunOrder"], action["Name"]
+                acting += 1
+                assert stage is shadow or stage is prod, action["Name"]
+                if stage is shadow:
+                    assert action["RunOrder"] > approval["RunOrder"], action["Name"]
+    assert acting == 4  # prepare and deploy, in each of the two stages
 
 
 @pytest.fixture(scope="module")
@@ -341,6 +351,7 @@ def test_stages_promote_dev_then_test_then_prod_without_self_mutation(
         "Assets",
         "Dev",
         "Test",
+        "ProdShadow",
         "Prod",
     ]
 
@@ -398,9 +409,10 @@ def test_manual_approval_comes_before_production_only(stages: list[dict[str, Any
         stage["Name"]: [a for a in stage["Actions"] if a["ActionTypeId"]["Provider"] == "Manual"]
         for stage in stages
     }
-    assert [name for name, found in approvals.items() if found] == ["Prod"]
-    prod = next(stage for stage in stages if stage["Name"] == "Prod")
-    (approval,) = approvals["Prod"]
+    # prod judges its candidates as shadows first: the approval opens the first prod stage
+    assert [name for name, found in approvals.items() if found] == ["ProdShadow"]
+    prod = next(stage for stage in stages if stage["Name"] == "ProdShadow")
+    (approval,) = approvals["ProdShadow"]
     first_deploy = min(a["RunOrder"] for a in prod["Actions"] if a is not approval)
     assert approval["RunOrder"] < first_deploy
 
@@ -501,7 +513,7 @@ def test_a_rollout_gate_follows_each_stage_with_a_candidate(
         assert gate["RunOrder"] > deploy["RunOrder"]
     projects = template.find_resources("AWS::CodeBuild::Project")
     specs = [p["Properties"]["Source"]["BuildSpec"] for p in projects.values()]
-    rollout_specs = [s for s in specs if "sagemaker-rollout" in s]
+    rollout_specs = [s for s in specs if "sagemaker-rollout" in s and " start " in s]
     assert len(rollout_specs) == 3
     for rollout_spec in rollout_specs:
         assert "start --state-machine" in rollout_spec
@@ -521,6 +533,7 @@ def test_each_rollout_step_rolls_out_then_records_the_promotion(template: Templa
         json.loads(p["Properties"]["Source"]["BuildSpec"])
         for p in projects.values()
         if "sagemaker-rollout" in p["Properties"]["Source"]["BuildSpec"]
+        and " start " in p["Properties"]["Source"]["BuildSpec"]
     ]
     commands = sorted(tuple(spec["phases"]["build"]["commands"]) for spec in specs)
     assert commands == sorted(rollout_commands(env, record=True) for env in ("dev", "test", "prod"))
@@ -571,3 +584,50 @@ def test_a_rollout_step_may_assume_its_operator_role_and_record_promotions_only(
         }, name
         (assume,) = [s for s in statements if s["Action"] == "sts:AssumeRole"]
         assert "-rollout-operator" in json.dumps(assume["Resource"])
+
+
+def test_prod_judges_its_candidate_as_a_shadow_before_the_canary(
+    stages: list[dict[str, Any]], template: Template, synthesized: SynthesizedApp
+) -> None:
+    """shadow_first (prod in cdk.json): the ProdShadow stage deploys the prod stack (the same
+    stack name) with the candidate as a shadow variant, then runs its shadow evaluation, which
+    must PASS before the Prod stage deploys the candidate as a canary and rolls it out."""
+    names = [stage["Name"] for stage in stages]
+    shadow = stages[names.index("ProdShadow")]
+    deploys = [a for a in shadow["Actions"] if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+    assert {a["Configuration"]["StackName"] for a in deploys} == {"sagemaker-constructs-prod"}
+    (gate,) = [a for a in shadow["Actions"] if a["Name"] == "ShadowEvaluation"]
+    assert gate["RunOrder"] > max(a["RunOrder"] for a in deploys)
+    projects = template.find_resources("AWS::CodeBuild::Project")
+    (spec,) = [
+        json.loads(p["Properties"]["Source"]["BuildSpec"])
+        for p in projects.values()
+        if "sagemaker-rollout" in p["Properties"]["Source"]["BuildSpec"]
+        and " shadow " in p["Properties"]["Source"]["BuildSpec"]
+    ]
+    assert spec["phases"]["build"]["commands"] == list(shadow_commands("prod"))
+    (command,) = shadow_commands("prod")
+    assert 'shadow --state-machine "$SHADOW_STATE_MACHINE_ARN" --watch' in command
+    install = spec["phases"]["install"]["commands"]
+    assert any(f"--require-hashes -r {ROLLOUT_LOCK}" in command for command in install)
+    # the stage's stack: the candidate is the endpoint's shadow, judged by the evaluation
+    pipeline = synthesized.stack(PIPELINE_STACK)
+    stage = pipeline.node.find_child("ProdShadow")
+    stack = stage.node.find_child("Environment")
+    assert isinstance(stack, EnvironmentStack)
+    assert stack.candidate_phase == "shadow"
+    assert stack.shadow_evaluation is not None
+    config = stack.config
+    assert config.candidate is not None
+    assert stack.endpoint.variant_names == [variant_name(config.model)]
+    assert stack.endpoint.shadow_variant_names == [variant_name(config.candidate)]
+    assert stack.shadow_output is not None
+    # the Prod stage's stack: the same candidate as a canary, the evaluation kept (by name)
+    prod = pipeline.node.find_child("Prod").node.find_child("Environment")
+    assert isinstance(prod, EnvironmentStack)
+    assert prod.endpoint.variant_names == [
+        variant_name(config.model),
+        variant_name(config.candidate),
+    ]
+    assert prod.endpoint.shadow_variant_names == []
+    assert prod.shadow_evaluation is not None
