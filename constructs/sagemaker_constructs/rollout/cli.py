@@ -1,4 +1,5 @@
-"""``sagemaker-rollout``: start, watch, approve, reject, abort a canary rollout.
+"""``sagemaker-rollout``: start, watch, approve, reject, abort a canary rollout; run a shadow
+evaluation.
 
 .. code-block:: text
 
@@ -10,6 +11,8 @@
     sagemaker-rollout reject  <execution-arn> --reason "latency looks off on the dashboard"
     sagemaker-rollout abort   <execution-arn> --reason "incident 4711"
     sagemaker-rollout release-canary --stack sagemaker-constructs-dev
+    sagemaker-rollout shadow --stack sagemaker-constructs-dev --watch
+    sagemaker-rollout shadow --endpoint my-endpoint --input '{"bake_seconds": 3600}'
 
 A rollout is found by its state machine's ARN (``--state-machine``), by the stack output
 ``RolloutStateMachineArn`` (``--stack``), or by the endpoint it is bound to (``--endpoint``,
@@ -22,26 +25,35 @@ that is still a scalable target, and CloudFormation deletes the removed ``Scalab
 after it has updated the endpoint, so the command deregisters the canary's scalable target (and
 its scaling policies) first; it refuses while the canary serves traffic or a rollout runs.
 
+``shadow`` starts a shadow evaluation (``ShadowEvaluation``: the endpoint's shadow variant
+judged against its production variant; no traffic moves), found by its state machine's ARN
+(``--state-machine``), the stack output ``ShadowEvaluationStateMachineArn`` (``--stack``) or the
+endpoint it is bound to (``--endpoint``, through its state machine's tags). ``watch``,
+``status`` and ``abort`` take a shadow evaluation's execution ARN too: the display shows the
+production and shadow variants and the evaluator's verdict, and ``abort`` only stops the
+execution (a shadow evaluation changes nothing on the endpoint, so there is nothing to restore
+and no lock to release).
+
 The global options (``--region``, ``--profile``, ``--role-arn``, ``--debug``) may come before
 the command or after it. The arguments are checked before any AWS call: the form of each ARN,
 stack, endpoint and execution name, ``--interval``, and the keys ``--input`` sets, by the rules
-the state machine applies to its input (the evaluator's ``rollout_input``; the defaults the state
-machine merges in are its own to check). An error is one line on stderr, prefixed
-``sagemaker-rollout:``; ``--debug`` adds the traceback.
+the state machine applies to its input (the evaluator's ``rollout_input``, and ``shadow_input``
+for ``shadow``; the defaults the state machine merges in are its own to check). An error is
+one line on stderr, prefixed ``sagemaker-rollout:``; ``--debug`` adds the traceback.
 
-Exit status of ``start --watch``, ``watch``, ``status`` and ``abort`` (``start`` without
-``--watch``, ``approve``, ``reject`` and ``release-canary`` exit 0 once done), as
-``contract.EXIT_STATUSES`` says:
+Exit status of ``start --watch``, ``shadow --watch``, ``watch``, ``status`` and ``abort``
+(``start`` and ``shadow`` without ``--watch``, ``approve``, ``reject`` and ``release-canary``
+exit 0 once done), as ``contract.EXIT_STATUSES`` says:
 
-===  ======================================================================================
-0    the rollout promoted the canary to 100 %
+===  ==========================================================================================
+0    the rollout promoted the canary to 100 %, or the shadow evaluation passed
 1    an error of the command itself (usage, a bad argument, no credentials, no rollout ...)
-2    the rollout rolled back (the canary failed a check, or approval was rejected)
-3    the rollout was aborted
-4    the rollout failed otherwise (rollback failed, invalid input, already running)
-5    the rollout is still running (status only)
+2    the rollout rolled back, or the shadow evaluation did not pass (FAIL or INCONCLUSIVE)
+3    the rollout or the shadow evaluation was aborted
+4    the rollout or the shadow evaluation failed otherwise (invalid input, rollback failed ...)
+5    the rollout or the shadow evaluation is still running (status only)
 130  the command was interrupted (Ctrl-C)
-===  ======================================================================================
+===  ==========================================================================================
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, NoReturn
@@ -82,6 +94,10 @@ from .contract import (
     ROLLED_BACK_CANARY_WEIGHT,
     ROLLED_BACK_ERRORS,
     SCALABLE_DIMENSION,
+    SHADOW_CHECKS,
+    SHADOW_NOT_PASSED_ERRORS,
+    SHADOW_PHASE_OF_ENTRY,
+    SHADOW_STACK_OUTPUT,
     SMOKE_TEST_HOOK,
     STACK_OUTPUT,
     STEP_KEY,
@@ -93,7 +109,12 @@ from .contract import (
     TAG_ENDPOINT,
     TAG_INSTANCES,
     TAG_LOCK_TABLE,
+    TAG_PRODUCTION_VARIANT,
+    TAG_SHADOW_ENDPOINT,
+    TAG_SHADOW_VARIANT,
+    VERDICT_FAIL,
     Errors,
+    ShadowStates,
     is_rolled_back,
     parse_scaling,
     scalable_resource_id,
@@ -109,11 +130,15 @@ __all__ = [
     "EXIT_PROMOTED",
     "EXIT_ROLLED_BACK",
     "EXIT_RUNNING",
+    "SHADOW_STACK_OUTPUT",
     "STACK_OUTPUT",
     "TAG_BASELINE",
     "TAG_CANARY",
     "TAG_ENDPOINT",
     "TAG_LOCK_TABLE",
+    "TAG_PRODUCTION_VARIANT",
+    "TAG_SHADOW_ENDPOINT",
+    "TAG_SHADOW_VARIANT",
     "main",
     "run",
 ]
@@ -163,7 +188,13 @@ class Clients:
 
 @dataclass(frozen=True)
 class Target:
-    """The endpoint and variants a rollout's state machine is bound to."""
+    """The endpoint and variants a rollout's (or a shadow evaluation's) state machine is bound
+    to.
+
+    For a shadow evaluation (``shadow``), ``baseline_variant`` is the production variant and
+    ``canary_variant`` the shadow variant (the evaluator's terms); it has no lock table and
+    nothing to restore.
+    """
 
     endpoint_name: str
     baseline_variant: str
@@ -173,6 +204,8 @@ class Target:
     instances: tuple[int, int] | None = None
     #: with an autoscaled canary, its template's (min, max, instances) a rollback restores
     canary_scaling: tuple[int, int, int] | None = None
+    #: a shadow evaluation's state machine (``ShadowEvaluation``), not a rollout's
+    shadow: bool = False
 
 
 @dataclass
@@ -189,10 +222,17 @@ class Progress:
     canary_invocations: int | None = None
     baseline_invocations: int | None = None
     awaiting_approval: bool = False
-    #: what the execution is doing (``contract.PHASE_OF_ENTRY``, or the hook it calls)
+    #: what the execution is doing (``contract.PHASE_OF_ENTRY``, or the hook it calls; for a
+    #: shadow evaluation ``contract.SHADOW_PHASE_OF_ENTRY``)
     phase: str | None = None
     error: str | None = None
     cause: str | None = None
+    #: a shadow evaluation's execution: ``step_started`` is when its window started
+    shadow: bool = False
+    #: when the execution ended (``DescribeExecution``'s ``stopDate``)
+    ended: datetime | None = None
+    #: the evaluator's checks in its last answer (``name``, ``verdict``, ...)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def exit_code(self) -> int:
         if self.status == "SUCCEEDED":
@@ -201,17 +241,27 @@ class Progress:
             return EXIT_RUNNING
         if self.status == "ABORTED":
             return EXIT_ABORTED
-        if self.status == "FAILED" and self.error in ROLLED_BACK_ERRORS:
+        if self.status == "FAILED" and self.error in _NOT_PASSED_ERRORS:
             return EXIT_ROLLED_BACK
         return EXIT_FAILED
 
     def outcome(self) -> str:
+        done = ("passed", "did not pass") if self.shadow else ("promoted", "rolled back")
         return {
-            EXIT_PROMOTED: "promoted",
+            EXIT_PROMOTED: done[0],
             EXIT_RUNNING: "running",
             EXIT_ABORTED: "aborted",
-            EXIT_ROLLED_BACK: "rolled back",
+            EXIT_ROLLED_BACK: done[1],
         }.get(self.exit_code(), "failed")
+
+    def failed_checks(self) -> list[str]:
+        """The names of the checks the evaluator's last answer FAILed."""
+        return [str(c.get("name")) for c in self.checks if c.get("verdict") == VERDICT_FAIL]
+
+
+#: The errors that exit ``EXIT_ROLLED_BACK`` (2): the candidate did not pass, as a rollout
+#: that rolled back or as a shadow evaluation (the contract's definitions; the names differ).
+_NOT_PASSED_ERRORS = ROLLED_BACK_ERRORS | SHADOW_NOT_PASSED_ERRORS
 
 
 # --------------------------------------------------------------------------------------
@@ -225,47 +275,69 @@ def resolve_state_machine(
     state_machine: str | None = None,
     stack: str | None = None,
     endpoint: str | None = None,
+    shadow: bool = False,
 ) -> str:
-    """The state machine ARN named by exactly one of the three options."""
+    """The state machine ARN named by exactly one of the three options: a rollout's, or with
+    ``shadow`` a shadow evaluation's (stack output ``SHADOW_STACK_OUTPUT``, endpoint tag
+    ``TAG_SHADOW_ENDPOINT``)."""
+    kind, plural = (
+        ("shadow evaluation", "shadow evaluations") if shadow else ("rollout", "rollouts")
+    )
     if state_machine:
         try:
             clients.sfn.describe_state_machine(stateMachineArn=state_machine)
         except ClientError as error:
             raise CliError(
-                f"no rollout state machine {state_machine!r}: {_message(error)}"
+                f"no {kind} state machine {state_machine!r}: {_message(error)}"
             ) from None
         return state_machine
     if stack:
+        key = SHADOW_STACK_OUTPUT if shadow else STACK_OUTPUT
         try:
             described = clients.cloudformation.describe_stacks(StackName=stack)
         except ClientError as error:
             raise CliError(f"stack {stack!r} not found: {_message(error)}") from None
         outputs = described["Stacks"][0].get("Outputs", [])
         for output in outputs:
-            if output["OutputKey"] == STACK_OUTPUT or output["OutputKey"].endswith(STACK_OUTPUT):
-                return str(output["OutputValue"])
+            if output["OutputKey"] == key or output["OutputKey"].endswith(key):
+                value = str(output["OutputValue"])
+                if _states_arn_problem(value, "stateMachine") is not None:
+                    raise CliError(
+                        f"stack {stack!r} has no {kind} to run: its output "
+                        f"{output['OutputKey']} is {value!r}, not a state machine's ARN (this "
+                        "deployment has no candidate model)"
+                    )
+                return value
+        if shadow:
+            raise CliError(
+                f"stack {stack!r} has no shadow evaluation (no output {key}); configure a "
+                "candidate model that is judged as a shadow variant first and deploy it"
+            )
         raise CliError(
-            f"stack {stack!r} has no canary rollout (no output {STACK_OUTPUT}); configure a "
+            f"stack {stack!r} has no canary rollout (no output {key}); configure a "
             "candidate model for its environment and deploy it"
         )
     if endpoint:
+        tag = TAG_SHADOW_ENDPOINT if shadow else TAG_ENDPOINT
         found = [
-            arn
-            for arn in _state_machine_arns(clients)
-            if _tags(clients, arn).get(TAG_ENDPOINT) == endpoint
+            arn for arn in _state_machine_arns(clients) if _tags(clients, arn).get(tag) == endpoint
         ]
         if not found:
             raise CliError(
-                f"endpoint {endpoint!r} has no canary rollout (no state machine tagged "
-                f"{TAG_ENDPOINT}={endpoint})"
+                f"endpoint {endpoint!r} has no {_KIND[shadow]} (no state machine tagged "
+                f"{tag}={endpoint})"
             )
         if len(found) > 1:
             raise CliError(
-                f"endpoint {endpoint!r} has {len(found)} rollouts; name one with --state-machine: "
-                + ", ".join(found)
+                f"endpoint {endpoint!r} has {len(found)} {plural}; name one with "
+                "--state-machine: " + ", ".join(found)
             )
         return found[0]
-    raise CliError("name the rollout with --state-machine, --stack or --endpoint")
+    raise CliError(f"name the {kind} with --state-machine, --stack or --endpoint")
+
+
+#: What a state machine is, by ``shadow``.
+_KIND = {False: "canary rollout", True: "shadow evaluation"}
 
 
 def _state_machine_arns(clients: Clients) -> Iterator[str]:
@@ -280,12 +352,29 @@ def _tags(clients: Clients, arn: str) -> dict[str, str]:
 
 
 def target_of(clients: Clients, state_machine_arn: str) -> Target:
-    """The endpoint and variants of a rollout, from its state machine's tags."""
+    """The endpoint and variants of a rollout, or of a shadow evaluation, from its state
+    machine's tags (a rollout's: ``TAG_ENDPOINT``, ``TAG_BASELINE``, ``TAG_CANARY``; a shadow
+    evaluation's: ``TAG_SHADOW_ENDPOINT``, ``TAG_PRODUCTION_VARIANT``, ``TAG_SHADOW_VARIANT``)."""
     tags = _tags(clients, state_machine_arn)
     missing = [t for t in (TAG_ENDPOINT, TAG_BASELINE, TAG_CANARY) if t not in tags]
+    if missing and TAG_SHADOW_ENDPOINT in tags:
+        shadow_tags = (TAG_SHADOW_ENDPOINT, TAG_PRODUCTION_VARIANT, TAG_SHADOW_VARIANT)
+        absent = [t for t in shadow_tags if t not in tags]
+        if absent:
+            raise CliError(
+                f"{state_machine_arn} is not a complete shadow evaluation (missing tags "
+                f"{', '.join(absent)})"
+            )
+        return Target(
+            tags[TAG_SHADOW_ENDPOINT],
+            tags[TAG_PRODUCTION_VARIANT],
+            tags[TAG_SHADOW_VARIANT],
+            shadow=True,
+        )
     if missing:
         raise CliError(
-            f"{state_machine_arn} is not a canary rollout (missing tags {', '.join(missing)})"
+            f"{state_machine_arn} is not a canary rollout (missing tags {', '.join(missing)}) "
+            f"nor a shadow evaluation (no tag {TAG_SHADOW_ENDPOINT})"
         )
     instances = None
     if tags.get(TAG_INSTANCES):
@@ -337,14 +426,27 @@ def _json(text: str | None) -> Any:
         return None
 
 
+def _target_or_none(clients: Clients, state_machine_arn: str) -> Target | None:
+    try:
+        return target_of(clients, state_machine_arn)
+    except (CliError, ClientError):
+        return None
+
+
 def read_progress(clients: Clients, execution_arn: str) -> Progress:
-    """The execution's status, current step, weights and last verdict."""
+    """The execution's status, current step, weights and last verdict (of a shadow evaluation:
+    its phase, window and last verdict)."""
     state_machine_arn, described = _state_machine_of(clients, execution_arn)
     progress = Progress(
-        status=described["status"], error=described.get("error"), cause=described.get("cause")
+        status=described["status"],
+        error=described.get("error"),
+        cause=described.get("cause"),
+        ended=described.get("stopDate"),
     )
     events = _history(clients, execution_arn)
-    progress.phase = _phase(events)
+    target = _target_or_none(clients, state_machine_arn)
+    progress.shadow = target is not None and target.shadow
+    progress.phase = _phase(events, SHADOW_PHASE_OF_ENTRY if progress.shadow else PHASE_OF_ENTRY)
     for event in events:  # newest first
         kind = event["type"]
         if kind == "TaskSucceeded" and progress.verdict is None:
@@ -357,11 +459,21 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
                     progress.reasons = list(answer.get("reasons", []))
                     progress.canary_invocations = answer.get("canary_invocations")
                     progress.baseline_invocations = answer.get("baseline_invocations")
+                    checks = answer.get(SHADOW_CHECKS)
+                    if isinstance(checks, list):
+                        progress.checks = [c for c in checks if isinstance(c, dict)]
             if (
                 details.get("resource") == "updateEndpointWeightsAndCapacities"
                 and progress.step_started is None
             ):
                 progress.step_started = event["timestamp"]
+        elif (
+            progress.shadow
+            and kind.endswith("StateEntered")
+            and progress.step_started is None
+            and event["stateEnteredEventDetails"].get("name") == ShadowStates.START_WINDOW
+        ):
+            progress.step_started = event["timestamp"]
         elif kind.endswith("StateEntered") and progress.percent is None:
             state_input = _json(event["stateEnteredEventDetails"].get("input"))
             if isinstance(state_input, dict):
@@ -372,8 +484,9 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
                         progress.steps = [int(s) for s in step[STEP_STEPS]]
     if progress.status == "RUNNING":
         progress.awaiting_approval = _open_approval_token(events) is not None
+    if target is None or target.shadow:  # a shadow evaluation moves no weights
+        return progress
     try:
-        target = target_of(clients, state_machine_arn)
         endpoint = clients.sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
         weights = {
             v["VariantName"]: float(v.get("CurrentWeight", 0.0))
@@ -381,19 +494,20 @@ def read_progress(clients: Clients, execution_arn: str) -> Progress:
         }
         total = sum(weights.values()) or 1.0
         progress.weights = {name: 100.0 * w / total for name, w in weights.items()}
-    except (CliError, ClientError):
+    except ClientError:
         pass
     return progress
 
 
-def _phase(events: list[dict[str, Any]]) -> str | None:
-    """The phase of the newest phase entry or hook call in ``events`` (newest first)."""
+def _phase(events: list[dict[str, Any]], phases: Mapping[str, str]) -> str | None:
+    """The phase of the newest phase entry (``phases``: the state machine's phase by entry
+    state) or hook call in ``events`` (newest first)."""
     for event in events:
         kind = event["type"]
         if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"].get("name")
-            if name in PHASE_OF_ENTRY:
-                return PHASE_OF_ENTRY[name]
+            if name in phases:
+                return phases[name]
         elif kind == "TaskScheduled":
             parameters = _json(event["taskScheduledEventDetails"].get("parameters")) or {}
             payload = parameters.get("Payload") if isinstance(parameters, dict) else None
@@ -458,6 +572,8 @@ def describe(progress: Progress, target: Target | None, now: datetime) -> list[s
     lines = [f"status   {progress.status}"]
     if progress.phase and progress.status == "RUNNING":
         lines.append(f"phase    {progress.phase}")
+    if target is not None and target.shadow:
+        return lines + _describe_shadow(progress, target, now)
     if progress.percent is not None:
         of = ""
         if progress.steps and progress.percent in progress.steps:
@@ -489,19 +605,54 @@ def describe(progress: Progress, target: Target | None, now: datetime) -> list[s
     return lines
 
 
-def plain_line(progress: Progress, now: datetime) -> str:
-    """One line for logs."""
+def _describe_shadow(progress: Progress, target: Target, now: datetime) -> list[str]:
+    """The rest of a shadow evaluation's display: its variants, window, verdict and checks."""
+    lines = [
+        f"variants production {target.baseline_variant} | shadow {target.canary_variant} "
+        f"(endpoint {target.endpoint_name}; no traffic is moved)"
+    ]
+    if progress.step_started is not None:
+        end, since = (progress.ended, "until it ended") if progress.ended else (now, "so far")
+        elapsed = _duration((end - progress.step_started).total_seconds())
+        lines.append(f"window   {elapsed} {since}")
+    if progress.verdict:
+        counts = ""
+        if progress.canary_invocations is not None:
+            counts = (
+                f" (shadow {progress.canary_invocations}, production "
+                f"{progress.baseline_invocations} invocations)"
+            )
+        lines.append(f"verdict  {progress.verdict}{counts}")
+        lines.extend(f"         - {reason}" for reason in progress.reasons)
+    if progress.checks:
+        checks = ", ".join(f"{c.get('name')} {c.get('verdict')}" for c in progress.checks)
+        lines.append(f"checks   {checks}")
+    if progress.status != "RUNNING":
+        lines.append(f"outcome  {progress.outcome()}")
+        if progress.error:
+            lines.append(f"error    {progress.error}: {progress.cause or ''}".rstrip())
+    return lines
+
+
+def plain_line(progress: Progress, now: datetime, target: Target | None = None) -> str:
+    """One line for logs (``target``: a shadow evaluation's adds its variants)."""
     parts = [f"{now:%Y-%m-%dT%H:%M:%SZ}", f"status={progress.status}"]
     if progress.phase and progress.status == "RUNNING":
         parts.append(f"phase={json.dumps(progress.phase)}")
+    if target is not None and target.shadow:
+        parts.append(f"production={target.baseline_variant} shadow={target.canary_variant}")
     if progress.percent is not None:
         parts.append(f"step={progress.percent}%")
     if progress.weights:
         parts.append("weights=" + ",".join(f"{n}:{s:.0f}" for n, s in progress.weights.items()))
     if progress.step_started is not None:
-        parts.append(f"in_step={int((now - progress.step_started).total_seconds())}s")
+        end = progress.ended if progress.shadow and progress.ended else now
+        elapsed = int((end - progress.step_started).total_seconds())
+        parts.append(f"{'in_window' if progress.shadow else 'in_step'}={elapsed}s")
     if progress.verdict:
         parts.append(f"verdict={progress.verdict}")
+    if progress.shadow and progress.failed_checks():
+        parts.append("failed_checks=" + json.dumps(progress.failed_checks()))
     if progress.awaiting_approval:
         parts.append("awaiting_approval=true")
     if progress.status != "RUNNING":
@@ -509,7 +660,7 @@ def plain_line(progress: Progress, now: datetime) -> str:
         if progress.error:
             parts.append(f"error={progress.error}")
     line = " ".join(parts)
-    if progress.verdict == "FAIL" and progress.reasons:
+    if progress.verdict == VERDICT_FAIL and progress.reasons:
         line += " reasons=" + json.dumps(progress.reasons)
     if progress.status != "RUNNING" and progress.cause:
         line += " cause=" + json.dumps(progress.cause)
@@ -542,9 +693,11 @@ def watch(
             out.write("\n".join(lines) + "\n")
             drawn = len(lines)
         else:
-            line = plain_line(progress, now)
-            # print on change (the time stamp and time in step aside)
-            key = " ".join(p for p in line.split(" ")[1:] if not p.startswith("in_step="))
+            line = plain_line(progress, now, target)
+            # print on change (the time stamp and time in step or window aside)
+            key = " ".join(
+                p for p in line.split(" ")[1:] if not p.startswith(("in_step=", "in_window="))
+            )
             if key != last_line:
                 out.write(line + "\n")
                 last_line = key
@@ -562,7 +715,37 @@ def watch(
 def start(
     clients: Clients, state_machine_arn: str, execution_input: dict[str, Any], name: str | None
 ) -> str:
-    target_of(clients, state_machine_arn)  # a clear error for a state machine that is no rollout
+    """Start a rollout; returns the execution's ARN."""
+    # a clear error for a state machine that is no rollout
+    if target_of(clients, state_machine_arn).shadow:
+        raise CliError(
+            f"{state_machine_arn} is a shadow evaluation, not a canary rollout; start it with "
+            "`sagemaker-rollout shadow`"
+        )
+    return _start_execution(clients, state_machine_arn, execution_input, name, "the rollout")
+
+
+def start_shadow(
+    clients: Clients, state_machine_arn: str, execution_input: dict[str, Any], name: str | None
+) -> str:
+    """Start a shadow evaluation; returns the execution's ARN."""
+    if not target_of(clients, state_machine_arn).shadow:
+        raise CliError(
+            f"{state_machine_arn} is a canary rollout, not a shadow evaluation; start it with "
+            "`sagemaker-rollout start`"
+        )
+    return _start_execution(
+        clients, state_machine_arn, execution_input, name, "the shadow evaluation"
+    )
+
+
+def _start_execution(
+    clients: Clients,
+    state_machine_arn: str,
+    execution_input: dict[str, Any],
+    name: str | None,
+    what: str,
+) -> str:
     arguments: dict[str, Any] = {
         "stateMachineArn": state_machine_arn,
         "input": json.dumps(execution_input),
@@ -572,7 +755,7 @@ def start(
     try:
         response = clients.sfn.start_execution(**arguments)
     except ClientError as error:
-        raise CliError(f"could not start the rollout: {_message(error)}") from None
+        raise CliError(f"could not start {what}: {_message(error)}") from None
     return str(response["executionArn"])
 
 
@@ -593,10 +776,15 @@ def abort(
     Only a RUNNING execution is aborted: restoring the baseline after a promotion, or under
     another rollout that is running, would undo work that is not this execution's.
     ``force`` restores the baseline anyway (an operator's decision).
+
+    A shadow evaluation's execution is only stopped: it changes nothing on the endpoint, so
+    there are no weights to restore and no lock to release.
     """
     state_machine_arn, described = _state_machine_of(clients, execution_arn)
     target = target_of(clients, state_machine_arn)
     status = described["status"]
+    if target.shadow:
+        return _abort_shadow(clients, execution_arn, reason, target, status, out=out)
     if status != "RUNNING" and not force:
         raise CliError(
             f"the execution is {status}, not running: nothing to abort (pass --force to put all "
@@ -661,10 +849,35 @@ def abort(
     raise CliError(f"the weights of {target.endpoint_name} were not restored in time")
 
 
+def _abort_shadow(
+    clients: Clients, execution_arn: str, reason: str, target: Target, status: str, *, out: IO[str]
+) -> int:
+    """Stop a shadow evaluation's execution; nothing on the endpoint needs restoring."""
+    if status != "RUNNING":
+        raise CliError(
+            f"the shadow evaluation is {status}, not running: nothing to abort (it changed "
+            f"nothing on endpoint {target.endpoint_name}, so there is nothing to restore either)"
+        )
+    clients.sfn.stop_execution(
+        executionArn=execution_arn, error=Errors.ABORTED, cause=f"aborted: {reason}"
+    )
+    out.write(f"stopped {execution_arn}\n")
+    out.write(
+        f"nothing to restore: the shadow evaluation changed nothing on endpoint "
+        f"{target.endpoint_name} (no weights moved, no lock taken)\n"
+    )
+    return EXIT_ABORTED
+
+
 def release_canary(clients: Clients, state_machine_arn: str, *, out: IO[str]) -> int:
     """Deregister a rolled-back, autoscaled canary's scalable target before the deploy that
     removes its variant (see the module docstring); refuses while anything still uses it."""
     target = target_of(clients, state_machine_arn)
+    if target.shadow:
+        raise CliError(
+            f"{state_machine_arn} is a shadow evaluation, not a canary rollout: it has no "
+            "canary to release"
+        )
     if target.canary_scaling is None:
         raise CliError(
             f"the canary {target.canary_variant} of this rollout is not autoscaled (no tag "
@@ -797,8 +1010,10 @@ _STACK = re.compile(
 _ENDPOINT = re.compile(r"[a-zA-Z0-9](?:-*[a-zA-Z0-9])*")
 _ROLE_ARN = re.compile(rf"arn:{_PARTITION}:iam::{_ACCOUNT}:role/[\x21-\x7e]{{1,576}}")
 _INPUT_EXAMPLE = '{"steps": [10, 50, 100]}'
+_SHADOW_INPUT_EXAMPLE = '{"bake_seconds": 3600}'
 
 _input_rules = evaluator_module("rollout_input")
+_shadow_input_rules = evaluator_module("shadow_input")
 
 
 class UsageError(CliError):
@@ -854,6 +1069,8 @@ def local_problems(args: argparse.Namespace) -> list[str]:
         )
     if args.command == "release-canary":
         return checks + _start_problems(args)
+    if args.command == "shadow":
+        return checks + _start_problems(args, output=SHADOW_STACK_OUTPUT)
     if args.command != "start":
         why = _states_arn_problem(args.execution_arn, "execution")
         if why is not None:
@@ -870,7 +1087,9 @@ def local_problems(args: argparse.Namespace) -> list[str]:
     return checks + _start_problems(args)
 
 
-def _start_problems(args: argparse.Namespace) -> list[str]:
+def _start_problems(args: argparse.Namespace, *, output: str = STACK_OUTPUT) -> list[str]:
+    """The problems of the options that name a state machine (``output``: the stack output
+    that names it) and of ``--name``."""
     checks: list[str] = []
     if args.state_machine is not None:
         why = _states_arn_problem(args.state_machine, "stateMachine")
@@ -880,7 +1099,7 @@ def _start_problems(args: argparse.Namespace) -> list[str]:
                     "--state-machine",
                     args.state_machine,
                     _ARN_FORMS["stateMachine"],
-                    f"pass the value of the stack output {STACK_OUTPUT}, or use --stack",
+                    f"pass the value of the stack output {output}, or use --stack",
                     why,
                 )
             )
@@ -920,11 +1139,14 @@ def _start_problems(args: argparse.Namespace) -> list[str]:
     return checks
 
 
-def read_execution_input(raw: str | None) -> tuple[dict[str, Any], list[str]]:
+def read_execution_input(
+    raw: str | None, *, shadow: bool = False
+) -> tuple[dict[str, Any], list[str]]:
     """``--input`` (JSON or ``@file``) and its problems: the keys it sets are checked by the
-    rules the state machine applies (the evaluator's ``rollout_input``). The state machine
-    merges them with the construct's defaults, so a rule between a given key and a default
-    (``interval_seconds`` at most ``bake_seconds``) is left to it."""
+    rules the state machine applies (the evaluator's ``rollout_input``; with ``shadow``, a
+    shadow evaluation's: ``shadow_input``). The state machine merges them with the construct's
+    defaults, so a rule between a given key and a default (``interval_seconds`` at most
+    ``bake_seconds``, the history budget) is left to it."""
     if not raw:
         return {}, []
     text = raw
@@ -936,17 +1158,34 @@ def read_execution_input(raw: str | None) -> tuple[dict[str, Any], list[str]]:
             why = error.strerror if isinstance(error, OSError) else str(error)
             fix = "pass @<path of a JSON file> or the JSON itself"
             return {}, [_problem("--input", raw, "JSON or @<file of JSON>", fix, why)]
-    allowed = f"a JSON object such as {_INPUT_EXAMPLE}"
+    allowed = f"a JSON object such as {_SHADOW_INPUT_EXAMPLE if shadow else _INPUT_EXAMPLE}"
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except ValueError as error:
         shown = raw if raw.startswith("@") else _short(text)
         return {}, [_problem("--input", shown, allowed, "correct the JSON", str(error))]
     if not isinstance(value, dict):
-        fix = "pass an object ({} runs the rollout's defaults)"
+        which = "shadow evaluation" if shadow else "rollout"
+        fix = f"pass an object ({{}} runs the {which}'s defaults)"
         return {}, [_problem("--input", value, allowed, fix)]
-    problems: list[str] = _input_rules.given_input_problems(value)
+    problems = shadow_input_problems(value) if shadow else _input_rules.given_input_problems(value)
     return value, [f"--input: {problem}" for problem in problems]
+
+
+def shadow_input_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Every problem of the keys a shadow evaluation's input ``raw`` sets, without the defaults
+    it will be merged with: keys other than ``SHADOW_INPUT_KEYS`` (as ``check_shadow_input``
+    reports them), and the rules of the keys it sets, judged as ``check_shadow_input`` judges
+    them (the rollout's rules of each value, and between the keys when ``raw`` sets them all)."""
+    keys: tuple[str, ...] = _shadow_input_rules.SHADOW_INPUT_KEYS
+    problems = [
+        f"{key}: unknown key (got {raw[key]!r}); allowed keys: {', '.join(keys)}"
+        for key in raw
+        if key not in keys
+    ]
+    given = {key: raw[key] for key in keys if key in raw}
+    found: list[str] = _shadow_input_rules.given_input_problems(given)
+    return problems + found
 
 
 def _no_constant(name: str) -> Any:
@@ -1010,8 +1249,8 @@ def version() -> str:
 def exit_status_help() -> str:
     """The exit statuses, from the contract (the epilog of ``--help``)."""
     lines = [
-        "exit status of start --watch, watch, status and abort (start without --watch, approve,",
-        "reject and release-canary exit 0 once done):",
+        "exit status of start --watch, shadow --watch, watch, status and abort (start and shadow",
+        "without --watch, approve, reject and release-canary exit 0 once done):",
     ]
     lines.extend(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES)
     return "\n".join(lines)
@@ -1042,7 +1281,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, default: Any) -> Non
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Start, watch and steer the canary rollout of a SageMaker endpoint.",
+        description="Start, watch and steer the canary rollout of a SageMaker endpoint;\n"
+        "run the shadow evaluation of its shadow variant.",
         epilog=exit_status_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -1076,12 +1316,37 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--stack", help=f"a stack with the output {STACK_OUTPUT}")
     which.add_argument("--endpoint", help="the endpoint the rollout is bound to")
 
+    shadow_parser = commands.add_parser(
+        "shadow",
+        parents=[after],
+        help="start a shadow evaluation (the shadow variant judged against production)",
+        description="Start an execution of a ShadowEvaluation state machine: the endpoint's "
+        "shadow variant is judged against its production variant by the rollout's evaluator; "
+        "no traffic is moved. With --watch, follow it and exit 0 when it passed, 2 when it "
+        "did not (FAIL or INCONCLUSIVE).",
+    )
+    which = shadow_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--state-machine", help="the shadow evaluation state machine's ARN")
+    which.add_argument("--stack", help=f"a stack with the output {SHADOW_STACK_OUTPUT}")
+    which.add_argument("--endpoint", help="the endpoint the shadow evaluation is bound to")
+    shadow_parser.add_argument(
+        "--input",
+        help="execution input as JSON or @file (bake_seconds, interval_seconds, "
+        "max_extensions, policy)",
+    )
+    shadow_parser.add_argument("--name", help="execution name (default: generated)")
+    shadow_parser.add_argument("--watch", action="store_true", help="follow it until it ends")
+    shadow_parser.add_argument("--interval", type=_seconds, default=10.0, help="seconds per poll")
+
     for name, text in (
-        ("watch", "follow a rollout until it ends"),
-        ("status", "show a rollout's state once"),
+        ("watch", "follow a rollout or a shadow evaluation until it ends"),
+        ("status", "show a rollout's or a shadow evaluation's state once"),
         ("approve", "approve the step the rollout waits for"),
         ("reject", "reject the step the rollout waits for (it rolls back)"),
-        ("abort", "stop a rollout and put all traffic on the baseline"),
+        (
+            "abort",
+            "stop a rollout and put all traffic on the baseline (a shadow evaluation: stop it)",
+        ),
     ):
         sub = commands.add_parser(name, parents=[after], help=text)
         sub.add_argument(
@@ -1139,8 +1404,10 @@ def run(
         args = _parse(argv, out)
         execution_input: dict[str, Any] = {}
         problems: list[str] = []
-        if args.command == "start":
-            execution_input, problems = read_execution_input(args.input)
+        if args.command in ("start", "shadow"):
+            execution_input, problems = read_execution_input(
+                args.input, shadow=args.command == "shadow"
+            )
         problems = local_problems(args) + problems
         if problems:
             err.writelines(f"{PROG}: {_one_line(problem)}\n" for problem in problems)
@@ -1164,6 +1431,11 @@ def run(
 
 
 def _after_interrupt(args: argparse.Namespace | None) -> str:
+    if args is not None and args.command == "shadow":
+        return (
+            "the shadow evaluation itself goes on (`sagemaker-rollout abort <execution-arn>` "
+            "stops it)"
+        )
     if args is not None and args.command in ("start", "watch", "status"):
         return "the rollout itself goes on (`sagemaker-rollout abort <execution-arn>` stops it)"
     return "see where the rollout stands with `sagemaker-rollout status <execution-arn>`"
@@ -1196,6 +1468,20 @@ def _execute(
             clients, state_machine=args.state_machine, stack=args.stack, endpoint=args.endpoint
         )
         execution_arn = start(clients, arn, execution_input, args.name)
+        out.write(f"{execution_arn}\n")
+        out.flush()
+        if args.watch:
+            return watch(clients, execution_arn, out=out, interval=args.interval)
+        return EXIT_OK
+    if args.command == "shadow":
+        arn = resolve_state_machine(
+            clients,
+            state_machine=args.state_machine,
+            stack=args.stack,
+            endpoint=args.endpoint,
+            shadow=True,
+        )
+        execution_arn = start_shadow(clients, arn, execution_input, args.name)
         out.write(f"{execution_arn}\n")
         out.flush()
         if args.watch:

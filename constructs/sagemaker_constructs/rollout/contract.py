@@ -214,21 +214,22 @@ EXIT_INTERRUPTED = 130
 #: What each exit status means, in order (``sagemaker-rollout --help`` lists these; the table
 #: in the command line's docstring says the same).
 EXIT_STATUSES: tuple[tuple[int, str], ...] = (
-    (EXIT_PROMOTED, "the rollout promoted the canary to 100 %"),
+    (EXIT_PROMOTED, "the rollout promoted the canary to 100 %, or the shadow evaluation passed"),
     (
         EXIT_ERROR,
         "an error of the command itself (usage, a bad argument, no credentials, no rollout ...)",
     ),
     (
         EXIT_ROLLED_BACK,
-        "the rollout rolled back (the canary failed a check, or approval was rejected)",
+        "the rollout rolled back, or the shadow evaluation did not pass (FAIL or INCONCLUSIVE)",
     ),
-    (EXIT_ABORTED, "the rollout was aborted"),
+    (EXIT_ABORTED, "the rollout or the shadow evaluation was aborted"),
     (
         EXIT_FAILED,
-        "the rollout failed otherwise (rollback failed, invalid input, already running)",
+        "the rollout or the shadow evaluation failed otherwise "
+        "(invalid input, rollback failed ...)",
     ),
-    (EXIT_RUNNING, "the rollout is still running (status only)"),
+    (EXIT_RUNNING, "the rollout or the shadow evaluation is still running (status only)"),
     (EXIT_INTERRUPTED, "the command was interrupted (Ctrl-C)"),
 )
 
@@ -302,7 +303,8 @@ PHASE_OF_ENTRY: Mapping[str, str] = {
 # ``ShadowEvaluation`` judges a shadow variant against the production variant with the same
 # evaluator and policy, and changes nothing on the endpoint. Its names are apart from the
 # rollout's: its state machine carries none of the rollout's tags, so ``sagemaker-rollout``
-# never takes it for a rollout.
+# never takes it for a rollout (``sagemaker-rollout shadow`` starts it; ``watch``, ``status``
+# and ``abort`` know an execution of it by its own tags).
 
 _shadow_input = evaluator_module("shadow_input")
 #: Keys a shadow evaluation's execution input may set (the evaluator's ``shadow_input`` rules).
@@ -385,3 +387,23 @@ class ShadowStates:
     PASSED = "Shadow Passed"
     FAILED = "Shadow Failed"
     INCONCLUSIVE = "Shadow Inconclusive"
+
+
+#: Errors that mean "the shadow variant did not pass": a FAIL verdict, or no verdict at the end
+#: of the bake and every extension (``sagemaker-rollout`` exits with ``EXIT_ROLLED_BACK``, 2,
+#: as for a rolled-back rollout: the candidate did not pass).
+SHADOW_NOT_PASSED_ERRORS = frozenset({ShadowErrors.FAILED, ShadowErrors.INCONCLUSIVE})
+
+#: The phase a shadow evaluation is in, by the state it entered last among these
+#: (``sagemaker-rollout`` shows it; the rollout's are ``PHASE_OF_ENTRY``, and the two share
+#: some state names, such as ``START``).
+SHADOW_PHASE_OF_ENTRY: Mapping[str, str] = {
+    ShadowStates.START: "checking the input",
+    ShadowStates.BEFORE_EVALUATION: "waiting for the endpoint",
+    ShadowStates.DESCRIBE_VARIANTS: "checking that the endpoint lists both variants",
+    ShadowStates.START_WINDOW: "shadow: evaluating",
+    ShadowStates.EXTEND: "shadow: evaluating, bake extended (INCONCLUSIVE so far)",
+    ShadowStates.PASSED: "reporting the verdict",
+    ShadowStates.FAILED: "reporting the verdict",
+    ShadowStates.INCONCLUSIVE: "reporting the verdict",
+}
