@@ -105,16 +105,14 @@ from .contract import (
 )
 from .definition import Bindings, Definition, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
-from .functions import read_execution_data
 from .guard import add_guard
 from .hooks import add_smoke_test, hook_bindings, hook_calls, validate_hooks
 from .lock_table import RolloutLockTable
 from .machine import (
-    execution_log_group,
+    StateMachineConstruct,
     logged_state_machine,
     new_key,
     notification_topic,
-    state_machine_name_and_arn,
     state_machine_role,
 )
 from .observability import add_alarms, add_dashboard, add_rollback_failed_filter
@@ -126,7 +124,7 @@ __all__ = ["CanaryRollout"]
 
 
 @jsii.implements(iam.IGrantable)
-class CanaryRollout(Construct):
+class CanaryRollout(StateMachineConstruct):
     """A Step Functions canary rollout between two variants of one SageMaker endpoint.
 
     :param endpoint: the endpoint (any object with ``endpoint_name`` and ``endpoint_arn``).
@@ -365,24 +363,6 @@ class CanaryRollout(Construct):
 
     # -- parts ------------------------------------------------------------------------------
 
-    def _name_and_logs(
-        self,
-        state_machine_name: str | None,
-        log_retention_days: int,
-        removal_policy: cdk.RemovalPolicy,
-    ) -> None:
-        """The state machine's name and ARN (known before it exists: the definition and the
-        lock name it), and ``Logs``, its encrypted log group."""
-        self.state_machine_name, self.state_machine_arn = state_machine_name_and_arn(
-            self, state_machine_name
-        )
-        self.log_group = execution_log_group(
-            self,
-            encryption_key=self.encryption_key,
-            log_retention_days=log_retention_days,
-            removal_policy=removal_policy,
-        )
-
     def _observe(self) -> None:
         """The rollback-failed metric filter, the alarms and the dashboard."""
         add_rollback_failed_filter(self, self._rollback_failed_metric_name)
@@ -558,27 +538,7 @@ class CanaryRollout(Construct):
             dynamodb_prefix_list_id=dynamodb_prefix_list_id,
         ).function
 
-    # -- public API -------------------------------------------------------------------------
-
-    @property
-    def grant_principal(self) -> iam.IPrincipal:
-        """The state machine's role."""
-        return self._role.role
-
-    @property
-    def role(self) -> iam.IRole:
-        """The state machine's role (permissions in one customer-managed policy)."""
-        return self._role.role
-
-    @property
-    def connections(self) -> ec2.Connections:
-        """Network connections of the evaluator Lambda."""
-        return self.evaluator.connections
-
-    @checked
-    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to start rollouts (``states:StartExecution``)."""
-        return self.state_machine.grant_start_execution(grantee)
+    # -- public API (besides StateMachineConstruct's) -----------------------------------------
 
     @checked
     def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -621,16 +581,6 @@ class CanaryRollout(Construct):
             grant = grant.combine(requests).combine(decrypt)
         return grant
 
-    def _grant_read_execution_data(self, grantee: iam.IGrantable) -> iam.Grant:
-        """``kms:Decrypt`` of the execution data, through Step Functions only."""
-        statement = read_execution_data(self, self.encryption_key, self.state_machine_arn)
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=statement.actions,
-            resource_arns=statement.resources,
-            conditions=statement.conditions,
-        )
-
     @property
     def scalable_targets_arn(self) -> str:
         """Application Auto Scaling's scalable targets in this account and region: a target's
@@ -649,16 +599,6 @@ class CanaryRollout(Construct):
             service="states",
             resource="execution",
             resource_name="*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-
-    @property
-    def executions_arn(self) -> str:
-        """The ARN pattern of this state machine's executions."""
-        return cdk.Stack.of(self).format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{self.state_machine_name}:*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
 
@@ -714,29 +654,6 @@ class CanaryRollout(Construct):
             )
             grant = grant.combine(limits)
         return grant
-
-    @checked
-    def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        """Failed executions (rolled back or not). Default: Sum over 1 minute."""
-        return self.state_machine.metric_failed(
-            period=period or cdk.Duration.minutes(1), statistic="Sum"
-        )
-
-    @checked
-    def metric_executions_succeeded(
-        self, *, period: cdk.Duration | None = None
-    ) -> cloudwatch.Metric:
-        """Completed rollouts. Default: Sum over 1 minute."""
-        return self.state_machine.metric_succeeded(
-            period=period or cdk.Duration.minutes(1), statistic="Sum"
-        )
-
-    @checked
-    def metric_executions_started(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        """Started rollouts. Default: Sum over 1 minute."""
-        return self.state_machine.metric_started(
-            period=period or cdk.Duration.minutes(1), statistic="Sum"
-        )
 
     @checked
     def metric_rollback_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:

@@ -1,5 +1,6 @@
 """What every state machine of the rollout package has around it (``CanaryRollout``,
-``ShadowEvaluation``): the key, the topic, the name, the log group, the role, the machine.
+``ShadowEvaluation``): the key, the topic, the name, the log group, the role, the machine, and
+:class:`StateMachineConstruct`, the public API both constructs share.
 
 Each function adds its resources to ``scope`` under the construct ids the rollout has always
 used (``Key``, ``Topic``, ``Logs``, ``Role``, ``Resource``): construct ids are API.
@@ -7,22 +8,29 @@ used (``Key``, ``Topic``, ``Logs``, ``Role``, ``Resource``): construct ids are A
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from .._types import checked
 from ..log_groups import allow_cloudwatch_logs, retention
 from ..roles import ScopedRole
 from .definition import Definition
-from .functions import encrypt_notifications
+from .functions import encrypt_notifications, read_execution_data
 
 __all__ = [
+    "StateMachineConstruct",
     "execution_log_group",
     "logged_state_machine",
     "new_key",
@@ -206,3 +214,138 @@ def logged_state_machine(
     )
     state_machine.node.add_dependency(role.policy)
     return state_machine
+
+
+#: The shared public methods whose arguments are checked (``checked``) under the name of the
+#: subclass a caller used: ``CanaryRollout.metric_executions_failed``, never the base class.
+_CHECKED_METHODS = (
+    "grant_start_execution",
+    "metric_executions_failed",
+    "metric_executions_succeeded",
+    "metric_executions_started",
+)
+
+
+def _checked_as_method_of(cls: type, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with its arguments checked as if ``cls`` had defined it."""
+
+    @functools.wraps(function)
+    def method(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    method.__qualname__ = f"{cls.__qualname__}.{function.__name__}"
+    return checked(method)
+
+
+class StateMachineConstruct(Construct):
+    """A construct around one logged state machine and the evaluator (``CanaryRollout``,
+    ``ShadowEvaluation``): the role, the evaluator's connections, the executions, the grants
+    and metrics both offer.
+
+    A subclass sets ``encryption_key``, ``evaluator``, ``_role`` and ``state_machine`` in its
+    constructor, and the name, ARN and log group with :meth:`_name_and_logs`.
+    """
+
+    #: The key of the topic (when created), the log groups and the execution data.
+    encryption_key: kms.IKey
+    #: The evaluator Lambda.
+    evaluator: lambda_.Function
+    #: The state machine's physical name, and its ARN (known before it exists).
+    state_machine_name: str
+    state_machine_arn: str
+    #: The state machine's encrypted log group (ALL, with execution data).
+    log_group: logs.LogGroup
+    #: The state machine (STANDARD, logged and traced).
+    state_machine: sfn.StateMachine
+    _role: ScopedRole
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass checks the arguments of the shared public methods under its own name
+        (``_CHECKED_METHODS``), as the methods it defines itself do."""
+        super().__init_subclass__(**kwargs)
+        for name in _CHECKED_METHODS:
+            shared = getattr(StateMachineConstruct, name)
+            if getattr(cls, name) is shared:  # not yet checked, nor overridden
+                setattr(cls, name, _checked_as_method_of(cls, shared))
+
+    def _name_and_logs(
+        self,
+        state_machine_name: str | None,
+        log_retention_days: int,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """The state machine's name and ARN (known before it exists: the definition names
+        it), and ``Logs``, its encrypted log group (ALL, with execution data)."""
+        self.state_machine_name, self.state_machine_arn = state_machine_name_and_arn(
+            self, state_machine_name
+        )
+        self.log_group = execution_log_group(
+            self,
+            encryption_key=self.encryption_key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+        )
+
+    def _grant_read_execution_data(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``kms:Decrypt`` of the execution data, through Step Functions only."""
+        statement = read_execution_data(self, self.encryption_key, self.state_machine_arn)
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=statement.actions,
+            resource_arns=statement.resources,
+            conditions=statement.conditions,
+        )
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The state machine's role."""
+        return self._role.role
+
+    @property
+    def role(self) -> iam.IRole:
+        """The state machine's role (permissions in one customer-managed policy)."""
+        return self._role.role
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """Network connections of the evaluator Lambda."""
+        return self.evaluator.connections
+
+    @property
+    def executions_arn(self) -> str:
+        """The ARN pattern of this state machine's executions."""
+        return cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to start executions (rollouts, evaluations:
+        ``states:StartExecution``)."""
+        return self.state_machine.grant_start_execution(grantee)
+
+    def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        """Failed executions (a rollout rolled back or not; an evaluation that did not pass or
+        could not run). Default: Sum over 1 minute."""
+        return self.state_machine.metric_failed(
+            period=period or cdk.Duration.minutes(1), statistic="Sum"
+        )
+
+    def metric_executions_succeeded(
+        self, *, period: cdk.Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Succeeded executions (completed rollouts, passed evaluations). Default: Sum over 1
+        minute."""
+        return self.state_machine.metric_succeeded(
+            period=period or cdk.Duration.minutes(1), statistic="Sum"
+        )
+
+    def metric_executions_started(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        """Started executions. Default: Sum over 1 minute."""
+        return self.state_machine.metric_started(
+            period=period or cdk.Duration.minutes(1), statistic="Sum"
+        )

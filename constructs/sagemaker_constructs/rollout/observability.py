@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .contract import METRIC_NAMESPACE, Errors
@@ -19,6 +20,7 @@ __all__ = [
     "add_dashboard",
     "add_rollback_failed_filter",
     "executions_failed_alarm",
+    "notify_topic",
 ]
 
 
@@ -41,7 +43,6 @@ def add_rollback_failed_filter(rollout: CanaryRollout, metric_name: str) -> logs
 def add_alarms(rollout: CanaryRollout) -> tuple[cloudwatch.Alarm, cloudwatch.Alarm]:
     """Alarms on failed executions and on failed rollbacks; both notify the topic."""
     name = rollout.state_machine_name
-    alarm_action = cw_actions.SnsAction(rollout.topic)
     executions_failed = executions_failed_alarm(
         rollout,
         rollout.metric_executions_failed(),
@@ -62,10 +63,16 @@ def add_alarms(rollout: CanaryRollout) -> tuple[cloudwatch.Alarm, cloudwatch.Ala
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
-    for alarm in (executions_failed, rollback_failed):
-        alarm.add_alarm_action(alarm_action)
-        alarm.add_ok_action(alarm_action)
+    notify_topic(rollout.topic, executions_failed, rollback_failed)
     return executions_failed, rollback_failed
+
+
+def notify_topic(topic: sns.ITopic, *alarms: cloudwatch.Alarm) -> None:
+    """Each of ``alarms`` notifies ``topic`` when it goes into ALARM and back to OK."""
+    action = cw_actions.SnsAction(topic)
+    for alarm in alarms:
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
 
 
 def executions_failed_alarm(

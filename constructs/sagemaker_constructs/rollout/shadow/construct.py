@@ -59,7 +59,6 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -70,16 +69,14 @@ from ..._types import checked
 from ..._validation import ValidationProblems
 from ..contract import TAG_PRODUCTION_VARIANT, TAG_SHADOW_ENDPOINT, TAG_SHADOW_VARIANT
 from ..evaluator import add_evaluator
-from ..functions import read_execution_data
 from ..machine import (
-    execution_log_group,
+    StateMachineConstruct,
     logged_state_machine,
     new_key,
     notification_topic,
-    state_machine_name_and_arn,
     state_machine_role,
 )
-from ..observability import executions_failed_alarm
+from ..observability import executions_failed_alarm, notify_topic
 from ..props import IEndpointRef
 from ..validation import seconds
 from .definition import ShadowBindings, ShadowDefaults, build_shadow_definition
@@ -89,7 +86,7 @@ __all__ = ["ShadowEvaluation"]
 
 
 @jsii.implements(iam.IGrantable)
-class ShadowEvaluation(Construct):
+class ShadowEvaluation(StateMachineConstruct):
     """A Step Functions evaluation of an endpoint's shadow variant; it moves no traffic.
 
     :param endpoint: the endpoint (any object with ``endpoint_name`` and ``endpoint_arn``; an
@@ -219,16 +216,7 @@ class ShadowEvaluation(Construct):
         #: The evaluator Lambda (the rollout's code) and its log group.
         self.evaluator = evaluator.function
         self.evaluator_log_group = evaluator.log_group
-        self.state_machine_name, self.state_machine_arn = state_machine_name_and_arn(
-            self, state_machine_name
-        )
-        #: The state machine's encrypted log group (ALL, with execution data).
-        self.log_group = execution_log_group(
-            self,
-            encryption_key=self.encryption_key,
-            log_retention_days=log_retention_days,
-            removal_policy=removal_policy,
-        )
+        self._name_and_logs(state_machine_name, log_retention_days, removal_policy)
         definition = build_shadow_definition(
             ShadowBindings(
                 endpoint_name=endpoint.endpoint_name,
@@ -283,42 +271,10 @@ class ShadowEvaluation(Construct):
             "or INCONCLUSIVE, invalid input, endpoint not ready, or the evaluator could not "
             "run). See the execution's error and cause.",
         )
-        action = cw_actions.SnsAction(self.topic)
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
+        notify_topic(self.topic, alarm)
         return alarm
 
-    # -- public API -------------------------------------------------------------------------
-
-    @property
-    def grant_principal(self) -> iam.IPrincipal:
-        """The state machine's role."""
-        return self._role.role
-
-    @property
-    def role(self) -> iam.IRole:
-        """The state machine's role (permissions in one customer-managed policy)."""
-        return self._role.role
-
-    @property
-    def connections(self) -> ec2.Connections:
-        """Network connections of the evaluator Lambda."""
-        return self.evaluator.connections
-
-    @property
-    def executions_arn(self) -> str:
-        """The ARN pattern of this state machine's executions."""
-        return cdk.Stack.of(self).format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{self.state_machine_name}:*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-
-    @checked
-    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to start evaluations (``states:StartExecution``)."""
-        return self.state_machine.grant_start_execution(grantee)
+    # -- public API (besides StateMachineConstruct's) -----------------------------------------
 
     @checked
     def grant_run(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -340,34 +296,5 @@ class ShadowEvaluation(Construct):
             actions=["states:DescribeExecution", "states:GetExecutionHistory"],
             resource_arns=[self.executions_arn],
         )
-        statement = read_execution_data(self, self.encryption_key, self.state_machine_arn)
-        data = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=statement.actions,
-            resource_arns=statement.resources,
-            conditions=statement.conditions,
-        )
+        data = self._grant_read_execution_data(grantee)
         return machine.combine(executions).combine(data)
-
-    @checked
-    def metric_executions_failed(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        """Failed evaluations (FAIL, INCONCLUSIVE or not run). Default: Sum over 1 minute."""
-        return self.state_machine.metric_failed(
-            period=period or cdk.Duration.minutes(1), statistic="Sum"
-        )
-
-    @checked
-    def metric_executions_succeeded(
-        self, *, period: cdk.Duration | None = None
-    ) -> cloudwatch.Metric:
-        """Passed evaluations. Default: Sum over 1 minute."""
-        return self.state_machine.metric_succeeded(
-            period=period or cdk.Duration.minutes(1), statistic="Sum"
-        )
-
-    @checked
-    def metric_executions_started(self, *, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        """Started evaluations. Default: Sum over 1 minute."""
-        return self.state_machine.metric_started(
-            period=period or cdk.Duration.minutes(1), statistic="Sum"
-        )
