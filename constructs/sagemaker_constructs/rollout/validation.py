@@ -27,14 +27,18 @@ from .rules import (
 __all__ = [
     "STATE_MACHINE_NAME_PATTERN",
     "VARIANT_NAME_PATTERN",
+    "check_history_budget",
+    "reject_component_endpoint",
     "seconds",
     "validate_bake",
+    "validate_durations",
     "validate_network",
     "validate_policy",
     "validate_polling",
     "validate_reserved_concurrency",
     "validate_rollout",
     "validate_state_machine_name",
+    "validate_variant_names",
 ]
 
 #: SageMaker production variant names.
@@ -102,13 +106,13 @@ def validate_rollout(
     state machine has the capacity phases, ``hook_calls`` its hook calls, which the history
     budget counts)."""
     validate_network(problems, vpc, security_groups, dynamodb_prefix_list_id)
-    for argument, duration in (
-        ("bake_time", bake_time),
-        ("interval", interval),
-        ("poll_interval", poll_interval),
-        ("approval_timeout", approval_timeout),
-    ):
-        problems.whole_seconds(argument, duration)
+    validate_durations(
+        problems,
+        bake_time=bake_time,
+        interval=interval,
+        poll_interval=poll_interval,
+        approval_timeout=approval_timeout,
+    )
     _validate_instance_scaling(problems, instance_scaling)
     validate_reserved_concurrency(problems, evaluator_reserved_concurrency)
     _validate_endpoint(problems, endpoint, baseline_variant, canary_variant)
@@ -160,16 +164,14 @@ def _validate_instance_scaling(
 def _validate_endpoint(
     problems: ValidationProblems, endpoint: object, baseline_variant: str, canary_variant: str
 ) -> None:
-    if getattr(endpoint, "hosts_inference_components", False):  # a ComponentEndpoint
-        problems.add(
-            "endpoint",
-            getattr(getattr(endpoint, "node", None), "path", endpoint),
-            "is an endpoint of inference components: its variants carry no model and no "
-            "traffic weight, so there is no weight to shift",
-            "ship the new version as a change of the InferenceComponent (its RollingUpdate "
-            "with rollback_alarms replaces the copies batch by batch), or roll out on an "
-            "Endpoint of model variants",
-        )
+    if reject_component_endpoint(
+        problems,
+        endpoint,
+        "its variants carry no model and no traffic weight, so there is no weight to shift",
+        "ship the new version as a change of the InferenceComponent (its RollingUpdate "
+        "with rollback_alarms replaces the copies batch by batch), or roll out on an "
+        "Endpoint of model variants",
+    ):
         return
     known = getattr(endpoint, "variant_names", None)  # an Endpoint knows its variants
     if isinstance(known, list) and not is_token(known):
@@ -184,18 +186,12 @@ def _validate_endpoint(
                 f"must be a variant of the endpoint ({', '.join(known)})",
                 "name one of the endpoint's production variants",
             )
-    for argument, variant in (
+    validate_variant_names(
+        problems,
         ("baseline_variant", baseline_variant),
         ("canary_variant", canary_variant),
-    ):
-        problems.check_name(argument, variant, pattern=VARIANT_NAME_PATTERN)
-    if baseline_variant == canary_variant and not is_token(baseline_variant):
-        problems.add(
-            "canary_variant",
-            canary_variant,
-            "must differ from baseline_variant",
-            "name the variant that serves the new model",
-        )
+        "name the variant that serves the new model",
+    )
 
 
 def _validate_schedule(
@@ -230,16 +226,14 @@ def _validate_schedule(
             capacity=capacity,
             hook_calls=hook_calls,
         )
-        if events > HISTORY_EVENT_BUDGET:
-            # A rule of five arguments together: the problem names each of them.
-            problems.add(
-                "bake_time, interval, max_extensions, max_polls, steps",
-                f"{bake} s, {every} s, {max_extensions}, {max_polls}, {len(steps)} steps",
-                f"a rollout could take {events} history events, more than the "
-                f"{HISTORY_EVENT_BUDGET} allowed (a Standard workflow holds "
-                f"{HISTORY_EVENT_LIMIT})",
-                "shorten bake_time, lengthen interval, or use fewer steps, extensions or polls",
-            )
+        check_history_budget(
+            problems,
+            "bake_time, interval, max_extensions, max_polls, steps",
+            f"{bake} s, {every} s, {max_extensions}, {max_polls}, {len(steps)} steps",
+            events=events,
+            execution="a rollout",
+            fix="shorten bake_time, lengthen interval, or use fewer steps, extensions or polls",
+        )
 
 
 def _validate_limits(
@@ -296,6 +290,64 @@ def validate_policy(problems: ValidationProblems, policy: dict[str, Any]) -> Non
 
 
 # -- rules every state machine of the rollout package shares ---------------------------------
+
+
+def validate_durations(problems: ValidationProblems, **durations: cdk.Duration) -> None:
+    """Each of ``durations`` (argument -> value) is a whole number of seconds."""
+    for argument, duration in durations.items():
+        problems.whole_seconds(argument, duration)
+
+
+def reject_component_endpoint(
+    problems: ValidationProblems, endpoint: object, rule: str, fix: str
+) -> bool:
+    """Whether ``endpoint`` hosts inference components (a ``ComponentEndpoint``), which a
+    state machine of this package cannot judge (it is then a problem: why, ``rule``, and
+    what to do instead, ``fix``)."""
+    if not getattr(endpoint, "hosts_inference_components", False):
+        return False
+    problems.add(
+        "endpoint",
+        getattr(getattr(endpoint, "node", None), "path", endpoint),
+        f"is an endpoint of inference components: {rule}",
+        fix,
+    )
+    return True
+
+
+def validate_variant_names(
+    problems: ValidationProblems, first: tuple[str, str], second: tuple[str, str], fix: str
+) -> bool:
+    """Two variants, each ``(argument, name)``: valid variant names, and different (else
+    ``fix`` says which the second must name). Returns whether they differ."""
+    for argument, variant in (first, second):
+        problems.check_name(argument, variant, pattern=VARIANT_NAME_PATTERN)
+    if first[1] == second[1] and not is_token(second[1]):
+        problems.add(second[0], second[1], f"must differ from {first[0]}", fix)
+        return False
+    return True
+
+
+def check_history_budget(
+    problems: ValidationProblems,
+    arguments: str,
+    values: str,
+    *,
+    events: int,
+    execution: str,
+    fix: str,
+) -> None:
+    """The worst case of an execution (``execution``: "a rollout"), ``events`` history
+    events, fits the budget. A rule of several arguments together: the problem names each of
+    them (``arguments``, their ``values``)."""
+    if events > HISTORY_EVENT_BUDGET:
+        problems.add(
+            arguments,
+            values,
+            f"{execution} could take {events} history events, more than the "
+            f"{HISTORY_EVENT_BUDGET} allowed (a Standard workflow holds {HISTORY_EVENT_LIMIT})",
+            fix,
+        )
 
 
 def validate_bake(

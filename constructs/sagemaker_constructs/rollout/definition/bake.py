@@ -5,16 +5,19 @@ verified). Every ``interval_seconds`` the evaluator judges the window: FAIL ->
 ``States.FAILED_CHECK``; PASS once ``bake_seconds`` have passed -> the step is recorded and
 the next one starts (``States.START_STEP``), or after the last step the execution succeeds;
 INCONCLUSIVE at the end of the bake -> one more interval, at most ``max_extensions`` times,
-then ``States.STILL_INCONCLUSIVE`` (fail safe: missing data is never a pass).
+then ``States.STILL_INCONCLUSIVE`` (fail safe: missing data is never a pass). The loop itself
+(:func:`build_bake_loop`, exits named by its caller) is the shadow evaluation's too.
 """
 
 from __future__ import annotations
 
-from ..contract import STEP_STEPS, Events, States
-from .builder import Builder
+from collections.abc import Mapping, Sequence
+
+from ..contract import STEP_STEPS, VERDICT_FAIL, VERDICT_PASS, Events, States
+from .builder import EVALUATION_FIELDS, Builder, catch
 from .notifications import notify
 
-__all__ = ["build_bake_and_evaluation"]
+__all__ = ["build_bake_and_evaluation", "build_bake_loop"]
 
 
 def build_bake_and_evaluation(b: Builder, *, capacity: bool = False) -> str:
@@ -29,18 +32,52 @@ def build_bake_and_evaluation(b: Builder, *, capacity: bool = False) -> str:
 
 def _bake(b: Builder) -> None:
     """Wait an interval, evaluate, decide: fail, bake on, pass, extend, or give up."""
-    b.add(
+    build_bake_loop(
+        b,
         States.START_BAKE,
+        comment="The step's weights are verified: its evaluation window starts now. The "
+        "evaluator counts whole periods from here on, and knows the baseline's share (0 at "
+        "100 %: stray baseline requests never count as a live baseline).",
+        window={"baseline_weight.$": "$.step.baseline_weight"},
+        evaluate="Evaluate",
+        extend="Extend Bake",
+        on_failed=States.FAILED_CHECK,
+        on_passed="Step Passed",
+        on_inconclusive=States.STILL_INCONCLUSIVE,
+        on_error=States.STEP_ERROR,
+    )
+
+
+def build_bake_loop(
+    b: Builder,
+    entry: str,
+    *,
+    comment: str,
+    window: Mapping[str, str],
+    evaluate: str,
+    extend: str,
+    on_failed: str,
+    on_passed: str,
+    on_inconclusive: str,
+    on_error: str,
+    fields: Sequence[str] = EVALUATION_FIELDS,
+) -> str:
+    """The bake: at ``entry`` the evaluation window starts (``$.bake.window``: its start and
+    ``window``); every ``$.config.interval_seconds`` the evaluator judges it (state
+    ``evaluate``; the answer's ``fields`` in ``$.evaluation``). Returns ``entry``.
+
+    Exits: FAIL -> ``on_failed`` at once; PASS once ``$.config.bake_seconds`` have passed ->
+    ``on_passed``; INCONCLUSIVE at the end of the bake -> one more interval (state ``extend``),
+    at most ``$.config.max_extensions`` times, then ``on_inconclusive``; the evaluator failing
+    after its retries -> ``on_error``.
+    """
+    b.add(
+        entry,
         {
             "Type": "Pass",
-            "Comment": "The step's weights are verified: its evaluation window starts now. The "
-            "evaluator counts whole periods from here on, and knows the baseline's share (0 at "
-            "100 %: stray baseline requests never count as a live baseline).",
+            "Comment": comment,
             "Parameters": {
-                "window": {
-                    "window_start.$": "$$.State.EnteredTime",
-                    "baseline_weight.$": "$.step.baseline_weight",
-                },
+                "window": {"window_start.$": "$$.State.EnteredTime", **window},
                 "elapsed": 0,
                 "extensions": 0,
                 "evaluations": 0,
@@ -64,10 +101,17 @@ def _bake(b: Builder) -> None:
                 "evaluations.$": "States.MathAdd($.bake.evaluations, 1)",
             },
             "ResultPath": "$.bake",
-            "Next": "Evaluate",
+            "Next": evaluate,
         },
     )
-    b.evaluate("Evaluate", "$.bake.window", "Verdict?", result_path="$.evaluation")
+    b.evaluate(
+        evaluate,
+        "$.bake.window",
+        "Verdict?",
+        result_path="$.evaluation",
+        fields=fields,
+        catches=[catch(on_error)],
+    )
     b.add(
         "Verdict?",
         {
@@ -75,26 +119,30 @@ def _bake(b: Builder) -> None:
             "Choices": [
                 {
                     "Variable": "$.evaluation.verdict",
-                    "StringEquals": "FAIL",
-                    "Next": States.FAILED_CHECK,
+                    "StringEquals": VERDICT_FAIL,
+                    "Next": on_failed,
                 },
                 {
                     "Variable": "$.bake.elapsed",
                     "NumericLessThanPath": "$.config.bake_seconds",
                     "Next": "Bake Wait",
                 },
-                {"Variable": "$.evaluation.verdict", "StringEquals": "PASS", "Next": "Step Passed"},
+                {
+                    "Variable": "$.evaluation.verdict",
+                    "StringEquals": VERDICT_PASS,
+                    "Next": on_passed,
+                },
                 {
                     "Variable": "$.bake.extensions",
                     "NumericLessThanPath": "$.config.max_extensions",
-                    "Next": "Extend Bake",
+                    "Next": extend,
                 },
             ],
-            "Default": States.STILL_INCONCLUSIVE,
+            "Default": on_inconclusive,
         },
     )
     b.add(
-        "Extend Bake",
+        extend,
         {
             "Type": "Pass",
             "Comment": "INCONCLUSIVE at the end of the bake: one more interval.",
@@ -108,6 +156,7 @@ def _bake(b: Builder) -> None:
             "Next": "Bake Wait",
         },
     )
+    return entry
 
 
 def _record_step(b: Builder) -> None:

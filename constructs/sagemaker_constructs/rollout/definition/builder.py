@@ -23,6 +23,7 @@ __all__ = [
     "BASELINE_WEIGHT",
     "CANARY_COUNT",
     "CANARY_WEIGHT",
+    "EVALUATION_FIELDS",
     "LAMBDA_RETRY_ERRORS",
     "SAGEMAKER_TRANSIENT_CAUSES",
     "SAGEMAKER_UNMODELLED_ERRORS",
@@ -77,6 +78,15 @@ SNS_RETRY_ERRORS = (
     "SNS.SdkClientException",
 )
 SFN_RETRY_ERRORS = ("Sfn.ThrottlingException", "Sfn.SfnException", "Sfn.SdkClientException")
+#: The fields of the evaluator's answer that an evaluation in a bake keeps (``$.evaluation``).
+EVALUATION_FIELDS = (
+    "verdict",
+    "reasons",
+    "baseline_source",
+    "baseline_summary",
+    "baseline_invocations",
+    "canary_invocations",
+)
 #: Application Auto Scaling errors a retry may cure: a concurrent change of the same target,
 #: a server-side failure, and the unmodelled ones (throttling) under the service's base name.
 AUTOSCALING_RETRY_ERRORS = (
@@ -278,6 +288,16 @@ class Builder:
         return name
 
     # -- building blocks -------------------------------------------------------------------
+
+    def evaluator_event(self) -> dict[str, Any]:
+        """The evaluator event's fixed part (``$.event``, what :meth:`evaluate` sends): the
+        endpoint, the variants and the validated configuration's policy."""
+        return {
+            "endpoint_name": self.endpoint_name,
+            "baseline_variant": self.baseline,
+            "canary_variant": self.canary,
+            "policy.$": "$.validated.config.policy",
+        }
 
     def describe(
         self, name: str, *, with_weights: bool, nxt: str, on_error: str, with_counts: bool = False
@@ -530,11 +550,12 @@ class Builder:
         nxt: str,
         *,
         result_path: str,
+        fields: Sequence[str] = EVALUATION_FIELDS,
         catches: list[dict[str, Any]] | None = None,
     ) -> str:
         """Invoke the evaluator: ``$.event`` + ``$.reference`` (``{}`` or ``{baseline_reference}``)
-        + the window (``{window_start}``), so no key is ever null. Errors go to ``catches``
-        (default: ``States.STEP_ERROR``)."""
+        + the window (``{window_start}``), so no key is ever null. The answer's ``fields`` go
+        to ``result_path``; errors go to ``catches`` (default: ``States.STEP_ERROR``)."""
         state: State = {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke",
@@ -549,18 +570,8 @@ class Builder:
             "Catch": catches or [catch(States.STEP_ERROR)],
             "ResultPath": result_path,
             "Next": nxt,
+            "ResultSelector": {f"{field}.$": f"$.Payload.{field}" for field in fields},
         }
-        if result_path == "$.preflight":
-            state["ResultSelector"] = {"verdict.$": "$.Payload.verdict"}
-        else:
-            state["ResultSelector"] = {
-                "verdict.$": "$.Payload.verdict",
-                "reasons.$": "$.Payload.reasons",
-                "baseline_source.$": "$.Payload.baseline_source",
-                "baseline_summary.$": "$.Payload.baseline_summary",
-                "baseline_invocations.$": "$.Payload.baseline_invocations",
-                "canary_invocations.$": "$.Payload.canary_invocations",
-            }
         return self.add_task(name, state, resource_arn=self.evaluator_arn)
 
 

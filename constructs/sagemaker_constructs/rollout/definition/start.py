@@ -3,7 +3,8 @@
 Entry: ``States.START``. Exits: ``States.START_STEP`` (the first step), or a Fail state that
 leaves traffic untouched (``InvalidInput``, ``StartFailed``, ``UnexpectedStartingWeights``,
 ``RolloutAlreadyRunning``, ``PreflightFailed``), or Succeed when the canary already serves
-everything.
+everything. The input's states themselves (:func:`build_input_validation`, exits named by its
+caller) are the shadow evaluation's too.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from .builder import (
     LAMBDA_RETRY_ERRORS,
     Builder,
     RolloutDefaults,
+    catch,
     instance_counts,
     retry,
 )
 from .lock import LOCK, build_lock
 from .notifications import notify
 
-__all__ = ["build_input_and_lock"]
+__all__ = ["build_input_and_lock", "build_input_validation"]
 
 
 def build_input_and_lock(
@@ -53,40 +55,87 @@ def _load_and_validate_input(
     """Construct defaults; the execution input validated and merged over them in Python (the
     evaluator's validate mode), before the lock or any weight change; the evaluator event's
     fixed part."""
-    b.add(
+    build_input_validation(
+        b,
         States.START,
+        validate="Validate Input",
+        defaults=defaults.to_json(),
+        constants={
+            "complements": list(range(100, -1, -1)),
+            "approval_steps": sorted(approval_steps),
+            "approvals": len(approval_steps),
+            **({"instances": instance_counts(*instance_scaling)} if instance_scaling else {}),
+        },
+        validate_key="validate_input",
+        rules="unknown keys, types, ranges, steps, policy, history budget",
+        unchanged="Traffic was not changed.",
+        nxt="Set Up",
+        on_error="Preflight Failed",
+    )
+    b.add(
+        "Set Up",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "const.$": "$.const",
+                "config.$": "$.validated.config",
+                "event": b.evaluator_event(),
+                "schedule": {"count.$": "States.ArrayLength($.validated.config.steps)"},
+                "reference": {},
+                "summary": {"json": ""},
+            },
+            "Next": LOCK,
+        },
+    )
+
+
+def build_input_validation(
+    b: Builder,
+    entry: str,
+    *,
+    validate: str,
+    defaults: Mapping[str, Any],
+    constants: Mapping[str, Any] | None = None,
+    validate_key: str,
+    rules: str,
+    unchanged: str,
+    nxt: str,
+    on_error: str,
+) -> str:
+    """``entry`` puts the construct's ``defaults`` at ``$.defaults`` (and ``constants``, when
+    given, at ``$.const``); then the evaluator (state ``validate``, its event's
+    ``validate_key``) checks the raw execution input against them by its ``rules`` and
+    answers the merged configuration at ``$.validated.config``. Returns ``entry``.
+
+    Exits: ``nxt``; an input the evaluator rejects -> ``Invalid Input`` (a Fail state,
+    ``Errors.INVALID_INPUT``, its cause ending with ``unchanged``); the evaluator failing after
+    its retries -> ``on_error``.
+    """
+    b.add(
+        entry,
         {
             "Type": "Pass",
             "Comment": "Construct defaults; the execution input overrides them key by key.",
             "Result": {
-                "defaults": defaults.to_json(),
-                "const": {
-                    "complements": list(range(100, -1, -1)),
-                    "approval_steps": sorted(approval_steps),
-                    "approvals": len(approval_steps),
-                    **(
-                        {"instances": instance_counts(*instance_scaling)}
-                        if instance_scaling
-                        else {}
-                    ),
-                },
+                "defaults": defaults,
+                **({"const": constants} if constants is not None else {}),
             },
             "ResultPath": "$",
-            "Next": "Validate Input",
+            "Next": validate,
         },
     )
     b.add_task(
-        "Validate Input",
+        validate,
         {
             "Type": "Task",
             "Comment": "The evaluator checks the raw execution input against the defaults "
-            "(unknown keys, types, ranges, steps, policy, history budget) and answers the "
-            "merged configuration, or fails with every problem listed.",
+            f"({rules}) and answers the merged configuration, or fails with every problem "
+            "listed.",
             "Resource": "arn:aws:states:::lambda:invoke",
             "Parameters": {
                 "FunctionName": b.evaluator_arn,
                 "Payload": {
-                    "validate_input.$": "$$.Execution.Input",
+                    f"{validate_key}.$": "$$.Execution.Input",
                     "defaults.$": "$.defaults",
                 },
             },
@@ -99,13 +148,9 @@ def _load_and_validate_input(
                     "ResultPath": "$.error",
                     "Next": "Invalid Input",
                 },
-                {
-                    "ErrorEquals": ["States.ALL"],
-                    "ResultPath": "$.error",
-                    "Next": "Preflight Failed",
-                },
+                catch(on_error),
             ],
-            "Next": "Set Up",
+            "Next": nxt,
         },
         resource_arn=b.evaluator_arn,
     )
@@ -115,31 +160,11 @@ def _load_and_validate_input(
             "Type": "Fail",
             "Error": Errors.INVALID_INPUT,
             "CausePath": (
-                "States.Format('the execution input is invalid: {}. Traffic was not changed.', "
-                "$.error.Cause)"
+                f"States.Format('the execution input is invalid: {{}}. {unchanged}', $.error.Cause)"
             ),
         },
     )
-    b.add(
-        "Set Up",
-        {
-            "Type": "Pass",
-            "Parameters": {
-                "const.$": "$.const",
-                "config.$": "$.validated.config",
-                "event": {
-                    "endpoint_name": b.endpoint_name,
-                    "baseline_variant": b.baseline,
-                    "canary_variant": b.canary,
-                    "policy.$": "$.validated.config.policy",
-                },
-                "schedule": {"count.$": "States.ArrayLength($.validated.config.steps)"},
-                "reference": {},
-                "summary": {"json": ""},
-            },
-            "Next": LOCK,
-        },
-    )
+    return entry
 
 
 def _starting_weights(b: Builder) -> None:
@@ -241,6 +266,7 @@ def _preflight(b: Builder, phases: Mapping[str, Any]) -> None:
         "$.window",
         States.NOTIFY_STARTED,
         result_path="$.preflight",
+        fields=("verdict",),
         catches=[
             {
                 "ErrorEquals": [EVALUATOR_INVALID_EVENT],

@@ -3,8 +3,9 @@
 :func:`build_shadow_definition` returns the state machine that
 :class:`~.construct.ShadowEvaluation` deploys, built with the rollout's blocks
 (:class:`~..definition.builder.Builder`: wait for ``InService``, DescribeEndpoint with its
-retries, the evaluator invocation with its retries and catches, the notifications). Its values
-may be CDK tokens. The phases:
+retries, the evaluator invocation with its retries and catches, the notifications) and two of
+its phases' states with exits of its own (the input, ``definition.start``; the bake loop,
+``definition.bake``). Its values may be CDK tokens. The phases:
 
 1. **Input**: the construct's defaults; the evaluator checks the execution input against them
    (``shadow_input.py``) -> ``InvalidInput``.
@@ -39,7 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contract import (
-    EVALUATOR_INVALID_EVENT,
     SHADOW_CHECKS,
     SHADOW_REASONS,
     SHADOW_VALIDATE_KEY,
@@ -52,8 +52,10 @@ from ..contract import (
     ShadowStates,
 )
 from ..definition import Definition
-from ..definition.builder import LAMBDA_RETRY_ERRORS, Bindings, Builder, catch, retry
+from ..definition.bake import build_bake_loop
+from ..definition.builder import EVALUATION_FIELDS, Bindings, Builder
 from ..definition.notifications import notify
+from ..definition.start import build_input_validation
 
 __all__ = ["ShadowBindings", "ShadowDefaults", "build_shadow_definition"]
 
@@ -131,57 +133,17 @@ def build_shadow_definition(bindings: ShadowBindings, *, defaults: ShadowDefault
 
 def _input(b: Builder, defaults: ShadowDefaults) -> None:
     """The construct's defaults, the execution input checked and merged over them by the
-    evaluator, and the evaluator event's fixed part."""
-    b.add(
+    evaluator (the rollout's input states), and the evaluator event's fixed part."""
+    build_input_validation(
+        b,
         ShadowStates.START,
-        {
-            "Type": "Pass",
-            "Comment": "Construct defaults; the execution input overrides them key by key.",
-            "Result": {"defaults": defaults.to_json()},
-            "ResultPath": "$",
-            "Next": ShadowStates.VALIDATE_INPUT,
-        },
-    )
-    b.add_task(
-        ShadowStates.VALIDATE_INPUT,
-        {
-            "Type": "Task",
-            "Comment": "The evaluator checks the raw execution input against the defaults "
-            "(unknown keys, types, ranges, policy, history budget) and answers the merged "
-            "configuration, or fails with every problem listed.",
-            "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {
-                "FunctionName": b.evaluator_arn,
-                "Payload": {
-                    f"{SHADOW_VALIDATE_KEY}.$": "$$.Execution.Input",
-                    "defaults.$": "$.defaults",
-                },
-            },
-            "ResultSelector": {"config.$": "$.Payload.config"},
-            "ResultPath": "$.validated",
-            "Retry": [retry(LAMBDA_RETRY_ERRORS, attempts=4)],
-            "Catch": [
-                {
-                    "ErrorEquals": [EVALUATOR_INVALID_EVENT],
-                    "ResultPath": "$.error",
-                    "Next": "Invalid Input",
-                },
-                catch("Evaluation Failed"),
-            ],
-            "Next": "Set Up",
-        },
-        resource_arn=b.evaluator_arn,
-    )
-    b.add(
-        "Invalid Input",
-        {
-            "Type": "Fail",
-            "Error": ShadowErrors.INVALID_INPUT,
-            "CausePath": (
-                "States.Format('the execution input is invalid: {}. Nothing was evaluated.', "
-                "$.error.Cause)"
-            ),
-        },
+        validate=ShadowStates.VALIDATE_INPUT,
+        defaults=defaults.to_json(),
+        validate_key=SHADOW_VALIDATE_KEY,
+        rules="unknown keys, types, ranges, policy, history budget",
+        unchanged="Nothing was evaluated.",
+        nxt="Set Up",
+        on_error="Evaluation Failed",
     )
     b.add(
         "Set Up",
@@ -189,12 +151,7 @@ def _input(b: Builder, defaults: ShadowDefaults) -> None:
             "Type": "Pass",
             "Parameters": {
                 "config.$": "$.validated.config",
-                "event": {
-                    "endpoint_name": b.endpoint_name,
-                    "baseline_variant": b.baseline,
-                    "canary_variant": b.canary,
-                    "policy.$": "$.validated.config.policy",
-                },
+                "event": b.evaluator_event(),
                 "reference": {},
             },
             "Next": ShadowStates.BEFORE_EVALUATION,
@@ -330,93 +287,21 @@ def _variants(b: Builder) -> dict[str, str]:
 
 
 def _bake(b: Builder) -> None:
-    """Wait an interval, evaluate the window, decide: fail, bake on, pass, extend, or stop."""
-    b.add(
+    """Wait an interval, evaluate the window, decide: fail, bake on, pass, extend, or stop
+    (the rollout's bake loop; the verdict's output carries the evaluator's checks too)."""
+    build_bake_loop(
+        b,
         ShadowStates.START_WINDOW,
-        {
-            "Type": "Pass",
-            "Comment": "Both variants are listed: the evaluation window starts now. The "
-            "evaluator counts the whole periods from here on.",
-            "Parameters": {
-                "window": {"window_start.$": "$$.State.EnteredTime"},
-                "elapsed": 0,
-                "extensions": 0,
-                "evaluations": 0,
-            },
-            "ResultPath": "$.bake",
-            "Next": "Bake Wait",
-        },
-    )
-    b.add(
-        "Bake Wait",
-        {"Type": "Wait", "SecondsPath": "$.config.interval_seconds", "Next": "Count Interval"},
-    )
-    b.add(
-        "Count Interval",
-        {
-            "Type": "Pass",
-            "Parameters": {
-                "window.$": "$.bake.window",
-                "elapsed.$": "States.MathAdd($.bake.elapsed, $.config.interval_seconds)",
-                "extensions.$": "$.bake.extensions",
-                "evaluations.$": "States.MathAdd($.bake.evaluations, 1)",
-            },
-            "ResultPath": "$.bake",
-            "Next": ShadowStates.EVALUATE,
-        },
-    )
-    b.evaluate(
-        ShadowStates.EVALUATE,
-        "$.bake.window",
-        "Verdict?",
-        result_path="$.evaluation",
-        catches=[catch("Notify Error")],
-    )
-    # The verdict's output carries the evaluator's checks too.
-    b.states[ShadowStates.EVALUATE]["ResultSelector"][f"{SHADOW_CHECKS}.$"] = "$.Payload.checks"
-    b.add(
-        "Verdict?",
-        {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Variable": "$.evaluation.verdict",
-                    "StringEquals": VERDICT_FAIL,
-                    "Next": ShadowStates.FAILED,
-                },
-                {
-                    "Variable": "$.bake.elapsed",
-                    "NumericLessThanPath": "$.config.bake_seconds",
-                    "Next": "Bake Wait",
-                },
-                {
-                    "Variable": "$.evaluation.verdict",
-                    "StringEquals": VERDICT_PASS,
-                    "Next": ShadowStates.PASSED,
-                },
-                {
-                    "Variable": "$.bake.extensions",
-                    "NumericLessThanPath": "$.config.max_extensions",
-                    "Next": ShadowStates.EXTEND,
-                },
-            ],
-            "Default": ShadowStates.INCONCLUSIVE,
-        },
-    )
-    b.add(
-        ShadowStates.EXTEND,
-        {
-            "Type": "Pass",
-            "Comment": "INCONCLUSIVE at the end of the bake: one more interval.",
-            "Parameters": {
-                "window.$": "$.bake.window",
-                "elapsed.$": "$.bake.elapsed",
-                "extensions.$": "States.MathAdd($.bake.extensions, 1)",
-                "evaluations.$": "$.bake.evaluations",
-            },
-            "ResultPath": "$.bake",
-            "Next": "Bake Wait",
-        },
+        comment="Both variants are listed: the evaluation window starts now. The evaluator "
+        "counts the whole periods from here on.",
+        window={},
+        evaluate=ShadowStates.EVALUATE,
+        extend=ShadowStates.EXTEND,
+        on_failed=ShadowStates.FAILED,
+        on_passed=ShadowStates.PASSED,
+        on_inconclusive=ShadowStates.INCONCLUSIVE,
+        on_error="Notify Error",
+        fields=(*EVALUATION_FIELDS, "checks"),
     )
 
 

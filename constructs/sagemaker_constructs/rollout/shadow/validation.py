@@ -1,8 +1,10 @@
 """Construction-time validation of ``ShadowEvaluation``'s arguments (one collected ValueError).
 
-The rules a shadow evaluation shares with the rollout (bake and interval, polling, the
-evaluator's concurrency, the network, the policy, names, retention) are the rollout's own
-functions; the variants and the history budget are the shadow evaluation's.
+The rules a shadow evaluation shares with the rollout (whole seconds, bake and interval,
+polling, the evaluator's concurrency, the network, the policy, names, retention, no endpoint of
+inference components, two different variant names, the history budget's limit) are the
+rollout's own functions; which variants the endpoint must list and the worst case of an
+evaluation are the shadow evaluation's.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from aws_cdk import aws_ec2 as ec2
 
 from ..._validation import ValidationProblems, is_token
 from ...log_groups import check_retention
-from ..rules import HISTORY_EVENT_BUDGET, HISTORY_EVENT_LIMIT, evaluator_module
+from ..rules import evaluator_module
 from ..validation import (
-    VARIANT_NAME_PATTERN,
+    check_history_budget,
+    reject_component_endpoint,
     validate_bake,
+    validate_durations,
     validate_network,
     validate_policy,
     validate_polling,
     validate_reserved_concurrency,
     validate_state_machine_name,
+    validate_variant_names,
 )
 
 __all__ = ["shadow_history_events", "validate_shadow_evaluation"]
@@ -63,12 +68,9 @@ def validate_shadow_evaluation(
 ) -> None:
     """Collect every problem of the arguments, then raise one ValueError."""
     validate_network(problems, vpc, security_groups)
-    for argument, duration in (
-        ("bake_time", bake_time),
-        ("interval", interval),
-        ("poll_interval", poll_interval),
-    ):
-        problems.whole_seconds(argument, duration)
+    validate_durations(
+        problems, bake_time=bake_time, interval=interval, poll_interval=poll_interval
+    )
     validate_reserved_concurrency(problems, evaluator_reserved_concurrency)
     _validate_variants(problems, endpoint, production_variant, shadow_variant)
     bake, every = validate_bake(problems, bake_time, interval)
@@ -96,26 +98,19 @@ def _validate_variants(
     """Valid, different names; with an ``Endpoint`` of this library, its one production
     variant and its shadow variant (SageMaker accepts one shadow variant beside exactly one
     production variant: CreateEndpointConfig API reference, ``ShadowProductionVariants``)."""
-    if getattr(endpoint, "hosts_inference_components", False):  # a ComponentEndpoint
-        problems.add(
-            "endpoint",
-            getattr(getattr(endpoint, "node", None), "path", endpoint),
-            "is an endpoint of inference components: it has no shadow variant",
-            "evaluate a shadow variant of an Endpoint of model variants",
-        )
+    if reject_component_endpoint(
+        problems,
+        endpoint,
+        "it has no shadow variant",
+        "evaluate a shadow variant of an Endpoint of model variants",
+    ):
         return
-    for argument, variant in (
+    if not validate_variant_names(
+        problems,
         ("production_variant", production_variant),
         ("shadow_variant", shadow_variant),
+        "name the shadow variant (ShadowProductionVariants) of the endpoint",
     ):
-        problems.check_name(argument, variant, pattern=VARIANT_NAME_PATTERN)
-    if production_variant == shadow_variant and not is_token(shadow_variant):
-        problems.add(
-            "shadow_variant",
-            shadow_variant,
-            "must differ from production_variant",
-            "name the shadow variant (ShadowProductionVariants) of the endpoint",
-        )
         return
     production = _known(endpoint, "variant_names")
     shadows = _known(endpoint, "shadow_variant_names")
@@ -167,12 +162,11 @@ def _validate_history(
         max_extensions=max_extensions,
         max_polls=max_polls,
     )
-    if events > HISTORY_EVENT_BUDGET:
-        # A rule of four arguments together: the problem names each of them.
-        problems.add(
-            "bake_time, interval, max_extensions, max_polls",
-            f"{bake} s, {every} s, {max_extensions}, {max_polls}",
-            f"an evaluation could take {events} history events, more than the "
-            f"{HISTORY_EVENT_BUDGET} allowed (a Standard workflow holds {HISTORY_EVENT_LIMIT})",
-            "shorten bake_time, lengthen interval, or allow fewer extensions or polls",
-        )
+    check_history_budget(
+        problems,
+        "bake_time, interval, max_extensions, max_polls",
+        f"{bake} s, {every} s, {max_extensions}, {max_polls}",
+        events=events,
+        execution="an evaluation",
+        fix="shorten bake_time, lengthen interval, or allow fewer extensions or polls",
+    )
