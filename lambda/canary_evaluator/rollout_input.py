@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .policy import parse_policy
@@ -36,10 +36,15 @@ __all__ = [
     "MAX_POLICY_BYTES",
     "STEPS_EXAMPLE",
     "STEPS_RULE",
+    "bake_evaluations",
     "check_input",
     "given_input_problems",
     "history_events",
+    "history_problems",
+    "merge_input",
+    "raise_if_any",
     "steps_problem",
+    "unknown_keys",
     "value_problems",
 ]
 
@@ -111,6 +116,25 @@ def steps_problem(steps: object) -> str | None:
     return None
 
 
+def bake_evaluations(*, bake_seconds: int, interval_seconds: int, max_extensions: int) -> int:
+    """Evaluations of one bake in the worst case: one every interval, one more, and one every
+    extension."""
+    return bake_seconds // interval_seconds + 1 + max_extensions
+
+
+def history_problems(events: int, shorten: str) -> list[str]:
+    """The problem of a schedule whose worst case takes ``events`` history events, when that
+    is over the budget (``shorten``: the keys that make it shorter, besides a longer
+    ``interval_seconds``)."""
+    if events <= HISTORY_EVENT_BUDGET:
+        return []
+    return [
+        f"schedule: up to {events} history events in the worst case; allowed: at most "
+        f"{HISTORY_EVENT_BUDGET} (a Standard workflow holds {HISTORY_EVENT_LIMIT}); "
+        f"lengthen interval_seconds, or shorten {shorten}"
+    ]
+
+
 def history_events(
     *,
     steps: int,
@@ -125,7 +149,9 @@ def history_events(
     for InService polled to the limit, and a rollback that needs all its attempts. With
     ``capacity`` (capacity before traffic), every step and the ending add a capacity phase
     with its own wait; ``hook_calls`` (:data:`HOOKS_DEFAULT`) adds every hook call."""
-    evaluations = bake_seconds // interval_seconds + 1 + max_extensions
+    evaluations = bake_evaluations(
+        bake_seconds=bake_seconds, interval_seconds=interval_seconds, max_extensions=max_extensions
+    )
     polls = 2 * max_polls * EVENTS_PER_POLL  # before and after each weight change
     per_step = EVENTS_PER_STEP + polls + evaluations * EVENTS_PER_EVALUATION
     rollback = ROLLBACK_ATTEMPTS * (polls + EVENTS_PER_STEP)
@@ -169,11 +195,12 @@ def value_problems(key: str, value: object) -> list[str]:
     return problems
 
 
-def _unknown_keys(raw: Mapping[str, Any]) -> list[str]:
+def unknown_keys(raw: Mapping[str, Any], keys: Sequence[str] = INPUT_KEYS) -> list[str]:
+    """A problem for each key of ``raw`` that is not one of ``keys``."""
     return [
-        f"{key}: unknown key (got {raw[key]!r}); allowed keys: {', '.join(INPUT_KEYS)}"
+        f"{key}: unknown key (got {raw[key]!r}); allowed keys: {', '.join(keys)}"
         for key in raw
-        if key not in INPUT_KEYS
+        if key not in keys
     ]
 
 
@@ -200,13 +227,9 @@ def _schedule_problems(values: Mapping[str, Any]) -> list[str]:
             capacity=values.get(CAPACITY_DEFAULT) is True,
             hook_calls=hooks if isinstance(hooks := values.get(HOOKS_DEFAULT), dict) else None,
         )
-        if events > HISTORY_EVENT_BUDGET:
-            problems.append(
-                f"schedule: up to {events} history events in the worst case; allowed: at most "
-                f"{HISTORY_EVENT_BUDGET} (a Standard workflow holds {HISTORY_EVENT_LIMIT}); "
-                "lengthen interval_seconds, or shorten bake_seconds, steps, max_extensions or "
-                "max_polls"
-            )
+        problems.extend(
+            history_problems(events, "bake_seconds, steps, max_extensions or max_polls")
+        )
     return problems
 
 
@@ -215,33 +238,51 @@ def given_input_problems(raw: Mapping[str, Any]) -> list[str]:
     be merged with (what ``sagemaker-rollout start --input`` can check before it starts): unknown
     keys, each value alone, and the rules between keys when ``raw`` sets all the keys a rule
     involves. Whatever this finds, :func:`check_input` finds too, whatever the defaults."""
-    problems = _unknown_keys(raw)
+    problems = unknown_keys(raw)
     for key in INPUT_KEYS:
         if key in raw:
             problems.extend(value_problems(key, raw[key]))
     return problems + _schedule_problems(raw)
 
 
-def check_input(raw: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The defaults merged with the execution input ``raw`` (``policy`` merged key by key at
-    its top level); raises one ``ValueError`` listing every problem."""
+def merge_input(
+    raw: object, defaults: Mapping[str, Any], *, keys: Sequence[str], example: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The defaults merged with the execution input ``raw`` (the values of its ``keys``;
+    ``policy`` merged key by key at its top level), and the problems found on the way: unknown
+    keys, a policy that is not an object. An input that is not an object raises one
+    ``ValueError`` at once (``example``: a valid input to show)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ValueError(
             f"Invalid execution input:\n  input: got {raw!r}; allowed: a JSON object such as "
-            '{"steps": [10, 50, 100]} (or {} for the defaults)'
+            f"{example} (or {{}} for the defaults)"
         )
-    problems = _unknown_keys(raw)
-    merged = {**defaults, **{k: v for k, v in raw.items() if k in INPUT_KEYS}}
+    problems = unknown_keys(raw, keys)
+    merged = {**defaults, **{k: v for k, v in raw.items() if k in keys}}
     policy = raw.get("policy", {})
     if not isinstance(policy, Mapping):
         problems.extend(value_problems("policy", policy))
         policy = {}
     merged["policy"] = {**defaults.get("policy", {}), **policy}
+    return merged, problems
+
+
+def raise_if_any(problems: Sequence[str]) -> None:
+    """One ``ValueError`` listing every problem of an execution input, if there are any."""
+    if problems:
+        raise ValueError("Invalid execution input:\n  " + "\n  ".join(problems))
+
+
+def check_input(raw: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults merged with the execution input ``raw`` (``policy`` merged key by key at
+    its top level); raises one ``ValueError`` listing every problem."""
+    merged, problems = merge_input(
+        raw, defaults, keys=INPUT_KEYS, example='{"steps": [10, 50, 100]}'
+    )
     for key in INPUT_KEYS:
         problems.extend(value_problems(key, merged.get(key)))
     problems.extend(_schedule_problems(merged))
-    if problems:
-        raise ValueError("Invalid execution input:\n  " + "\n  ".join(problems))
+    raise_if_any(problems)
     return merged

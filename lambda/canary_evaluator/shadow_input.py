@@ -6,7 +6,9 @@ defaults here first (``{"validate_shadow_input": <input>, "defaults": {...}}``, 
 machine turns into ``InvalidInput``. The construct checks its own defaults with the same rules.
 
 An execution may set :data:`SHADOW_INPUT_KEYS`; ``poll_seconds`` and ``max_polls`` are the
-construct's (checked all the same). Each value follows the rollout's rule of that key
+construct's (checked all the same). The input is merged as the rollout's is
+(``rollout_input.merge_input``: unknown keys, ``policy`` key by key). Each value follows the
+rollout's rule of that key
 (``rollout_input.value_problems``: ranges, the policy's parser and size), and
 ``interval_seconds <= bake_seconds`` is the rollout's rule too
 (``rollout_input.given_input_problems`` judges it); the worst case of the evaluation must fit
@@ -22,10 +24,11 @@ from .rollout_input import (
     EVENTS_FIXED,
     EVENTS_PER_EVALUATION,
     EVENTS_PER_POLL,
-    HISTORY_EVENT_BUDGET,
-    HISTORY_EVENT_LIMIT,
+    bake_evaluations,
     given_input_problems,
-    value_problems,
+    history_problems,
+    merge_input,
+    raise_if_any,
 )
 
 __all__ = [
@@ -50,7 +53,9 @@ def shadow_history_events(
 ) -> int:
     """Worst-case history events of a shadow evaluation: one wait for ``InService`` polled to
     the limit, and every evaluation of a bake extended to the limit."""
-    evaluations = bake_seconds // interval_seconds + 1 + max_extensions
+    evaluations = bake_evaluations(
+        bake_seconds=bake_seconds, interval_seconds=interval_seconds, max_extensions=max_extensions
+    )
     return EVENTS_FIXED + max_polls * EVENTS_PER_POLL + evaluations * EVENTS_PER_EVALUATION
 
 
@@ -60,40 +65,19 @@ def _history_problems(values: Mapping[str, Any], problems: list[str]) -> list[st
     if any(p.startswith(f"{key}:") for p in problems for key in keys):
         return []
     events = shadow_history_events(**{key: values[key] for key in keys})
-    if events <= HISTORY_EVENT_BUDGET:
-        return []
-    return [
-        f"schedule: up to {events} history events in the worst case; allowed: at most "
-        f"{HISTORY_EVENT_BUDGET} (a Standard workflow holds {HISTORY_EVENT_LIMIT}); lengthen "
-        "interval_seconds, or shorten bake_seconds or max_extensions"
-    ]
+    return history_problems(events, "bake_seconds or max_extensions")
 
 
 def check_shadow_input(raw: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """The defaults merged with the execution input ``raw`` (``policy`` merged key by key at
     its top level); raises one ``ValueError`` listing every problem."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ValueError(
-            f"Invalid execution input:\n  input: got {raw!r}; allowed: a JSON object such as "
-            '{"bake_seconds": 3600} (or {} for the defaults)'
-        )
-    problems = [
-        f"{key}: unknown key (got {raw[key]!r}); allowed keys: {', '.join(SHADOW_INPUT_KEYS)}"
-        for key in raw
-        if key not in SHADOW_INPUT_KEYS
-    ]
-    merged = {**defaults, **{k: v for k, v in raw.items() if k in SHADOW_INPUT_KEYS}}
-    policy = raw.get("policy", {})
-    if not isinstance(policy, Mapping):
-        problems.extend(value_problems("policy", policy))
-        policy = {}
-    merged["policy"] = {**defaults.get("policy", {}), **policy}
+    # unknown keys and the merge: the rollout's rules, with the shadow evaluation's keys
+    merged, problems = merge_input(
+        raw, defaults, keys=SHADOW_INPUT_KEYS, example='{"bake_seconds": 3600}'
+    )
     keys = (*SHADOW_INPUT_KEYS, *SHADOW_FIXED_KEYS)
     # every value alone, and interval_seconds <= bake_seconds: the rollout's rules
     problems.extend(given_input_problems({key: merged.get(key) for key in keys}))
     problems.extend(_history_problems(merged, problems))
-    if problems:
-        raise ValueError("Invalid execution input:\n  " + "\n  ".join(problems))
+    raise_if_any(problems)
     return merged
