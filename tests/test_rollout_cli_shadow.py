@@ -52,6 +52,7 @@ from shadow_harness import (
 from strict_aws import StrictAws, errors_5xx, healthy
 
 from canary_evaluator.shadow_input import check_shadow_input
+from sagemaker_constructs.endpoint import Endpoint
 from sagemaker_constructs.rollout import cli
 from sagemaker_constructs.rollout.cli import Clients, Progress, Target, describe, plain_line, run
 from sagemaker_constructs.rollout.contract import (
@@ -94,6 +95,20 @@ PREFIX = "sagemaker-rollout: "
 
 
 _LOCAL = threading.local()
+#: Every AWS call a command line run made: (its argv, the IAM action of the call).
+CALLS: list[tuple[tuple[str, ...], str]] = []
+_CALLS_LOCK = threading.Lock()
+_IAM_PREFIX = {"stepfunctions": "states"}
+
+
+def _record(model: Any, **_: Any) -> None:
+    """botocore's before-call: note the call when a command line run makes it."""
+    argv = getattr(_LOCAL, "argv", None)
+    if argv is not None:
+        prefix = model.service_model.endpoint_prefix
+        prefix = _IAM_PREFIX.get(model.service_model.service_name, prefix)
+        with _CALLS_LOCK:
+            CALLS.append((argv, f"{prefix}:{model.name}"))
 
 
 def _clients() -> Clients:
@@ -107,6 +122,8 @@ def _clients() -> Clients:
             cloudformation=session.client("cloudformation"),
             dynamodb=session.client("dynamodb"),
         )
+        for client in (made.sfn, made.sagemaker, made.cloudformation, made.dynamodb):
+            client.meta.events.register("before-call.*.*", _record)
         _LOCAL.clients = made
     return made
 
@@ -122,7 +139,13 @@ class CliRun:
 
 def cli_run(*argv: str, clients: Any = None) -> CliRun:
     out, err = io.StringIO(), io.StringIO()
-    code = run(list(argv), clients=clients if clients is not None else _clients(), out=out, err=err)
+    _LOCAL.argv = tuple(argv)
+    try:
+        code = run(
+            list(argv), clients=clients if clients is not None else _clients(), out=out, err=err
+        )
+    finally:
+        _LOCAL.argv = None
     return CliRun(code, out.getvalue(), err.getvalue())
 
 
@@ -886,3 +909,48 @@ def test_abort_of_a_shadow_only_stops_it() -> None:
         {"executionArn": EXECUTION, "error": Errors.ABORTED, "cause": "aborted: drill"}
     ]
     assert "nothing to restore" in result.out
+
+
+def test_grant_run_allows_every_call_of_the_commands_a_pipeline_runs(
+    scenarios: dict[str, Scenario], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What ``shadow --state-machine ... --watch``, ``watch``, ``status`` and ``abort`` called
+    (recorded from the runs above) is what ``ShadowEvaluation.grant_run`` allows: the promotion
+    pipeline's step runs them with nothing else. (``--stack`` and ``--endpoint`` also read the
+    stack's outputs or list state machines: a laptop's own permissions.)"""
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+    from cdk_testing import imported_vpc
+
+    from sagemaker_constructs.rollout import ShadowEvaluation
+
+    called = {
+        action
+        for argv, action in CALLS
+        if argv[0] in ("shadow", "watch", "status", "abort")
+        and "--stack" not in argv
+        and "--endpoint" not in argv
+    }
+    assert {"states:StartExecution", "states:GetExecutionHistory"} <= called  # recorded
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path_factory.mktemp("grant"))), "Grant")
+    evaluation = ShadowEvaluation(
+        stack,
+        "Shadow",
+        endpoint=Endpoint.from_endpoint_name(stack, "Endpoint", "ep"),
+        production_variant=PRODUCTION,
+        shadow_variant=SHADOW,
+        vpc=imported_vpc(stack),
+    )
+    role = iam.Role(stack, "Pipeline", assumed_by=iam.AccountRootPrincipal())
+    evaluation.grant_run(role)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    granted = {
+        action
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert called - granted == set()

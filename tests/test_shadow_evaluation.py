@@ -500,8 +500,11 @@ def test_grant_run_starts_and_reads_this_state_machines_executions_only(
     assert actions == {
         "states:StartExecution",
         "states:ListExecutions",
+        "states:DescribeStateMachine",
+        "states:ListTagsForResource",
         "states:DescribeExecution",
         "states:GetExecutionHistory",
+        "states:StopExecution",
         "kms:Decrypt",
     }
     statements = _policy_statements(synthesized.raw, "PipelineRolePolicy")

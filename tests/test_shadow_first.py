@@ -34,12 +34,14 @@ def shadow_phase(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
 
 @pytest.fixture(scope="module")
 def template(shadow_phase: SynthesizedApp) -> dict[str, Any]:
-    return shadow_phase.template_json(shadow_phase.stack(PROD))
+    synthesized: dict[str, Any] = shadow_phase.template_json(shadow_phase.stack(PROD))
+    return synthesized
 
 
 def _one(template: dict[str, Any], kind: str) -> dict[str, Any]:
     (found,) = [r for r in template["Resources"].values() if r["Type"] == kind]
-    return found
+    resource: dict[str, Any] = found
+    return resource
 
 
 def test_the_candidate_is_the_endpoints_shadow(

@@ -10,7 +10,8 @@
 ``observability.py``   alarms and dashboard
 ``definition/``        the state machine's definition, one module per phase
 ``shadow/``            ``ShadowEvaluation``: a shadow variant judged, no traffic moved
-``machine.py``         key, topic, log group, role and state machine of both
+``machine.py``         key, topic, log group, role and state machine of both, and their
+                       base class ``StateMachineConstruct`` (grants, metrics)
 ``contract.py``        every name that crosses a file or process boundary
 ``cli.py``             ``sagemaker-rollout`` (boto3 only)
 =====================  ===============================================================

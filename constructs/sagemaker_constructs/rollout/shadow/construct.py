@@ -278,22 +278,33 @@ class ShadowEvaluation(StateMachineConstruct):
 
     @checked
     def grant_run(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to start evaluations and read their verdicts: what a pipeline
-        step or a script that gates on the verdict needs.
+        """Allow ``grantee`` to run evaluations and read their verdicts: what
+        ``sagemaker-rollout shadow --state-machine ... --watch``, ``watch``, ``status`` and
+        ``abort`` call (a pipeline step, a script that gates on the verdict, an operator).
 
-        Start and list executions (the state machine), describe them and read their history
-        (the executions, ``<state machine>:*``: named at start time), and decrypt their data
-        (encrypted with the evaluation's key, through Step Functions only). Returns the
-        combined grant of the three statements.
+        On the state machine: start and list executions, describe it and read its tags (the
+        command line tells an evaluation from a rollout by them); on its executions
+        (``<state machine>:*``, named at start time): describe, read the history, stop; and
+        decrypt their data (encrypted with the evaluation's key, through Step Functions only).
+        Returns the combined grant of the three statements.
         """
         machine = iam.Grant.add_to_principal(
             grantee=grantee,
-            actions=["states:StartExecution", "states:ListExecutions"],
+            actions=[
+                "states:StartExecution",
+                "states:ListExecutions",
+                "states:DescribeStateMachine",
+                "states:ListTagsForResource",
+            ],
             resource_arns=[self.state_machine_arn],
         )
         executions = iam.Grant.add_to_principal(
             grantee=grantee,
-            actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+            actions=[
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:StopExecution",
+            ],
             resource_arns=[self.executions_arn],
         )
         data = self._grant_read_execution_data(grantee)
