@@ -132,6 +132,16 @@ def _rollout(aws: dict[str, Any], endpoint: str, *, autoscaled: bool = True) -> 
     return str(created["stateMachineArn"])
 
 
+#: The IAM action of every AWS call ``release-canary`` made in these tests.
+CALLS: set[str] = set()
+_IAM_PREFIX = {"stepfunctions": "states"}
+
+
+def _record(model: Any, **_: Any) -> None:
+    prefix = _IAM_PREFIX.get(model.service_model.service_name, model.service_model.signing_name)
+    CALLS.add(f"{prefix}:{model.name}")
+
+
 def _release(aws: dict[str, Any], *args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     clients = Clients(
@@ -141,7 +151,14 @@ def _release(aws: dict[str, Any], *args: str) -> tuple[int, str, str]:
         dynamodb=aws["dynamodb"],
         autoscaling=aws["application-autoscaling"],
     )
-    code = run(["release-canary", *args], clients=clients, out=out, err=err)
+    handlers = [c.meta.events for c in aws.values()]
+    for events in handlers:
+        events.register("before-call.*.*", _record)
+    try:
+        code = run(["release-canary", *args], clients=clients, out=out, err=err)
+    finally:
+        for events in handlers:
+            events.unregister("before-call.*.*", _record)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -215,3 +232,47 @@ def test_a_bad_endpoint_name_is_an_error_before_any_aws_call() -> None:
     code = run(["release-canary", "--endpoint", "churn_v2"], clients=no_aws, err=err)
     assert code == EXIT_ERROR
     assert "a SageMaker endpoint name: letters, digits and hyphens" in err.getvalue()
+
+
+def test_grant_operate_allows_every_call_of_release_canary(aws: dict[str, Any]) -> None:
+    """What ``release-canary --state-machine`` calls (recorded) is what ``grant_operate`` of a
+    rollout with an autoscaled canary allows."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+    from cdk_testing import imported_vpc
+
+    from sagemaker_constructs.endpoint import Endpoint
+    from sagemaker_constructs.rollout import CanaryRollout, VariantScalingLimits
+
+    CALLS.clear()
+    arn = _rollout(aws, "granted")
+    assert _release(aws, "--state-machine", arn)[0] == EXIT_OK
+    called = set(CALLS)
+    assert "application-autoscaling:DeregisterScalableTarget" in called
+    stack = cdk.Stack(cdk.App(), "Grant")
+    rollout = CanaryRollout(
+        stack,
+        "Rollout",
+        endpoint=Endpoint.from_endpoint_name(stack, "Endpoint", "granted"),
+        baseline_variant="Blue",
+        canary_variant="Green",
+        vpc=imported_vpc(stack),
+        dynamodb_prefix_list_id="pl-02cd2c6b",
+        variant_scaling={
+            "Green": VariantScalingLimits(min_capacity=1, max_capacity=4, instance_count=1)
+        },
+    )
+    role = iam.Role(stack, "Operator", assumed_by=iam.AccountRootPrincipal())
+    rollout.grant_operate(role)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    granted = {
+        action
+        for name, policy in policies.items()
+        if name.startswith("Operator")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert called - granted == set()

@@ -611,8 +611,10 @@ class CanaryRollout(StateMachineConstruct):
         and put all traffic back on the baseline variant). Approving and rejecting a gate is
         :meth:`grant_approve`'s, for someone else (separation of duties). The execution ARNs
         are ``<state machine>:*``, named at start time. ``abort`` also releases the endpoint's
-        lock in the stack's lock table. Returns the combined grant of the five statements
-        (state machine, executions, execution data key, endpoint, lock table).
+        lock in the stack's lock table. With an autoscaled canary, ``abort`` and
+        ``release-canary`` also register and deregister its scalable target. Returns the
+        combined grant of the statements (state machine, executions, execution data key,
+        endpoint, lock table and, with an autoscaled canary, scalable targets).
         """
         machine = iam.Grant.add_to_principal(
             grantee=grantee,
@@ -646,10 +648,14 @@ class CanaryRollout(StateMachineConstruct):
         data = self._grant_read_execution_data(grantee)
         grant = machine.combine(executions).combine(data).combine(endpoint).combine(lock)
         if self._capacity is not None and self._capacity.canary is not None:
-            # abort gives the canary its scaling limits back
+            # abort gives the canary its scaling limits back; release-canary deregisters a
+            # rolled-back canary's scalable target before a deploy removes its variant
             limits = iam.Grant.add_to_principal(
                 grantee=grantee,
-                actions=["application-autoscaling:RegisterScalableTarget"],
+                actions=[
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:DeregisterScalableTarget",
+                ],
                 resource_arns=[self.scalable_targets_arn],
             )
             grant = grant.combine(limits)
