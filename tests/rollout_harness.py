@@ -232,6 +232,10 @@ def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
 
     original_invoke = LambdaFunction.invoke
     original_eval = aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+    # every module starts with no recorded invocation (modules share a test worker's process,
+    # and their endpoints may share names)
+    with _INVOCATIONS_LOCK:
+        INVOCATIONS.clear()
 
     def eval_service_task(
         self: Any,

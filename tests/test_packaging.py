@@ -182,17 +182,14 @@ def test_consumer_rollout_gives_the_autoscaled_canary_capacity_before_traffic(
 
 
 def test_the_evaluator_asset_comes_from_the_installed_wheel(consumer: dict[str, Any]) -> None:
-    assert consumer["evaluator_asset_files"] == [
-        "canary_evaluator/__init__.py",
-        "canary_evaluator/guard.py",
-        "canary_evaluator/handler.py",
-        "canary_evaluator/judge.py",
-        "canary_evaluator/metrics.py",
-        "canary_evaluator/policy.py",
-        "canary_evaluator/rollout_input.py",
-        "canary_evaluator/weights.py",
-        "canary_evaluator/window.py",
-    ]
+    # exactly the checkout's Lambda sources (the evaluator, guard, smoke test, hook and input
+    # rules), nothing else
+    sources = REPO / "lambda"
+    expected = sorted(
+        str(path.relative_to(sources)) for path in (sources / "canary_evaluator").glob("*.py")
+    )
+    assert "canary_evaluator/smoke.py" in expected
+    assert consumer["evaluator_asset_files"] == expected
 
 
 def test_the_command_line_runs_without_nodejs(consumer: dict[str, Any], tmp_path: Path) -> None:

@@ -292,7 +292,8 @@ def test_a_rolled_back_version_never_reaches_the_next_account(pipeline: dict[str
     rollback): CodePipeline stops at a failed stage, so the next account's stage never runs."""
     stages = _stages(pipeline)
     names = [stage["Name"] for stage in stages]
-    assert names == ["Source", "Build", "Assets", "Dev", "Test", "Prod"]
+    # prod judges its candidates as shadows first (cdk.json: shadow_first)
+    assert names == ["Source", "Build", "Assets", "Dev", "Test", "ProdShadow", "Prod"]
     projects = {
         logical_id: r["Properties"]
         for logical_id, r in pipeline["Resources"].items()
