@@ -55,6 +55,11 @@ after it has updated the endpoint, so this is what lets the deploy that removes 
 rejected (``InvalidArgumentsError`` naming both): a fixed table of counts and an autoscaler
 would undo each other, and the capacity phases already give the canary its share.
 
+Smoke test and hooks: ``smoke_tests`` are requests sent to the canary variant before it gets
+any traffic; ``hooks`` are Lambda functions called at four points (``HookPoint``). Their
+contract (event, answer) is ``canary_evaluator/hooks.py``'s; the state machine's side is the
+phase ``definition/hooks.py``.
+
 Manual approval (``approval_steps``): before the first step that reaches each listed
 percentage, the execution publishes an ``APPROVAL_REQUIRED`` notification to the topic (without
 the task token), sends the request with its token to the encrypted queue
@@ -180,6 +185,17 @@ class CanaryRollout(StateMachineConstruct):
         (variant name -> ``VariantScalingLimits``: the scalable target's limits and the
         variant's template instance count). An ``Endpoint`` needs none: its
         ``VariantAutoscaling`` is read (passing both is an error). Default: none.
+    :param smoke_tests: requests (:class:`SmokeTest`) sent to the canary variant directly
+        (``TargetVariant``) before its first weight; any failed expectation ends the rollout
+        ``CanaryRolledBack`` (cause ``SmokeTestFailed: ...``) with no weight changed. The
+        function that sends them (``smoke_test``) runs in ``vpc`` and needs the
+        ``runtime.sagemaker`` interface endpoint there. At most 10. Default: none.
+    :param hooks: Lambda functions of yours (:class:`RolloutHook`) called before traffic, after
+        each step, before the promotion and after the rollout, with the rollout's state; a
+        failure or an answer whose ``proceed`` is not ``true`` rolls back with the hook's
+        reason (``HookRefused: ...``); ``AFTER_ROLLOUT`` hooks are only reported
+        (``HOOK_FAILED``). The state machine may invoke each function. At most 5 per point.
+        Default: none.
     :param evaluator_reserved_concurrency: concurrency reserved for the evaluator, so a busy
         account cannot starve a rollout of its judge. Accounts whose concurrency limit is 10
         (new accounts) cannot reserve any: pass ``None`` there. Default: 5.
