@@ -26,6 +26,12 @@ Four adapters, all needed because moto cannot do what AWS does:
   errors ``ApplicationAutoScaling.<ErrorName>`` (``ApplicationAutoScaling.ValidationException``);
   boto3 calls it ``application-autoscaling``, and moto's tables know neither name. The harness
   adds both (its parameters and answers are PascalCase already).
+- JSONPath filters that match nothing: Step Functions evaluates paths with Jayway JsonPath,
+  where an indefinite path (a filter such as ``$.ProductionVariants[?(@.VariantName ==
+  'x')].CurrentWeight``) yields the array of its matches, empty when nothing matches; moto 5.2
+  returns ``[]`` only for wildcards and slices and fails a filter without a match with
+  ``States.Runtime``. The harness returns ``[]`` for filters too (a rollout bound to a variant
+  the endpoint does not have then ends ``UnexpectedStartingWeights``, as on AWS).
 - StopExecution is final: AWS marks a stopped execution ``ABORTED`` at once and for good; moto's
   interpreter stops at the end of the state it is in and may then record that state's failure
   (``FAILED``), a race that a loaded machine loses. The harness sets ``ABORTED`` on stop and
@@ -276,6 +282,7 @@ def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
     boto_names = aws_sdk.StateTaskServiceAwsSdk._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
     boto_names[AUTOSCALING_SFN] = "application-autoscaling"
     undo_stop = _stop_is_final()
+    undo_filters = _filters_yield_arrays()
 
     def undo() -> None:
         LambdaFunction.invoke = original_invoke  # type: ignore[method-assign]
@@ -284,6 +291,41 @@ def patch_moto(handler: Callable[[Any, Any], Any]) -> Callable[[], None]:
         aws_sdk._SERVICE_ERROR_NAMES.pop(AUTOSCALING_SFN, None)
         boto_names.pop(AUTOSCALING_SFN, None)
         undo_stop()
+        undo_filters()
+
+    return undo
+
+
+def _filters_yield_arrays() -> Callable[[], None]:
+    """A JSONPath filter without a match yields ``[]``, as Step Functions' Jayway JsonPath."""
+    import sys
+
+    # the modules that evaluate Parameters, ResultSelector and Choice paths, loaded first
+    from moto.stepfunctions.parser.asl.component.common.string import string_expression  # noqa: F401
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+
+    def extract_json(path: str, data: Any) -> Any:
+        try:
+            return original(path, data)
+        except json_path.NoSuchJsonPathError:
+            if "[?(" in path:
+                return []
+            raise
+
+    patched = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser")
+        and getattr(module, "extract_json", None) is original
+    ]
+    for module in patched:
+        module.extract_json = extract_json  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        for module in patched:
+            module.extract_json = original  # type: ignore[attr-defined]
 
     return undo
 
