@@ -7,8 +7,8 @@ A ``CanaryRollout`` may call Lambda functions of its user at four points (``HOOK
 ``after_step``        after each step has passed its evaluation, before the next step's weights
 ``before_promotion``  once, after the last (100 %) step has passed, before the rollout declares
                       the canary promoted
-``after_rollout``     once, when the rollout has ended: promoted (``outcome`` ``COMPLETED``) or
-                      rolled back (``ROLLED_BACK``); informational, see below
+``after_rollout``     once, when the rollout has ended: promoted (``outcome.status``
+                      ``COMPLETED``) or rolled back (``ROLLED_BACK``); informational, see below
 
 Event (JSON object) each hook function is invoked with (synchronously, ``RequestResponse``):
 
@@ -19,11 +19,11 @@ Event (JSON object) each hook function is invoked with (synchronously, ``Request
 ``baseline_variant``  the variant serving the current model
 ``canary_variant``    the variant serving the new model
 ``execution_arn``     the rollout's execution
-``step``              the rollout's step data (``contract.STEP_KEY``: ``percent``, ``steps``,
-                      ``index``; before traffic only ``index`` 0)
+``step``              the rollout's step data (``contract.STEP_KEY``; see below)
 ``evaluation``        ``after_step`` and ``before_promotion``: the step's last evaluator answer
                       (``verdict``, ``reasons``, invocation counts)
-``outcome``           ``after_rollout``: ``COMPLETED`` or ``ROLLED_BACK``, with ``reason``
+``outcome``           ``after_rollout``: ``{"status": "COMPLETED"}`` or ``{"status":
+                      "ROLLED_BACK", "reason": <the execution's cause>}``
 ``config``            the hook's own configuration from the construct (``{}`` by default)
 ====================  ==================================================================
 
@@ -34,8 +34,12 @@ a Lambda service error after the retries) the rollout rolls back, with the answe
 that cannot say yes clearly is not a yes. ``after_rollout`` hooks cannot change the outcome:
 their failure or refusal is published (``HOOK_FAILED``) and the rollout ends as it was going to.
 
-The state machine keeps only ``proceed`` and ``reason`` of an answer; the whole answer must
-still fit Step Functions' 256 KiB payload limit (keep it small: ``MAX_ANSWER_BYTES``).
+The state machine reads ``proceed`` and quotes the whole answer in the cause of a refusal, so
+keep answers small (``MAX_ANSWER_BYTES``): a task result over Step Functions' 256 KiB payload
+limit fails the execution where no state can catch it (the rollout's guard then restores the
+baseline). ``step`` holds what the rollout knows at the point: before traffic ``index`` 0 only,
+after a step its ``percent``, ``steps`` and ``index``, after the rollout ``steps`` and
+``previous_percent``.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ HOOK_POINTS = (BEFORE_TRAFFIC, AFTER_STEP, BEFORE_PROMOTION, AFTER_ROLLOUT)
 #: Keys of a hook's answer the state machine reads.
 ANSWER_PROCEED = "proceed"
 ANSWER_REASON = "reason"
-#: ``outcome`` of an ``after_rollout`` event.
+#: ``outcome.status`` of an ``after_rollout`` event.
 OUTCOME_COMPLETED = "COMPLETED"
 OUTCOME_ROLLED_BACK = "ROLLED_BACK"
 #: A hook's answer should stay under this (Step Functions fails an execution, uncatchably, on
