@@ -739,6 +739,66 @@ class Endpoint(EndpointBase):
             isinstance(v, ProductionVariant) and has_local_nvme_storage(v.instance_type)
             for v in [*variants, *shadows]
         )
+        self._storage_key_and_logs(
+            local_storage=local_storage,
+            endpoint_name=endpoint_name,
+            kms_key=kms_key,
+            log_encryption_key=log_encryption_key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+        )
+        self.endpoint_config = self._config(
+            variants,
+            shadows,
+            local_storage=local_storage,
+            data_capture=data_capture,
+            async_inference=async_inference,
+        )
+        self.resource = self._endpoint(
+            endpoint_name,
+            deployment_guardrails=deployment_guardrails,
+            retain_variant_properties=retain_variant_properties,
+            update_from_template=update_variant_properties_from_template,
+        )
+        self._endpoint_name = self.resource.attr_endpoint_name
+        self._endpoint_arn = self.resource.ref
+
+        self.scalable_targets: dict[str, appscaling.CfnScalableTarget] = {}
+        for variant in [*variants, *shadows]:
+            if isinstance(variant, ProductionVariant) and variant.autoscaling is not None:
+                self._add_autoscaling(variant, variant.autoscaling)
+
+        self.operations = EndpointOperations(
+            self,
+            "Operations",
+            endpoint=self,
+            variants=[
+                VariantFacts(
+                    v.variant_name,
+                    v.instance_type if isinstance(v, ProductionVariant) else None,
+                )
+                for v in variants
+            ]
+            + [VariantFacts(v.variant_name, v.instance_type, shadow=True) for v in shadows],
+            asynchronous=async_inference is not None,
+            alarms=alarm_settings,
+            dashboard=dashboard,
+        )
+
+    # -- parts ---------------------------------------------------------------------------
+
+    def _storage_key_and_logs(
+        self,
+        *,
+        local_storage: bool,
+        endpoint_name: str | None,
+        kms_key: kms.IKey | None,
+        log_encryption_key: kms.IKey | None,
+        log_retention_days: int,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """``kms_key`` (the storage key: given, created, or none for local NVMe storage) and
+        ``log_group`` (with ``endpoint_name``; else a warning)."""
         self.kms_key: kms.IKey | None = None
         created_key: kms.Key | None = None
         if not local_storage and kms_key is None:
@@ -772,11 +832,22 @@ class Endpoint(EndpointBase):
                 "have it created encrypted, with a retention.",
             )
 
+    def _config(
+        self,
+        variants: list[Variant],
+        shadows: list[ProductionVariant],
+        *,
+        local_storage: bool,
+        data_capture: DataCapture | None,
+        async_inference: AsyncInference | None,
+    ) -> sagemaker.CfnEndpointConfig:
+        """``Config``: the variants, the storage key, data capture and asynchronous inference,
+        after the models' roles may do what these need."""
         grants = self._grant_data_capture(data_capture) if data_capture else []
         if async_inference is not None:
             grants += self._grant_async_execution(async_inference)
 
-        self.endpoint_config = sagemaker.CfnEndpointConfig(
+        config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             production_variants=[_render_variant(v) for v in variants],
@@ -786,17 +857,27 @@ class Endpoint(EndpointBase):
             async_inference_config=render_async(async_inference) if async_inference else None,
         )
         for grant in grants:
-            grant.apply_before(self.endpoint_config)
+            grant.apply_before(config)
         if local_storage:
             for rule in _KMS_RULES:
                 acknowledge(
-                    self.endpoint_config,
+                    config,
                     rule,
                     "A variant runs on an instance type with local NVMe storage, which the "
                     "instance encrypts in hardware; SageMaker rejects a KmsKeyId for it.",
                 )
+        return config
 
-        self.resource = sagemaker.CfnEndpoint(
+    def _endpoint(
+        self,
+        endpoint_name: str | None,
+        *,
+        deployment_guardrails: DeploymentGuardrails | None,
+        retain_variant_properties: bool,
+        update_from_template: Sequence[VariantProperty],
+    ) -> sagemaker.CfnEndpoint:
+        """``Resource``: the endpoint on ``Config``, after its log group exists."""
+        endpoint = sagemaker.CfnEndpoint(
             self,
             "Resource",
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
@@ -807,37 +888,14 @@ class Endpoint(EndpointBase):
             retain_all_variant_properties=retain_variant_properties,
             exclude_retained_variant_properties=[
                 sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type=p.value)
-                for p in update_variant_properties_from_template
+                for p in update_from_template
             ]
             or None,
         )
         if self.log_group is not None:
             # SageMaker creates the group on first use unless it exists: create it first.
-            self.resource.node.add_dependency(self.log_group)
-        self._endpoint_name = self.resource.attr_endpoint_name
-        self._endpoint_arn = self.resource.ref
-
-        self.scalable_targets: dict[str, appscaling.CfnScalableTarget] = {}
-        for variant in [*variants, *shadows]:
-            if isinstance(variant, ProductionVariant) and variant.autoscaling is not None:
-                self._add_autoscaling(variant, variant.autoscaling)
-
-        self.operations = EndpointOperations(
-            self,
-            "Operations",
-            endpoint=self,
-            variants=[
-                VariantFacts(
-                    v.variant_name,
-                    v.instance_type if isinstance(v, ProductionVariant) else None,
-                )
-                for v in variants
-            ]
-            + [VariantFacts(v.variant_name, v.instance_type, shadow=True) for v in shadows],
-            asynchronous=async_inference is not None,
-            alarms=alarm_settings,
-            dashboard=dashboard,
-        )
+            endpoint.node.add_dependency(self.log_group)
+        return endpoint
 
     @property
     def alarms(self) -> dict[str, cloudwatch.Alarm]:

@@ -108,7 +108,7 @@ from .contract import (
     TAG_INSTANCES,
     TAG_LOCK_TABLE,
 )
-from .definition import Bindings, Definition, RolloutDefaults, build_definition
+from .definition import Bindings, Definition, Hook, RolloutDefaults, build_definition
 from .evaluator import add_evaluator
 from .guard import add_guard
 from .hooks import add_smoke_test, hook_bindings, hook_calls, validate_hooks
@@ -303,38 +303,17 @@ class CanaryRollout(StateMachineConstruct):
         self.steps = steps
         self.encryption_key = encryption_key or self._new_key(removal_policy)
         self.topic, topic_key = self._topic(topic)
-        evaluator = add_evaluator(
-            self,
+        evaluator_policy = self._judges(
             policy=policy,
             alarms=alarms,
             composite_alarms=composite_alarms,
+            smoke_tests=smoke_tests,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=security_groups,
-            encryption_key=self.encryption_key,
             log_retention_days=log_retention_days,
             removal_policy=removal_policy,
             reserved_concurrency=evaluator_reserved_concurrency,
-        )
-        self.evaluator = evaluator.function
-        self.evaluator_log_group = evaluator.log_group
-        #: The function that sends ``smoke_tests`` to the canary before any traffic (``None``
-        #: without smoke tests).
-        self.smoke_test = (
-            add_smoke_test(
-                self,
-                endpoint=endpoint,
-                tests=smoke_tests,
-                vpc=vpc,
-                vpc_subnets=vpc_subnets,
-                security_groups=security_groups,
-                encryption_key=self.encryption_key,
-                log_retention_days=log_retention_days,
-                removal_policy=removal_policy,
-                reserved_concurrency=1 if evaluator_reserved_concurrency is not None else None,
-            )
-            if smoke_tests
-            else None
         )
 
         self._name_and_logs(state_machine_name, log_retention_days, removal_policy)
@@ -342,23 +321,20 @@ class CanaryRollout(StateMachineConstruct):
         #: The encrypted queue approval requests go to, with their task tokens (``None``
         #: without ``approval_steps``); ``grant_approve`` lets approvers read it.
         self.approval_queue = self._approval_queue() if approval_steps else None
-        definition = build_definition(
-            self._bindings(),
-            defaults=RolloutDefaults(
+        definition = self._definition(
+            RolloutDefaults(
                 steps=steps,
                 bake_seconds=seconds(bake_time) or 600,
                 interval_seconds=seconds(interval) or 60,
                 max_extensions=max_extensions,
                 poll_seconds=seconds(poll_interval) or 30,
                 max_polls=max_polls,
-                policy=evaluator.policy,
+                policy=evaluator_policy,
                 capacity=capacity is not None,
                 hook_calls=hook_calls(hooks, smoke_tests),
             ),
             approval_steps=approval_steps,
-            approval_timeout_seconds=seconds(approval_timeout) or 86400,
-            instance_scaling=self._instance_scaling,
-            capacity=capacity,
+            approval_timeout=approval_timeout,
             hooks=hook_bindings(hooks, smoke_function=self.smoke_test, smoke_tests=smoke_tests),
         )
         self._role = self._state_machine_role(definition, topic_key)
@@ -378,6 +354,76 @@ class CanaryRollout(StateMachineConstruct):
         self._observe()
 
     # -- parts ------------------------------------------------------------------------------
+
+    def _judges(
+        self,
+        *,
+        policy: dict[str, Any],
+        alarms: Sequence[cloudwatch.IAlarm],
+        composite_alarms: Sequence[cloudwatch.IAlarm],
+        smoke_tests: list[SmokeTest],
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None,
+        log_retention_days: int,
+        removal_policy: cdk.RemovalPolicy,
+        reserved_concurrency: int | None,
+    ) -> dict[str, Any]:
+        """The evaluator (``evaluator``, ``evaluator_log_group``) and, with ``smoke_tests``,
+        the smoke-test function (``smoke_test``; like the guard, it reserves one concurrent
+        execution when the evaluator reserves any). Returns the policy the evaluator judges by
+        (the alarms added)."""
+        evaluator = add_evaluator(
+            self,
+            policy=policy,
+            alarms=alarms,
+            composite_alarms=composite_alarms,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+            encryption_key=self.encryption_key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            reserved_concurrency=reserved_concurrency,
+        )
+        self.evaluator = evaluator.function
+        self.evaluator_log_group = evaluator.log_group
+        #: The function that sends ``smoke_tests`` to the canary before any traffic (``None``
+        #: without smoke tests).
+        self.smoke_test: lambda_.Function | None = None
+        if smoke_tests:
+            self.smoke_test = add_smoke_test(
+                self,
+                endpoint=self.endpoint,
+                tests=smoke_tests,
+                vpc=vpc,
+                vpc_subnets=vpc_subnets,
+                security_groups=security_groups,
+                encryption_key=self.encryption_key,
+                log_retention_days=log_retention_days,
+                removal_policy=removal_policy,
+                reserved_concurrency=1 if reserved_concurrency is not None else None,
+            )
+        return evaluator.policy
+
+    def _definition(
+        self,
+        defaults: RolloutDefaults,
+        *,
+        approval_steps: list[int],
+        approval_timeout: cdk.Duration,
+        hooks: list[Hook],
+    ) -> Definition:
+        """The state machine's definition, bound to this rollout's resources."""
+        return build_definition(
+            self._bindings(),
+            defaults=defaults,
+            approval_steps=approval_steps,
+            approval_timeout_seconds=seconds(approval_timeout) or 86400,
+            instance_scaling=self._instance_scaling,
+            capacity=self._capacity,
+            hooks=hooks,
+        )
 
     def _observe(self) -> None:
         """The rollback-failed metric filter, the alarms and the dashboard."""
