@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from stacks.app import build_app
 from stacks.environment_stack import EnvironmentStack
 
 REPO = Path(__file__).resolve().parents[1]
+#: checkov, in its own venv (``make setup`` installs it from requirements/checkov.lock).
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 
 
 class EndpointRef:
@@ -104,4 +108,39 @@ def cfn_lint(template: dict[str, Any], region: str) -> list[str]:
         f"{m.rule.id} {m.message} ({'/'.join(str(p) for p in getattr(m, 'path', None) or [])})"
         for m in matches
         if m.rule.id not in IGNORED_CFN_LINT_RULES and not m.rule.id.startswith("I")
+    ]
+
+
+def checkov(directory: Path) -> list[dict[str, Any]]:
+    """checkov's CloudFormation reports for the templates under ``directory``."""
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make setup`"
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "--directory",
+            str(directory),
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--skip-download",  # nothing leaves the machine
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+    )
+    # exit status 1 means "failed checks"; anything else that is not 0 is checkov failing
+    assert result.returncode in (0, 1), result.stderr
+    reports = json.loads(result.stdout)
+    return reports if isinstance(reports, list) else [reports]
+
+
+def checkov_failures(directory: Path) -> list[str]:
+    """``<check id> <resource>`` of every check checkov fails under ``directory``."""
+    return [
+        f"{check['check_id']} {check['resource']}"
+        for report in checkov(directory)
+        for check in report["results"]["failed_checks"]
     ]

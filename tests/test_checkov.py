@@ -10,45 +10,14 @@ A check that does not apply to a resource is skipped on that resource with
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cdk_testing import SynthesizedApp
+from cdk_testing import SynthesizedApp, checkov
 
 from tools import acknowledgements
-
-CHECKOV = Path(__file__).resolve().parents[1] / ".venv-checkov" / "bin" / "checkov"
-
-
-def checkov(directory: Path) -> list[dict[str, Any]]:
-    """checkov's CloudFormation reports for the templates under ``directory``."""
-    assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make setup`"
-    result = subprocess.run(
-        [
-            str(CHECKOV),
-            "--directory",
-            str(directory),
-            "--framework",
-            "cloudformation",
-            "--output",
-            "json",
-            "--skip-download",  # nothing leaves the machine
-            "--compact",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-    )
-    # exit status 1 means "failed checks"; anything else that is not 0 is checkov failing
-    assert result.returncode in (0, 1), result.stderr
-    reports = json.loads(result.stdout)
-    return reports if isinstance(reports, list) else [reports]
-
 
 #: A template the scan must fail: a queue without encryption and a bucket without logging.
 FAILING = {

@@ -12,7 +12,6 @@ named.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from cdk_testing import cfn_lint
+from cdk_testing import cfn_lint, checkov_failures
 
 from canary_evaluator.rollout_input import history_events
 from sagemaker_constructs.compliance import acknowledge_wildcard_resources, add_compliance_checks
@@ -41,7 +40,6 @@ from sagemaker_constructs.rollout.props import VariantScalingLimits
 
 ENV = cdk.Environment(account="111111111111", region="us-east-1")
 DLC = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
-CHECKOV = Path(__file__).resolve().parents[1] / ".venv-checkov" / "bin" / "checkov"
 
 
 def _vpc(stack: cdk.Stack) -> ec2.IVpc:
@@ -376,29 +374,8 @@ def test_template_passes_cfn_lint(synthesized: Synthesized) -> None:
     assert cfn_lint(synthesized.raw, "us-east-1") == []
 
 
-@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is installed by make setup")
 def test_checkov_finds_no_failed_check(synthesized: Synthesized) -> None:
-    result = subprocess.run(
-        [
-            str(CHECKOV),
-            "-f",
-            str(synthesized.outdir / "Capacity.template.json"),
-            "--framework",
-            "cloudformation",
-            "--compact",
-            "--skip-download",
-            "--output",
-            "json",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    report = json.loads(result.stdout or "{}")
-    reports = report if isinstance(report, list) else [report]
-    failed = [c for r in reports for c in r.get("results", {}).get("failed_checks", [])]
-    assert [(c["check_id"], c["resource"]) for c in failed] == []
+    assert checkov_failures(synthesized.outdir) == []
 
 
 # -- rules --------------------------------------------------------------------------------
